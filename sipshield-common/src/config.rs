@@ -1,0 +1,178 @@
+//! The XDP program's configuration, written by userspace into the one-entry
+//! `CONFIG` array map and read by the program on every packet.
+
+/// How the program acts on what it decides.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Drop what the rules say to drop.
+    Enforce = 0,
+    /// Never drop; count what would have been dropped, by reason.
+    Observe = 1,
+    /// As `Enforce`, and drop all SIP-port traffic from sources that are not
+    /// allowlisted ("allow ONLY specific IPs").
+    AllowlistOnly = 2,
+}
+
+impl Mode {
+    pub const fn from_u32(v: u32) -> Mode {
+        match v {
+            1 => Mode::Observe,
+            2 => Mode::AllowlistOnly,
+            _ => Mode::Enforce,
+        }
+    }
+}
+
+/// What to do with a SIP request whose User-Agent matches a scanner prefix.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScannerAction {
+    /// Count it (and report the source once); let it through.
+    Count = 0,
+    /// Ban the source in the kernel, like the rate guard.
+    Ban = 1,
+}
+
+/// `SipPort::protos` bits.
+pub const PROTO_UDP: u8 = 1;
+pub const PROTO_TCP: u8 = 2;
+
+/// `SipPort::kind`: parse the payload (method, User-Agent, rate guard).
+pub const PORT_PARSE: u8 = 0;
+/// `SipPort::kind`: encrypted (TLS); count by source only.
+pub const PORT_SOURCE_ONLY: u8 = 1;
+
+/// A destination port the program treats as SIP. `port == 0` ends the list.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SipPort {
+    /// Host byte order.
+    pub port: u16,
+    /// `PROTO_UDP | PROTO_TCP`.
+    pub protos: u8,
+    /// `PORT_PARSE` or `PORT_SOURCE_ONLY`.
+    pub kind: u8,
+}
+
+pub const MAX_SIP_PORTS: usize = 8;
+pub const MAX_UA_PREFIXES: u32 = 16;
+pub const UA_PREFIX_MAX_LEN: usize = 31;
+/// How many payload bytes the scanner signature looks at.
+pub const UA_SCAN_LIMIT: usize = 512;
+
+/// Token buckets are kept as GCRA "theoretical arrival times": a source may
+/// send one request every `interval_ns` with a burst of `burst` back to back.
+/// `interval_ns == 0` disables a bucket. Userspace precomputes
+/// `window_ns = burst * interval_ns` so the packet path does no division.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    pub interval_ns: u64,
+    pub window_ns: u64,
+}
+
+impl RateLimit {
+    /// `per_second` requests per second with a burst of `burst`; 0 disables.
+    pub const fn new(per_second: u64, burst: u64) -> RateLimit {
+        if per_second == 0 || burst == 0 {
+            return RateLimit {
+                interval_ns: 0,
+                window_ns: 0,
+            };
+        }
+        let interval_ns = 1_000_000_000 / per_second;
+        RateLimit {
+            interval_ns,
+            window_ns: interval_ns.saturating_mul(burst),
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XdpConfig {
+    /// `Mode` as u32.
+    pub mode: u32,
+    /// `ScannerAction` as u32.
+    pub scanner_action: u32,
+    pub sip_ports: [SipPort; MAX_SIP_PORTS],
+    /// REGISTER requests per source.
+    pub register_limit: RateLimit,
+    /// All SIP messages per source (requests, responses and unrecognised).
+    pub message_limit: RateLimit,
+    /// Duration of a rate-guard ban; 0 = permanent.
+    pub rate_ban_ns: u64,
+    /// Duration of a scanner-signature ban; 0 = permanent.
+    pub scanner_ban_ns: u64,
+    /// Entries in use at the start of the `UA_PREFIXES` array.
+    pub ua_prefix_count: u32,
+    pub _pad: u32,
+}
+
+impl Default for XdpConfig {
+    fn default() -> Self {
+        let mut sip_ports = [SipPort::default(); MAX_SIP_PORTS];
+        sip_ports[0] = SipPort {
+            port: 5060,
+            protos: PROTO_UDP | PROTO_TCP,
+            kind: PORT_PARSE,
+        };
+        sip_ports[1] = SipPort {
+            port: 5061,
+            protos: PROTO_TCP,
+            kind: PORT_SOURCE_ONLY,
+        };
+        XdpConfig {
+            mode: Mode::Enforce as u32,
+            scanner_action: ScannerAction::Ban as u32,
+            sip_ports,
+            register_limit: RateLimit::new(10, 20),
+            message_limit: RateLimit::new(50, 100),
+            rate_ban_ns: 3600 * 1_000_000_000,
+            scanner_ban_ns: 24 * 3600 * 1_000_000_000,
+            ua_prefix_count: 0,
+            _pad: 0,
+        }
+    }
+}
+
+/// One scanner User-Agent prefix, lower-cased (matching is case-insensitive).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UaPrefix {
+    pub bytes: [u8; UA_PREFIX_MAX_LEN],
+    pub len: u8,
+}
+
+impl UaPrefix {
+    /// `None` when empty or longer than `UA_PREFIX_MAX_LEN`.
+    pub fn new(prefix: &[u8]) -> Option<UaPrefix> {
+        if prefix.is_empty() || prefix.len() > UA_PREFIX_MAX_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; UA_PREFIX_MAX_LEN];
+        for (dst, src) in bytes.iter_mut().zip(prefix) {
+            *dst = src.to_ascii_lowercase();
+        }
+        Some(UaPrefix {
+            bytes,
+            len: prefix.len() as u8,
+        })
+    }
+}
+
+/// The signatures shipped by default: User-Agents of common SIP scanners and
+/// password crackers.
+pub const DEFAULT_UA_PREFIXES: [&str; 10] = [
+    "friendly-scanner",
+    "sipvicious",
+    "sipcli",
+    "VaxSIPUserAgent",
+    "pplsip",
+    "sundayddr",
+    "iWar",
+    "sip-scan",
+    "SIVuS",
+    "smap",
+];

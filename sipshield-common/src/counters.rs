@@ -1,0 +1,147 @@
+//! Global per-CPU packet counters (`COUNTERS` map).
+//!
+//! Every packet increments exactly one verdict counter, at index
+//! `verdict_index(action, reason)`. After the verdict block come event counters
+//! that do not classify packets (`Counter`).
+
+/// What happened to the packet.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Pass = 0,
+    Drop = 1,
+    /// Observe mode: would have been dropped, was passed.
+    WouldDrop = 2,
+}
+
+impl Action {
+    pub const COUNT: usize = 3;
+    pub const ALL: [Action; Self::COUNT] = [Action::Pass, Action::Drop, Action::WouldDrop];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Action::Pass => "pass",
+            Action::Drop => "drop",
+            Action::WouldDrop => "would_drop",
+        }
+    }
+}
+
+/// Why.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Source in the allowlist (always PASS).
+    Allowlisted = 0,
+    /// Not IPv4/IPv6 (ARP, LLDP, ...), or a frame too short to tell.
+    NotIp = 1,
+    /// SIP message counted per source.
+    SipCounted = 2,
+    /// IP traffic from an unlisted source that is not SIP (or carries no
+    /// SIP payload, e.g. a bare TCP ACK to 5060).
+    NotSip = 3,
+    /// Source in the exact ban table.
+    BannedExact = 4,
+    /// Source inside a banned range.
+    BannedRange = 5,
+    /// Source exceeded the rate guard.
+    RateGuard = 6,
+    /// SIP request with a scanner User-Agent.
+    Scanner = 7,
+    /// SIP-port traffic from a non-allowlisted source in allowlist-only mode.
+    NotAllowlisted = 8,
+    /// Truncated or invalid IP/transport header.
+    Malformed = 9,
+    /// Non-first IP fragment: no transport header, decided by source only.
+    Fragment = 10,
+    /// IPv6 extension-header chain longer than the program walks, or an
+    /// unknown extension: decided by source only.
+    Unparsed = 11,
+}
+
+impl Reason {
+    pub const COUNT: usize = 12;
+    pub const ALL: [Reason; Self::COUNT] = [
+        Reason::Allowlisted,
+        Reason::NotIp,
+        Reason::SipCounted,
+        Reason::NotSip,
+        Reason::BannedExact,
+        Reason::BannedRange,
+        Reason::RateGuard,
+        Reason::Scanner,
+        Reason::NotAllowlisted,
+        Reason::Malformed,
+        Reason::Fragment,
+        Reason::Unparsed,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::Allowlisted => "allowlisted",
+            Reason::NotIp => "not_ip",
+            Reason::SipCounted => "sip_counted",
+            Reason::NotSip => "not_sip",
+            Reason::BannedExact => "banned_exact",
+            Reason::BannedRange => "banned_range",
+            Reason::RateGuard => "rate_guard",
+            Reason::Scanner => "scanner",
+            Reason::NotAllowlisted => "not_allowlisted",
+            Reason::Malformed => "malformed",
+            Reason::Fragment => "fragment",
+            Reason::Unparsed => "unparsed",
+        }
+    }
+
+    pub const fn from_u32(v: u32) -> Option<Reason> {
+        if (v as usize) < Self::COUNT {
+            Some(Self::ALL[v as usize])
+        } else {
+            None
+        }
+    }
+}
+
+/// Counters of things that are not packet verdicts.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Bans the kernel put into the ban table (rate guard or scanner).
+    KernelBan = 0,
+    /// A kernel ban that failed because the ban table is full.
+    BanTableFull = 1,
+    /// SIP requests carrying a scanner User-Agent (any action).
+    ScannerSeen = 2,
+    /// Events dropped because the ring buffer was full.
+    EventLost = 3,
+}
+
+impl Counter {
+    pub const COUNT: usize = 4;
+    pub const ALL: [Counter; Self::COUNT] = [
+        Counter::KernelBan,
+        Counter::BanTableFull,
+        Counter::ScannerSeen,
+        Counter::EventLost,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Counter::KernelBan => "kernel_ban",
+            Counter::BanTableFull => "ban_table_full",
+            Counter::ScannerSeen => "scanner_seen",
+            Counter::EventLost => "event_lost",
+        }
+    }
+}
+
+pub const fn verdict_index(action: Action, reason: Reason) -> u32 {
+    action as u32 * Reason::COUNT as u32 + reason as u32
+}
+
+pub const fn counter_index(counter: Counter) -> u32 {
+    (Action::COUNT * Reason::COUNT) as u32 + counter as u32
+}
+
+/// Entries in the `COUNTERS` per-CPU array.
+pub const COUNTERS_LEN: u32 = (Action::COUNT * Reason::COUNT + Counter::COUNT) as u32;

@@ -1,0 +1,3 @@
+//! Userspace's typed view of the XDP program and its maps.
+
+pub mod object;

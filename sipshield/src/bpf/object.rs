@@ -1,0 +1,9 @@
+//! The XDP program object, embedded at build time by `build.rs`.
+
+/// The compiled eBPF object (ELF). Empty when built with `AYA_BUILD_SKIP=1`.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipshield"));
+
+/// True when this binary was built with the XDP program inside.
+pub fn is_embedded() -> bool {
+    !OBJECT.is_empty()
+}

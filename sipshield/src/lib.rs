@@ -1,0 +1,9 @@
+//! sipshield: protects SIP/Asterisk hosts.
+//!
+//! Data flow, one module per room: packets are judged by the XDP program
+//! (`bpf` is userspace's typed view of its maps); log lines become failure
+//! events (`logs`), events become bans (`policy`), bans are kept (`state`) and
+//! served to the CLI (`control`). `audit` checks the host's configuration.
+
+pub mod bpf;
+pub mod offence;

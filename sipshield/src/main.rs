@@ -1,0 +1,7 @@
+//! The `sipshield` binary: CLI front end over the library.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
