@@ -57,9 +57,12 @@ pub struct SipPort {
 
 pub const MAX_SIP_PORTS: usize = 8;
 pub const MAX_UA_PREFIXES: u32 = 16;
-pub const UA_PREFIX_MAX_LEN: usize = 31;
+pub const UA_PREFIX_MAX_LEN: usize = 32;
 /// How many payload bytes the scanner signature looks at.
 pub const UA_SCAN_LIMIT: usize = 512;
+/// The per-CPU copy of the payload is longer than what is scanned so that
+/// word reads starting inside the scanned part stay inside the buffer.
+pub const SCRATCH_LEN: usize = UA_SCAN_LIMIT + 64;
 
 /// Token buckets are kept as GCRA "theoretical arrival times": a source may
 /// send one request every `interval_ns` with a burst of `burst` back to back.
@@ -137,12 +140,21 @@ impl Default for XdpConfig {
     }
 }
 
-/// One scanner User-Agent prefix, lower-cased (matching is case-insensitive).
+/// One scanner User-Agent prefix, ready for a branch-free, case-insensitive
+/// compare eight bytes at a time: payload word `x` matches word `i` when
+/// `((x | fold[i]) ^ want[i]) & mask[i] == 0`. Byte `j` of the prefix sits in
+/// word `j / 8` at bits `8 * (j % 8)` (little-endian loads).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UaPrefix {
-    pub bytes: [u8; UA_PREFIX_MAX_LEN],
-    pub len: u8,
+    /// The prefix, ASCII letters lower-cased.
+    pub want: [u64; 4],
+    /// 0x20 in the bytes that are ASCII letters (folds case), else 0.
+    pub fold: [u64; 4],
+    /// 0xff in the bytes the prefix covers.
+    pub mask: [u64; 4],
+    pub len: u32,
+    pub _pad: u32,
 }
 
 impl UaPrefix {
@@ -151,14 +163,30 @@ impl UaPrefix {
         if prefix.is_empty() || prefix.len() > UA_PREFIX_MAX_LEN {
             return None;
         }
-        let mut bytes = [0u8; UA_PREFIX_MAX_LEN];
-        for (dst, src) in bytes.iter_mut().zip(prefix) {
-            *dst = src.to_ascii_lowercase();
+        let mut p = UaPrefix {
+            want: [0; 4],
+            fold: [0; 4],
+            mask: [0; 4],
+            len: prefix.len() as u32,
+            _pad: 0,
+        };
+        for (j, b) in prefix.iter().enumerate() {
+            let shift = 8 * (j % 8);
+            let letter = b.is_ascii_alphabetic();
+            p.want[j / 8] |= u64::from(b.to_ascii_lowercase()) << shift;
+            p.fold[j / 8] |= u64::from(if letter { 0x20u8 } else { 0 }) << shift;
+            p.mask[j / 8] |= 0xffu64 << shift;
         }
-        Some(UaPrefix {
-            bytes,
-            len: prefix.len() as u8,
-        })
+        Some(p)
+    }
+
+    /// The prefix text (lower-cased), for display.
+    pub fn bytes(&self) -> [u8; UA_PREFIX_MAX_LEN] {
+        let mut out = [0u8; UA_PREFIX_MAX_LEN];
+        for (j, b) in out.iter_mut().enumerate().take(self.len as usize) {
+            *b = (self.want[j / 8] >> (8 * (j % 8))) as u8;
+        }
+        out
     }
 }
 

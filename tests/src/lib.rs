@@ -1,1 +1,6 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for the integration tests: a packet builder, a harness
+//! around BPF_PROG_TEST_RUN, and RAII guards for network namespaces.
+
+pub mod harness;
+pub mod netns;
+pub mod packet;

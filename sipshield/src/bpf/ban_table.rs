@@ -1,0 +1,103 @@
+//! The exact ban tables (`BANS_V4`, `BANS_V6`): one entry per banned address.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use aya::maps::{HashMap, MapData, MapError};
+use sipshield_common::maps::{BanEntry, BANS_V4, BANS_V6};
+
+use super::{addr, map_err, BpfError};
+
+pub struct BanTable {
+    v4: HashMap<MapData, [u8; 4], BanEntry>,
+    v6: HashMap<MapData, [u8; 16], BanEntry>,
+}
+
+impl BanTable {
+    pub(crate) fn new(
+        v4: HashMap<MapData, [u8; 4], BanEntry>,
+        v6: HashMap<MapData, [u8; 16], BanEntry>,
+    ) -> Self {
+        BanTable { v4, v6 }
+    }
+
+    /// Adds or replaces the ban of `ip`. Fails (never evicts) when full.
+    pub fn insert(&mut self, ip: IpAddr, entry: BanEntry) -> Result<(), BpfError> {
+        match addr::canonical(ip) {
+            IpAddr::V4(a) => self
+                .v4
+                .insert(addr::v4_key(a), entry, 0)
+                .map_err(map_err(BANS_V4)),
+            IpAddr::V6(a) => self
+                .v6
+                .insert(addr::v6_key(a), entry, 0)
+                .map_err(map_err(BANS_V6)),
+        }
+    }
+
+    /// Removes the ban of `ip`; `Ok(false)` if there was none.
+    pub fn remove(&mut self, ip: IpAddr) -> Result<bool, BpfError> {
+        let result = match addr::canonical(ip) {
+            IpAddr::V4(a) => self.v4.remove(&addr::v4_key(a)).map_err(|e| (BANS_V4, e)),
+            IpAddr::V6(a) => self.v6.remove(&addr::v6_key(a)).map_err(|e| (BANS_V6, e)),
+        };
+        not_found_is_false(result)
+    }
+
+    pub fn get(&self, ip: IpAddr) -> Result<Option<BanEntry>, BpfError> {
+        let result = match addr::canonical(ip) {
+            IpAddr::V4(a) => self.v4.get(&addr::v4_key(a), 0).map_err(|e| (BANS_V4, e)),
+            IpAddr::V6(a) => self.v6.get(&addr::v6_key(a), 0).map_err(|e| (BANS_V6, e)),
+        };
+        match result {
+            Ok(entry) => Ok(Some(entry)),
+            Err((_, MapError::KeyNotFound)) => Ok(None),
+            Err((name, source)) => Err(BpfError::Map { name, source }),
+        }
+    }
+
+    /// Every entry, expired ones included (the kernel ignores those).
+    pub fn entries(&self) -> Result<Vec<(IpAddr, BanEntry)>, BpfError> {
+        let mut out = Vec::new();
+        for item in self.v4.iter() {
+            let (k, v) = item.map_err(map_err(BANS_V4))?;
+            out.push((IpAddr::V4(Ipv4Addr::from(k)), v));
+        }
+        for item in self.v6.iter() {
+            let (k, v) = item.map_err(map_err(BANS_V6))?;
+            out.push((IpAddr::V6(Ipv6Addr::from(k)), v));
+        }
+        Ok(out)
+    }
+
+    /// Removes entries whose expiry has passed; returns how many.
+    pub fn prune_expired(&mut self, now_ns: u64) -> Result<usize, BpfError> {
+        let expired: Vec<IpAddr> = self
+            .entries()?
+            .into_iter()
+            .filter(|(_, e)| !e.is_active(now_ns))
+            .map(|(ip, _)| ip)
+            .collect();
+        for ip in &expired {
+            self.remove(*ip)?;
+        }
+        Ok(expired.len())
+    }
+
+    /// (IPv4 entries, IPv6 entries).
+    pub fn len(&self) -> (usize, usize) {
+        (self.v4.keys().count(), self.v6.keys().count())
+    }
+}
+
+pub(crate) fn not_found_is_false(
+    result: Result<(), (&'static str, MapError)>,
+) -> Result<bool, BpfError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err((_, MapError::KeyNotFound)) => Ok(false),
+        Err((_, MapError::SyscallError(e))) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
+            Ok(false)
+        }
+        Err((name, source)) => Err(BpfError::Map { name, source }),
+    }
+}

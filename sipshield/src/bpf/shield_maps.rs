@@ -1,0 +1,90 @@
+//! All of the program's maps, as typed handles.
+
+use std::path::Path;
+
+use aya::{
+    maps::{Map, MapData},
+    Ebpf,
+};
+use sipshield_common::maps as names;
+
+use super::{
+    map_err, Allowlist, BanRanges, BanTable, BpfError, ConfigMap, EventStream, SourceCounters,
+    Stats,
+};
+
+/// Every map the program uses. Built from a loaded program or from the pins
+/// a running (or crashed) daemon left in bpffs.
+pub struct ShieldMaps {
+    pub bans: BanTable,
+    pub ranges: BanRanges,
+    pub allow: Allowlist,
+    pub sources: SourceCounters,
+    pub stats: Stats,
+    pub config: ConfigMap,
+    pub events: EventStream,
+}
+
+/// Names of the maps `ShieldMaps` holds (and pins).
+pub const MAP_NAMES: [&str; 12] = [
+    names::ALLOW_V4,
+    names::ALLOW_V6,
+    names::BANS_V4,
+    names::BANS_V6,
+    names::RANGES_V4,
+    names::RANGES_V6,
+    names::SOURCES_V4,
+    names::SOURCES_V6,
+    names::CONFIG,
+    names::UA_PREFIXES,
+    names::COUNTERS,
+    names::EVENTS,
+];
+
+impl ShieldMaps {
+    /// Takes the maps out of a loaded program.
+    pub fn take_from(ebpf: &mut Ebpf) -> Result<ShieldMaps, BpfError> {
+        Self::build(|name| ebpf.take_map(name).ok_or(BpfError::MissingMap(name)))
+    }
+
+    /// Opens the maps pinned under `dir` (one file per map name).
+    pub fn from_pins(dir: &Path) -> Result<ShieldMaps, BpfError> {
+        Self::build(|name| {
+            let data = MapData::from_pin(dir.join(name)).map_err(map_err(name))?;
+            Map::from_map_data(data).map_err(map_err(name))
+        })
+    }
+
+    fn build(
+        mut get: impl FnMut(&'static str) -> Result<Map, BpfError>,
+    ) -> Result<ShieldMaps, BpfError> {
+        macro_rules! typed {
+            ($name:expr) => {
+                get($name)?.try_into().map_err(map_err($name))?
+            };
+        }
+        Ok(ShieldMaps {
+            bans: BanTable::new(typed!(names::BANS_V4), typed!(names::BANS_V6)),
+            ranges: BanRanges::new(typed!(names::RANGES_V4), typed!(names::RANGES_V6)),
+            allow: Allowlist::new(typed!(names::ALLOW_V4), typed!(names::ALLOW_V6)),
+            sources: SourceCounters::new(typed!(names::SOURCES_V4), typed!(names::SOURCES_V6)),
+            stats: Stats::new(typed!(names::COUNTERS)),
+            config: ConfigMap::new(typed!(names::CONFIG), typed!(names::UA_PREFIXES)),
+            events: EventStream::new(typed!(names::EVENTS)),
+        })
+    }
+}
+
+/// Pins every map of a loaded program under `dir` (created if missing).
+pub fn pin_maps(ebpf: &Ebpf, dir: &Path) -> Result<(), BpfError> {
+    std::fs::create_dir_all(dir).map_err(|e| BpfError::Invalid(format!("{}: {e}", dir.display())))?;
+    for name in MAP_NAMES {
+        let map = ebpf.map(name).ok_or(BpfError::MissingMap(name))?;
+        let path = dir.join(name);
+        map.pin(&path).map_err(|source| BpfError::Pin {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! The XDP program loaded (not attached) for BPF_PROG_TEST_RUN.
+
+use aya::programs::{TestRun, TestRunOptions};
+use sipshield::bpf::{LoadedProgram, MapSizes, ShieldMaps};
+use sipshield_common::{
+    config::{UaPrefix, XdpConfig, DEFAULT_UA_PREFIXES},
+    counters::{Action, Reason},
+};
+
+pub const XDP_ABORTED: u32 = 0;
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+
+pub struct Harness {
+    pub program: LoadedProgram,
+    pub maps: ShieldMaps,
+}
+
+impl Harness {
+    /// Loads the program with small maps and the default configuration.
+    pub fn new() -> Harness {
+        Self::with_sizes(MapSizes {
+            max_bans: 1024,
+            max_ranges: 256,
+            max_allow: 256,
+            max_sources: 1024,
+        })
+    }
+
+    pub fn with_sizes(sizes: MapSizes) -> Harness {
+        let mut program = LoadedProgram::load(sizes).expect("load XDP program (root + bpf needed)");
+        let maps = program.take_maps().expect("take maps");
+        let mut h = Harness { program, maps };
+        h.configure(XdpConfig::default());
+        h
+    }
+
+    pub fn default_prefixes() -> Vec<UaPrefix> {
+        DEFAULT_UA_PREFIXES
+            .iter()
+            .map(|p| UaPrefix::new(p.as_bytes()).expect("valid prefix"))
+            .collect()
+    }
+
+    pub fn configure(&mut self, config: XdpConfig) {
+        self.maps
+            .config
+            .write(&config, &Self::default_prefixes())
+            .expect("write config");
+    }
+
+    /// Runs the program once on `frame`; returns the XDP action.
+    pub fn run(&mut self, frame: &[u8]) -> u32 {
+        self.run_repeat(frame, 1).0
+    }
+
+    /// Runs `repeat` times; returns the action and the kernel's mean ns/run.
+    pub fn run_repeat(&mut self, frame: &[u8], repeat: u32) -> (u32, f64) {
+        let xdp = self.program.xdp().expect("xdp program");
+        let result = xdp
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                repeat,
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("test_run on a {}-byte frame: {e}", frame.len()));
+        (
+            result.return_value,
+            result.duration.as_nanos() as f64,
+        )
+    }
+
+    pub fn verdicts(&self, action: Action, reason: Reason) -> u64 {
+        self.maps.stats.snapshot().expect("stats").verdict(action, reason)
+    }
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,1 @@
+//! Network namespaces and veth pairs that tests create and always remove.
