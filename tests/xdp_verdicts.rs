@@ -1,11 +1,672 @@
-//! The XDP program's decisions, one by one, on hand-built packets
-//! (BPF_PROG_TEST_RUN: no NIC, no namespace). Needs root.
+//! The XDP program's decisions, one by one, on hand-built packets through
+//! BPF_PROG_TEST_RUN (no NIC, no namespace). Needs root.
 
+use std::net::IpAddr;
+
+use sipshield::bpf::clock::monotonic_ns;
+use sipshield_common::{
+    config::{Mode, RateLimit, ScannerAction, XdpConfig},
+    counters::{Action, Counter, Reason},
+    event::EventKind,
+    maps::{BanEntry, BanOrigin, RangeEntry},
+    sip::Method,
+};
 use sipshield_tests::{harness::*, packet::*};
 
+const SIP: u16 = 5060;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn ban(h: &mut Harness, addr: &str, expires_ns: u64) {
+    let entry = BanEntry {
+        expires_ns,
+        created_ns: monotonic_ns(),
+        origin: BanOrigin::Userspace as u32,
+        _pad: 0,
+    };
+    h.maps.bans.insert(ip(addr), entry).unwrap();
+}
+
+fn ban_range(h: &mut Harness, net: &str) {
+    h.maps
+        .ranges
+        .insert(net.parse().unwrap(), RangeEntry::default())
+        .unwrap();
+}
+
+fn allow(h: &mut Harness, net: &str) {
+    h.maps.allow.insert(net.parse().unwrap()).unwrap();
+}
+
+fn register(src: &str) -> Vec<u8> {
+    Frame::udp(src, SIP, &sip_request("REGISTER", Some("Yealink SIP-T46S"))).build()
+}
+
+fn method_count(h: &Harness, src: &str, m: Method) -> u64 {
+    h.maps
+        .sources
+        .get(ip(src))
+        .unwrap()
+        .map(|s| s.methods[m as usize])
+        .unwrap_or(0)
+}
+
+fn no_limits() -> XdpConfig {
+    XdpConfig {
+        register_limit: RateLimit::new(0, 0),
+        message_limit: RateLimit::new(0, 0),
+        ..XdpConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------- basics
+
 #[test]
-fn loads_and_passes_unlisted_non_sip_udp() {
+fn non_ip_frames_pass_and_are_counted() {
     let mut h = Harness::new();
-    let f = Frame::udp("192.0.2.10", 53, b"hello").build();
+    let arp = ethernet(&[], ETH_P_ARP, &[0u8; 28]);
+    assert_eq!(h.run(&arp), XDP_PASS);
+    assert_eq!(h.verdicts(Action::Pass, Reason::NotIp), 1);
+}
+
+#[test]
+fn unlisted_non_sip_traffic_passes() {
+    let mut h = Harness::new();
+    assert_eq!(h.run(&Frame::udp("192.0.2.10", 53, b"dns").build()), XDP_PASS);
+    assert_eq!(h.run(&Frame::tcp("2001:db8::10", 443, b"tls").build()), XDP_PASS);
+    assert_eq!(h.verdicts(Action::Pass, Reason::NotSip), 2);
+}
+
+// ------------------------------------------------------------- ban table
+
+#[test]
+fn banned_v4_source_is_dropped_on_every_port_udp_and_tcp() {
+    let mut h = Harness::new();
+    ban(&mut h, "198.51.100.7", 0);
+    for f in [
+        Frame::udp("198.51.100.7", SIP, b"x"),
+        Frame::udp("198.51.100.7", 53, b"x"),
+        Frame::tcp("198.51.100.7", 22, b""),
+    ] {
+        assert_eq!(h.run(&f.build()), XDP_DROP, "{f:?}");
+    }
+    assert_eq!(h.verdicts(Action::Drop, Reason::BannedExact), 3);
+    assert_eq!(h.run(&register("198.51.100.8")), XDP_PASS);
+}
+
+#[test]
+fn banned_v6_source_is_dropped() {
+    let mut h = Harness::new();
+    ban(&mut h, "2001:db8::bad", 0);
+    assert_eq!(h.run(&Frame::udp("2001:db8::bad", SIP, b"x").build()), XDP_DROP);
+    assert_eq!(h.run(&Frame::tcp("2001:db8::bad", 80, b"").build()), XDP_DROP);
+    assert_eq!(h.run(&Frame::udp("2001:db8::bae", SIP, b"x").build()), XDP_PASS);
+}
+
+#[test]
+fn expired_ban_is_treated_as_absent_and_future_one_applies() {
+    let mut h = Harness::new();
+    let now = monotonic_ns();
+    ban(&mut h, "198.51.100.1", now - 1_000_000); // expired a millisecond ago
+    ban(&mut h, "198.51.100.2", now + 60_000_000_000); // a minute left
+    assert_eq!(h.run(&Frame::udp("198.51.100.1", 53, b"x").build()), XDP_PASS);
+    assert_eq!(h.run(&Frame::udp("198.51.100.2", 53, b"x").build()), XDP_DROP);
+}
+
+#[test]
+fn ban_ranges_drop_inside_and_pass_outside() {
+    let mut h = Harness::new();
+    ban_range(&mut h, "203.0.113.0/24");
+    ban_range(&mut h, "2001:db8:bad::/48");
+    assert_eq!(h.run(&Frame::udp("203.0.113.200", 53, b"x").build()), XDP_DROP);
+    assert_eq!(h.run(&Frame::udp("203.0.114.1", 53, b"x").build()), XDP_PASS);
+    assert_eq!(h.run(&Frame::udp("2001:db8:bad:1::1", 53, b"x").build()), XDP_DROP);
+    assert_eq!(h.run(&Frame::udp("2001:db8:bae::1", 53, b"x").build()), XDP_PASS);
+    assert_eq!(h.verdicts(Action::Drop, Reason::BannedRange), 2);
+}
+
+#[test]
+fn allowlist_beats_ban_table_and_ranges() {
+    let mut h = Harness::new();
+    ban(&mut h, "192.0.2.1", 0);
+    ban_range(&mut h, "192.0.2.0/24");
+    allow(&mut h, "192.0.2.0/28");
+    ban(&mut h, "2001:db8::1", 0);
+    allow(&mut h, "2001:db8::/64");
+    assert_eq!(h.run(&register("192.0.2.1")), XDP_PASS);
+    assert_eq!(h.run(&register("192.0.2.5")), XDP_PASS);
+    assert_eq!(h.run(&register("192.0.2.100")), XDP_DROP, "outside the /28");
+    assert_eq!(h.run(&Frame::udp("2001:db8::1", SIP, b"x").build()), XDP_PASS);
+    assert_eq!(h.verdicts(Action::Pass, Reason::Allowlisted), 3);
+}
+
+// ------------------------------------------------------------- L2 and L3
+
+#[test]
+fn vlan_and_qinq_frames_are_parsed() {
+    let mut h = Harness::new();
+    ban(&mut h, "198.51.100.9", 0);
+    let one = Frame::udp("198.51.100.9", 53, b"x").vlan(ETH_P_8021Q, 100);
+    let two = Frame::udp("198.51.100.9", 53, b"x")
+        .vlan(ETH_P_8021AD, 10)
+        .vlan(ETH_P_8021Q, 20);
+    assert_eq!(h.run(&one.build()), XDP_DROP);
+    assert_eq!(h.run(&two.build()), XDP_DROP);
+    let sip = Frame::udp("192.0.2.33", SIP, &sip_request("INVITE", None))
+        .vlan(ETH_P_8021AD, 10)
+        .vlan(ETH_P_8021Q, 20);
+    assert_eq!(h.run(&sip.build()), XDP_PASS);
+    assert_eq!(method_count(&h, "192.0.2.33", Method::Invite), 1);
+}
+
+#[test]
+fn three_vlan_tags_are_not_ip() {
+    let mut h = Harness::new();
+    let f = Frame::udp("198.51.100.9", 53, b"x")
+        .vlan(ETH_P_8021AD, 1)
+        .vlan(ETH_P_8021Q, 2)
+        .vlan(ETH_P_8021Q, 3);
+    assert_eq!(h.run(&f.build()), XDP_PASS);
+    assert_eq!(h.verdicts(Action::Pass, Reason::NotIp), 1);
+}
+
+#[test]
+fn ipv4_options_are_skipped() {
+    let mut h = Harness::new();
+    // Record Route with 3 slots (11 bytes) + padding.
+    let rr = [7u8, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+    let f = Frame::udp("192.0.2.44", SIP, &sip_request("OPTIONS", None)).ipv4_options(&rr);
+    assert_eq!(h.run(&f.build()), XDP_PASS);
+    assert_eq!(method_count(&h, "192.0.2.44", Method::Options), 1);
+    ban(&mut h, "192.0.2.45", 0);
+    let banned = Frame::udp("192.0.2.45", SIP, b"x").ipv4_options(&rr);
+    assert_eq!(h.run(&banned.build()), XDP_DROP);
+}
+
+#[test]
+fn ipv4_first_fragment_is_inspected_and_later_ones_decided_by_source() {
+    let mut h = Harness::new();
+    let first = Frame::udp("192.0.2.50", SIP, &sip_request("REGISTER", None)).ipv4_fragment(0, true);
+    assert_eq!(h.run(&first.build()), XDP_PASS);
+    assert_eq!(method_count(&h, "192.0.2.50", Method::Register), 1);
+
+    let later = Frame::udp("192.0.2.50", SIP, b"tail of the message").ipv4_fragment(185, false);
+    assert_eq!(h.run(&later.build()), XDP_PASS);
+    assert_eq!(h.verdicts(Action::Pass, Reason::Fragment), 1);
+    assert_eq!(method_count(&h, "192.0.2.50", Method::Other), 0, "no L4 in a later fragment");
+
+    ban(&mut h, "192.0.2.51", 0);
+    let banned = Frame::udp("192.0.2.51", SIP, b"tail").ipv4_fragment(185, false);
+    assert_eq!(h.run(&banned.build()), XDP_DROP);
+}
+
+#[test]
+fn ipv6_extension_headers_are_walked() {
+    let mut h = Harness::new();
+    let cases = [
+        ("2001:db8::a1", vec![Ext::HopByHop]),
+        ("2001:db8::a2", vec![Ext::Routing]),
+        ("2001:db8::a3", vec![Ext::DestOpts]),
+        ("2001:db8::a4", vec![Ext::Fragment { offset: 0, more: true }]),
+        (
+            "2001:db8::a5",
+            vec![Ext::HopByHop, Ext::DestOpts, Ext::Routing, Ext::Fragment { offset: 0, more: false }],
+        ),
+    ];
+    for (src, exts) in cases {
+        let mut f = Frame::udp(src, SIP, &sip_request("REGISTER", None));
+        for e in &exts {
+            f = f.ext(*e);
+        }
+        assert_eq!(h.run(&f.build()), XDP_PASS, "{exts:?}");
+        assert_eq!(method_count(&h, src, Method::Register), 1, "{exts:?}");
+    }
+    let tcp = Frame::tcp("2001:db8::a6", SIP, &sip_request("INVITE", None)).ext(Ext::HopByHop);
+    assert_eq!(h.run(&tcp.build()), XDP_PASS);
+    assert_eq!(method_count(&h, "2001:db8::a6", Method::Invite), 1);
+}
+
+#[test]
+fn ipv6_later_fragment_is_decided_by_source() {
+    let mut h = Harness::new();
+    let f = Frame::udp("2001:db8::b1", SIP, b"tail").ext(Ext::Fragment { offset: 100, more: false });
+    assert_eq!(h.run(&f.build()), XDP_PASS);
+    assert_eq!(h.verdicts(Action::Pass, Reason::Fragment), 1);
+    ban(&mut h, "2001:db8::b2", 0);
+    let f = Frame::udp("2001:db8::b2", SIP, b"tail").ext(Ext::Fragment { offset: 100, more: false });
+    assert_eq!(h.run(&f.build()), XDP_DROP);
+}
+
+#[test]
+fn ipv6_chain_too_long_to_walk_is_decided_by_source() {
+    let mut h = Harness::new();
+    let mut f = Frame::udp("2001:db8::c1", SIP, &sip_request("REGISTER", None));
+    for _ in 0..7 {
+        f = f.ext(Ext::DestOpts);
+    }
+    assert_eq!(h.run(&f.build()), XDP_PASS);
+    assert_eq!(h.verdicts(Action::Pass, Reason::Unparsed), 1);
+    assert_eq!(method_count(&h, "2001:db8::c1", Method::Register), 0);
+
+    ban(&mut h, "2001:db8::c2", 0);
+    f.src = ip("2001:db8::c2");
+    assert_eq!(h.run(&f.build()), XDP_DROP, "bans apply whatever the chain");
+
+    h.configure(XdpConfig {
+        mode: Mode::AllowlistOnly as u32,
+        ..XdpConfig::default()
+    });
+    f.src = ip("2001:db8::c3");
+    assert_eq!(h.run(&f.build()), XDP_DROP, "might hide SIP: not allowed in allowlist-only");
+}
+
+// -------------------------------------------------------------- malformed
+
+#[test]
+fn malformed_ip_headers_are_dropped_and_counted() {
+    let mut h = Harness::new();
+    let mut bad_ihl = Frame::udp("192.0.2.60", SIP, b"x").build();
+    bad_ihl[14] = 0x44; // version 4, IHL 4 (< 5)
+    assert_eq!(h.run(&bad_ihl), XDP_DROP);
+
+    let mut short_ip = ethernet(&[], ETH_P_IPV4, &[0x45, 0, 0, 20, 0, 0]);
+    short_ip.truncate(20);
+    assert_eq!(h.run(&short_ip), XDP_DROP, "IPv4 header cut short");
+
+    let mut bad_udp_len = Frame::udp("192.0.2.61", SIP, b"x").build();
+    bad_udp_len[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&3u16.to_be_bytes());
+    assert_eq!(h.run(&bad_udp_len), XDP_DROP);
+
+    let mut bad_doff = Frame::tcp("192.0.2.62", SIP, b"x").build();
+    bad_doff[14 + 20 + 12] = 4 << 4;
+    assert_eq!(h.run(&bad_doff), XDP_DROP);
+    assert_eq!(h.verdicts(Action::Drop, Reason::Malformed), 4);
+}
+
+#[test]
+fn allowlisted_source_passes_even_when_malformed_beyond_the_address() {
+    let mut h = Harness::new();
+    allow(&mut h, "192.0.2.0/24");
+    let mut f = Frame::tcp("192.0.2.63", SIP, b"x").build();
+    f[14 + 20 + 12] = 1 << 4;
     assert_eq!(h.run(&f), XDP_PASS);
+}
+
+// -------------------------------------------------------------------- SIP
+
+#[test]
+fn every_sip_method_is_recognised_over_udp_and_tcp() {
+    let mut h = Harness::new();
+    h.configure(no_limits());
+    let methods = [
+        Method::Register,
+        Method::Invite,
+        Method::Options,
+        Method::Subscribe,
+        Method::Notify,
+        Method::Message,
+        Method::Ack,
+        Method::Bye,
+        Method::Cancel,
+        Method::Info,
+        Method::Prack,
+        Method::Refer,
+        Method::Publish,
+        Method::Update,
+    ];
+    for m in methods {
+        let req = sip_request(m.name(), None);
+        assert_eq!(h.run(&Frame::udp("192.0.2.70", SIP, &req).build()), XDP_PASS);
+        assert_eq!(h.run(&Frame::tcp("2001:db8::70", SIP, &req).build()), XDP_PASS);
+        assert_eq!(method_count(&h, "192.0.2.70", m), 1, "{m:?} over UDP");
+        assert_eq!(method_count(&h, "2001:db8::70", m), 1, "{m:?} over TCP");
+    }
+    let reply = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x\r\n\r\n";
+    h.run(&Frame::udp("192.0.2.71", SIP, reply).build());
+    h.run(&Frame::udp("192.0.2.71", SIP, b"GET / HTTP/1.1\r\n\r\n").build());
+    h.run(&Frame::udp("192.0.2.71", SIP, b"REGISTE").build()); // cut short
+    h.run(&Frame::udp("192.0.2.71", SIP, b"register sip:x SIP/2.0\r\n").build()); // methods are case-sensitive
+    assert_eq!(method_count(&h, "192.0.2.71", Method::Response), 1);
+    assert_eq!(method_count(&h, "192.0.2.71", Method::Other), 3);
+    let stats = h.maps.sources.get(ip("192.0.2.71")).unwrap().unwrap();
+    assert!(stats.bytes > 0 && stats.first_seen_ns > 0 && stats.last_seen_ns >= stats.first_seen_ns);
+}
+
+#[test]
+fn empty_tcp_segments_to_sip_port_are_not_counted() {
+    let mut h = Harness::new();
+    assert_eq!(h.run(&Frame::tcp("192.0.2.72", SIP, b"").build()), XDP_PASS);
+    assert!(h.maps.sources.get(ip("192.0.2.72")).unwrap().is_none());
+}
+
+#[test]
+fn tls_port_is_counted_by_source_only() {
+    let mut h = Harness::new();
+    let f = Frame::tcp("192.0.2.73", 5061, &sip_request("REGISTER", Some("friendly-scanner")));
+    for _ in 0..50 {
+        assert_eq!(h.run(&f.build()), XDP_PASS);
+    }
+    assert_eq!(method_count(&h, "192.0.2.73", Method::Tls), 50);
+    assert_eq!(method_count(&h, "192.0.2.73", Method::Register), 0);
+    assert!(h.maps.bans.get(ip("192.0.2.73")).unwrap().is_none());
+}
+
+#[test]
+fn udp_to_5061_is_not_sip_by_default() {
+    let mut h = Harness::new();
+    let f = Frame::udp("192.0.2.74", 5061, &sip_request("REGISTER", None));
+    assert_eq!(h.run(&f.build()), XDP_PASS);
+    assert_eq!(h.verdicts(Action::Pass, Reason::NotSip), 1);
+}
+
+// ------------------------------------------------------------- rate guard
+
+#[test]
+fn rate_guard_bans_exactly_when_the_register_bucket_empties() {
+    let mut h = Harness::new();
+    h.configure(XdpConfig {
+        register_limit: RateLimit::new(1, 5),
+        message_limit: RateLimit::new(0, 0),
+        rate_ban_ns: 600_000_000_000,
+        ..XdpConfig::default()
+    });
+    let pkt = register("198.51.100.20");
+    for i in 1..=5 {
+        assert_eq!(h.run(&pkt), XDP_PASS, "request {i} is within the burst");
+    }
+    assert!(h.maps.bans.get(ip("198.51.100.20")).unwrap().is_none());
+    assert_eq!(h.run(&pkt), XDP_DROP, "request 6 empties the bucket");
+    let entry = h.maps.bans.get(ip("198.51.100.20")).unwrap().expect("kernel ban");
+    assert_eq!(entry.origin, BanOrigin::RateGuard as u32);
+    let left = entry.expires_ns - monotonic_ns();
+    assert!(left > 590_000_000_000 && left <= 600_000_000_000, "{left}");
+    assert_eq!(h.verdicts(Action::Drop, Reason::RateGuard), 1);
+
+    // From now on the ban table drops it, on any port.
+    assert_eq!(h.run(&Frame::udp("198.51.100.20", 53, b"x").build()), XDP_DROP);
+    assert_eq!(h.verdicts(Action::Drop, Reason::BannedExact), 1);
+
+    let events = h.maps.events.drain();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind, EventKind::KernelBan);
+    assert_eq!(events[0].reason, Reason::RateGuard);
+    assert_eq!(events[0].ip, ip("198.51.100.20"));
+    assert_eq!(events[0].method, Some(Method::Register));
+    assert_eq!(h.maps.stats.snapshot().unwrap().counter(Counter::KernelBan), 1);
+
+    // Another source has its own bucket.
+    assert_eq!(h.run(&register("198.51.100.21")), XDP_PASS);
+}
+
+#[test]
+fn rate_guard_message_bucket_covers_all_methods_and_v6() {
+    let mut h = Harness::new();
+    h.configure(XdpConfig {
+        register_limit: RateLimit::new(0, 0),
+        message_limit: RateLimit::new(2, 3),
+        rate_ban_ns: 0,
+        ..XdpConfig::default()
+    });
+    let opt = Frame::udp("2001:db8::20", SIP, &sip_request("OPTIONS", None)).build();
+    for _ in 0..3 {
+        assert_eq!(h.run(&opt), XDP_PASS);
+    }
+    assert_eq!(h.run(&opt), XDP_DROP);
+    let entry = h.maps.bans.get(ip("2001:db8::20")).unwrap().expect("kernel ban");
+    assert_eq!(entry.expires_ns, 0, "rate_ban_ns 0 means permanent");
+}
+
+#[test]
+fn full_ban_table_makes_kernel_ban_fail_visibly_and_evicts_nothing() {
+    let mut h = Harness::with_sizes(sipshield::bpf::MapSizes {
+        max_bans: 2,
+        max_ranges: 16,
+        max_allow: 16,
+        max_sources: 64,
+    });
+    h.configure(XdpConfig {
+        register_limit: RateLimit::new(1, 1),
+        message_limit: RateLimit::new(0, 0),
+        ..XdpConfig::default()
+    });
+    ban(&mut h, "198.51.100.1", 0);
+    ban(&mut h, "198.51.100.2", 0);
+    let pkt = register("198.51.100.30");
+    assert_eq!(h.run(&pkt), XDP_PASS);
+    assert_eq!(h.run(&pkt), XDP_DROP, "over the limit: still dropped");
+    assert_eq!(h.run(&pkt), XDP_DROP);
+    assert!(h.maps.bans.get(ip("198.51.100.30")).unwrap().is_none());
+    assert!(h.maps.bans.get(ip("198.51.100.1")).unwrap().is_some());
+    assert!(h.maps.bans.get(ip("198.51.100.2")).unwrap().is_some());
+    let snap = h.maps.stats.snapshot().unwrap();
+    assert_eq!(snap.counter(Counter::BanTableFull), 2);
+    let events = h.maps.events.drain();
+    assert_eq!(events.len(), 1, "reported once per source: {events:?}");
+    assert_eq!(events[0].kind, EventKind::BanFailed);
+}
+
+// ------------------------------------------------------- scanner signature
+
+fn request_with_ua_after(extra_headers: usize, ua: &str) -> Vec<u8> {
+    let mut s = String::from("OPTIONS sip:100@10.99.0.1 SIP/2.0\r\n");
+    for i in 0..extra_headers {
+        s.push_str(&format!("X-Filler-{i:02}: {}\r\n", "a".repeat(20)));
+    }
+    s.push_str(&format!("User-Agent: {ua}\r\nContent-Length: 0\r\n\r\n"));
+    s.into_bytes()
+}
+
+#[test]
+fn scanner_user_agent_is_banned_at_start_and_middle() {
+    let mut h = Harness::new();
+    for (i, extra) in [0usize, 5, 12].iter().enumerate() {
+        let src = format!("198.51.100.{}", 40 + i);
+        let payload = request_with_ua_after(*extra, "friendly-scanner");
+        assert!(payload.len() < 512);
+        assert_eq!(h.run(&Frame::udp(&src, SIP, &payload).build()), XDP_DROP, "after {extra} headers");
+        let entry = h.maps.bans.get(ip(&src)).unwrap().expect("scanner ban");
+        assert_eq!(entry.origin, BanOrigin::Scanner as u32);
+    }
+    assert_eq!(h.verdicts(Action::Drop, Reason::Scanner), 3);
+}
+
+#[test]
+fn scanner_user_agent_past_the_scan_limit_is_not_seen() {
+    let mut h = Harness::new();
+    let payload = request_with_ua_after(16, "friendly-scanner");
+    let at = String::from_utf8_lossy(&payload).find("User-Agent").unwrap();
+    assert!(at > 512, "header starts at {at}");
+    assert_eq!(h.run(&Frame::udp("198.51.100.50", SIP, &payload).build()), XDP_PASS);
+    assert!(h.maps.bans.get(ip("198.51.100.50")).unwrap().is_none());
+}
+
+#[test]
+fn scanner_match_is_case_insensitive_and_tolerates_blanks() {
+    let mut h = Harness::new();
+    let variants: [&[u8]; 5] = [
+        b"OPTIONS sip:x SIP/2.0\r\nuser-agent: sipvicious 0.3\r\n\r\n",
+        b"OPTIONS sip:x SIP/2.0\r\nUSER-AGENT :Friendly-Scanner\r\n\r\n",
+        b"INVITE sip:x SIP/2.0\r\nUser-Agent:\tVaxSIPUserAgent/3.1\r\n\r\n",
+        b"REGISTER sip:x SIP/2.0\nUser-Agent: sipcli/v1.8\n\n",
+        b"OPTIONS sip:x SIP/2.0\r\nUser-Agent: SMAP\r\n\r\n",
+    ];
+    for (i, p) in variants.iter().enumerate() {
+        let src = format!("198.51.100.{}", 60 + i);
+        assert_eq!(h.run(&Frame::udp(&src, SIP, p).build()), XDP_DROP, "{}", String::from_utf8_lossy(p));
+    }
+}
+
+#[test]
+fn ordinary_user_agents_and_lookalikes_pass() {
+    let mut h = Harness::new();
+    let variants: [&[u8]; 5] = [
+        b"REGISTER sip:x SIP/2.0\r\nUser-Agent: Yealink SIP-T46S 66.86.0.15\r\n\r\n",
+        b"REGISTER sip:x SIP/2.0\r\nUser-Agent: Asterisk PBX 20.5.0\r\n\r\n",
+        b"OPTIONS sip:x SIP/2.0\r\nX-User-Agent: friendly-scanner\r\n\r\n",
+        b"OPTIONS sip:x SIP/2.0\r\nSubject: User-Agent: friendly-scanner\r\n\r\n",
+        b"OPTIONS sip:x SIP/2.0\r\nUser-Agent: my friendly-scanner\r\n\r\n",
+    ];
+    for (i, p) in variants.iter().enumerate() {
+        let src = format!("192.0.2.{}", 80 + i);
+        assert_eq!(h.run(&Frame::udp(&src, SIP, p).build()), XDP_PASS, "{}", String::from_utf8_lossy(p));
+    }
+    assert_eq!(h.maps.stats.snapshot().unwrap().counter(Counter::ScannerSeen), 0);
+}
+
+#[test]
+fn scanner_in_a_response_is_not_acted_on() {
+    let mut h = Harness::new();
+    let p = b"SIP/2.0 200 OK\r\nUser-Agent: friendly-scanner\r\n\r\n";
+    assert_eq!(h.run(&Frame::udp("192.0.2.90", SIP, p).build()), XDP_PASS);
+}
+
+#[test]
+fn scanner_count_only_action_passes_and_reports_once() {
+    let mut h = Harness::new();
+    h.configure(XdpConfig {
+        scanner_action: ScannerAction::Count as u32,
+        ..XdpConfig::default()
+    });
+    let pkt = Frame::udp("198.51.100.70", SIP, &sip_request("OPTIONS", Some("friendly-scanner"))).build();
+    for _ in 0..3 {
+        assert_eq!(h.run(&pkt), XDP_PASS);
+    }
+    assert!(h.maps.bans.get(ip("198.51.100.70")).unwrap().is_none());
+    assert_eq!(h.maps.stats.snapshot().unwrap().counter(Counter::ScannerSeen), 3);
+    let events = h.maps.events.drain();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::ScannerSeen);
+}
+
+// ------------------------------------------------------------------ modes
+
+#[test]
+fn observe_mode_never_drops_and_counts_would_drops() {
+    let mut h = Harness::new();
+    h.configure(XdpConfig {
+        mode: Mode::Observe as u32,
+        register_limit: RateLimit::new(1, 1),
+        ..XdpConfig::default()
+    });
+    ban(&mut h, "198.51.100.80", 0);
+    ban_range(&mut h, "203.0.113.0/24");
+    let mut bad = Frame::tcp("192.0.2.99", SIP, b"x").build();
+    bad[14 + 20 + 12] = 1 << 4;
+    let frames = [
+        Frame::udp("198.51.100.80", SIP, b"x").build(),
+        Frame::udp("203.0.113.5", SIP, b"x").build(),
+        Frame::udp("198.51.100.81", SIP, &sip_request("OPTIONS", Some("friendly-scanner"))).build(),
+        register("198.51.100.82"),
+        register("198.51.100.82"),
+        register("198.51.100.82"),
+        bad,
+    ];
+    for f in &frames {
+        assert_eq!(h.run(f), XDP_PASS);
+    }
+    let s = h.maps.stats.snapshot().unwrap();
+    assert_eq!(s.total(Action::Drop), 0);
+    assert_eq!(s.verdict(Action::WouldDrop, Reason::BannedExact), 1);
+    assert_eq!(s.verdict(Action::WouldDrop, Reason::BannedRange), 1);
+    assert_eq!(s.verdict(Action::WouldDrop, Reason::Scanner), 1);
+    assert_eq!(s.verdict(Action::WouldDrop, Reason::RateGuard), 2);
+    assert_eq!(s.verdict(Action::WouldDrop, Reason::Malformed), 1);
+    assert!(h.maps.bans.get(ip("198.51.100.81")).unwrap().is_none(), "no kernel ban in observe");
+    assert!(h.maps.bans.get(ip("198.51.100.82")).unwrap().is_none());
+    let kinds: Vec<_> = h.maps.events.drain().into_iter().map(|e| (e.kind, e.ip)).collect();
+    assert!(kinds.contains(&(EventKind::WouldBan, ip("198.51.100.81"))), "{kinds:?}");
+    assert!(kinds.contains(&(EventKind::WouldBan, ip("198.51.100.82"))), "{kinds:?}");
+    assert_eq!(kinds.len(), 2, "one report per source: {kinds:?}");
+}
+
+#[test]
+fn allowlist_only_mode_drops_sip_from_everyone_else() {
+    let mut h = Harness::new();
+    h.configure(XdpConfig {
+        mode: Mode::AllowlistOnly as u32,
+        ..XdpConfig::default()
+    });
+    allow(&mut h, "192.0.2.0/24");
+    assert_eq!(h.run(&register("192.0.2.10")), XDP_PASS);
+    assert_eq!(h.run(&register("198.51.100.90")), XDP_DROP);
+    assert_eq!(h.run(&Frame::tcp("2001:db8::90", SIP, b"INVITE x").build()), XDP_DROP);
+    assert_eq!(h.run(&Frame::udp("198.51.100.90", 53, b"dns").build()), XDP_PASS, "non-SIP untouched");
+    assert_eq!(h.verdicts(Action::Drop, Reason::NotAllowlisted), 2);
+}
+
+// ------------------------------------------------------------ robustness
+
+fn fixtures() -> Vec<Vec<u8>> {
+    vec![
+        register("192.0.2.1"),
+        Frame::tcp("192.0.2.2", SIP, &sip_request("INVITE", Some("friendly-scanner"))).build(),
+        Frame::udp("2001:db8::1", SIP, &sip_request("OPTIONS", None))
+            .ext(Ext::HopByHop)
+            .ext(Ext::Fragment { offset: 0, more: true })
+            .build(),
+        Frame::udp("192.0.2.3", SIP, &sip_request("REGISTER", None))
+            .vlan(ETH_P_8021AD, 1)
+            .vlan(ETH_P_8021Q, 2)
+            .ipv4_options(&[7, 7, 4, 0, 0, 0, 0])
+            .build(),
+        Frame::udp("192.0.2.4", SIP, b"x").ipv4_fragment(10, false).build(),
+    ]
+}
+
+#[test]
+fn every_truncation_of_every_fixture_gets_pass_or_drop() {
+    let mut h = Harness::new();
+    h.configure(no_limits());
+    for f in fixtures() {
+        // The kernel refuses test runs on frames shorter than an Ethernet header.
+        for len in 14..=f.len() {
+            let v = h.run(&f[..len]);
+            assert!(v == XDP_PASS || v == XDP_DROP, "len {len}: verdict {v}");
+        }
+    }
+}
+
+#[test]
+fn random_bytes_never_abort_and_follow_the_source_rules() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5195_41e1d);
+    let mut h = Harness::new();
+    h.configure(no_limits());
+    ban(&mut h, "198.51.100.99", 0);
+    allow(&mut h, "192.0.2.0/24");
+    let runs = 100_000u64;
+    let before = h.maps.stats.snapshot().unwrap().packets();
+    for i in 0..runs {
+        let len = rng.gen_range(14..600);
+        let mut f: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        match i % 4 {
+            // Fully random frame.
+            0 => {}
+            // IPv4 with a random header from a banned source: DROP whatever follows.
+            1 if len >= 34 => {
+                f[12..14].copy_from_slice(&ETH_P_IPV4.to_be_bytes());
+                f[26..30].copy_from_slice(&[198, 51, 100, 99]);
+            }
+            // IPv4 from an allowlisted source: PASS whatever follows.
+            2 if len >= 34 => {
+                f[12..14].copy_from_slice(&ETH_P_IPV4.to_be_bytes());
+                f[26..30].copy_from_slice(&[192, 0, 2, 7]);
+            }
+            // IPv6 with random extension chain and payload.
+            _ => f[12..14].copy_from_slice(&ETH_P_IPV6.to_be_bytes()),
+        }
+        let v = h.run(&f);
+        assert_ne!(v, XDP_ABORTED, "run {i}");
+        assert!(v == XDP_PASS || v == XDP_DROP, "run {i}: {v}");
+        if i % 4 == 1 && len >= 34 {
+            assert_eq!(v, XDP_DROP, "run {i}: banned source");
+        }
+        if i % 4 == 2 && len >= 34 {
+            assert_eq!(v, XDP_PASS, "run {i}: allowlisted source");
+        }
+    }
+    let after = h.maps.stats.snapshot().unwrap().packets();
+    assert_eq!(after - before, runs, "every packet counted exactly once");
 }
