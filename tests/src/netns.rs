@@ -1,1 +1,152 @@
-//! Network namespaces and veth pairs that tests create and always remove.
+//! Network namespaces and veth pairs that tests create and always remove
+//! (`Drop`), also when the test panics. Nothing here touches the machine's
+//! own interfaces: every device lives inside a namespace made here.
+
+use std::{
+    fs::File,
+    os::fd::AsRawFd,
+    process::{Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A named network namespace, deleted on drop (its processes killed first).
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates `sst<pid>-<tag><n>`: unique per process and call.
+    pub fn create(tag: &str) -> Netns {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("sst{}-{tag}{n}", std::process::id());
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs `ip <args>` inside the namespace; panics with its stderr on failure.
+    pub fn ip(&self, args: &[&str]) {
+        run_ok(Command::new("ip").args(["-n", &self.name]).args(args));
+    }
+
+    /// A command that will run inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `f` with the calling thread inside this namespace, then returns
+    /// the thread to where it was. Sockets and XDP attachments made inside
+    /// `f` belong to this namespace.
+    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        let home = File::open("/proc/thread-self/ns/net").expect("open current netns");
+        let target =
+            File::open(format!("/run/netns/{}", self.name)).expect("open namespace handle");
+        setns(&target);
+        let restore = RestoreNs(home);
+        let r = f();
+        drop(restore);
+        r
+    }
+}
+
+struct RestoreNs(File);
+
+impl Drop for RestoreNs {
+    fn drop(&mut self) {
+        setns(&self.0);
+    }
+}
+
+fn setns(f: &File) {
+    // SAFETY: a valid namespace fd; affects only the calling thread.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// True while a namespace of this name exists.
+pub fn netns_exists(name: &str) -> bool {
+    std::path::Path::new("/run/netns").join(name).exists()
+}
+
+/// Two namespaces joined by a veth pair: `guarded` (where sipshield
+/// attaches, device `GUARD_DEV`, address `.1`) and `outside` (senders at
+/// `.2` and any extra addresses added with `add_sender`).
+pub struct VethLab {
+    pub guarded: Netns,
+    pub outside: Netns,
+    pub prefix: String,
+}
+
+pub const GUARD_DEV: &str = "sg0";
+pub const OUTSIDE_DEV: &str = "so0";
+
+impl VethLab {
+    /// `subnet` like "10.201.7" (a /24 only inside these namespaces).
+    pub fn new(subnet: &str) -> VethLab {
+        let guarded = Netns::create("g");
+        let outside = Netns::create("o");
+        run_ok(Command::new("ip").args([
+            "link", "add", GUARD_DEV, "netns", &guarded.name, "type", "veth", "peer", "name",
+            OUTSIDE_DEV, "netns", &outside.name,
+        ]));
+        guarded.ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", GUARD_DEV]);
+        outside.ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", OUTSIDE_DEV]);
+        guarded.ip(&["addr", "add", &format!("fd00:{}::1/64", subnet.replace('.', ":")), "dev", GUARD_DEV, "nodad"]);
+        outside.ip(&["addr", "add", &format!("fd00:{}::2/64", subnet.replace('.', ":")), "dev", OUTSIDE_DEV, "nodad"]);
+        guarded.ip(&["link", "set", GUARD_DEV, "up"]);
+        outside.ip(&["link", "set", OUTSIDE_DEV, "up"]);
+        VethLab {
+            guarded,
+            outside,
+            prefix: subnet.to_string(),
+        }
+    }
+
+    pub fn guarded_addr(&self) -> String {
+        format!("{}.1", self.prefix)
+    }
+
+    pub fn guarded_addr6(&self) -> String {
+        format!("fd00:{}::1", self.prefix.replace('.', ":"))
+    }
+
+    pub fn sender_addr6(&self) -> String {
+        format!("fd00:{}::2", self.prefix.replace('.', ":"))
+    }
+
+    /// Adds `{prefix}.{host}` to the outside end; returns it.
+    pub fn add_sender(&self, host: u8) -> String {
+        let a = format!("{}.{host}", self.prefix);
+        self.outside.ip(&["addr", "add", &format!("{a}/24"), "dev", OUTSIDE_DEV]);
+        a
+    }
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
