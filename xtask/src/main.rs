@@ -1,1 +1,48 @@
-fn main() {}
+//! `cargo xtask deps | test | demo`: set-up, test and demo tasks.
+//!
+//! xtask depends on nothing that needs the eBPF toolchain, so it builds on a
+//! fresh machine and can install that toolchain itself.
+
+mod deps;
+mod demo;
+mod lab;
+mod shell;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "sipshield developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install every system package and tool the build and tests need (idempotent).
+    Deps,
+    /// Run all tests: unit, BPF_PROG_TEST_RUN and namespace tests (root).
+    Test {
+        /// Only run tests whose name contains this.
+        filter: Option<String>,
+    },
+    /// Show sipshield dropping a banned sender between two namespaces.
+    Demo,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Deps => deps::install(),
+        Task::Test { filter } => test::run(filter.as_deref()),
+        Task::Demo => demo::run(),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

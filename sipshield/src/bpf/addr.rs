@@ -56,8 +56,30 @@ pub fn canonical_net(net: IpNet) -> IpNet {
     }
 }
 
+/// Parses `a.b.c.d`, `a.b.c.d/n`, an IPv6 address or prefix; a bare address
+/// becomes a host prefix (/32 or /128).
+pub fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net);
+    }
+    match s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) => Ok(IpNet::from(ip)),
+        Err(_) => Err(format!("{s:?} is not an IP address or CIDR prefix")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bare_addresses_parse_as_host_prefixes() {
+        assert_eq!(parse_net("192.0.2.1").unwrap().to_string(), "192.0.2.1/32");
+        assert_eq!(parse_net("[2001:db8::1]").unwrap().to_string(), "2001:db8::1/128");
+        assert_eq!(parse_net("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert!(parse_net("10.0.0.0/33").is_err());
+        assert!(parse_net("example.com").is_err());
+    }
+
     use super::*;
 
     #[test]

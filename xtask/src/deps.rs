@@ -1,0 +1,123 @@
+//! `cargo xtask deps`: installs what building and testing sipshield needs.
+//!
+//! Why this toolchain: rustup has no `rust-src` here and newer aya needs a
+//! newer rustc, so the XDP program is built with Debian's rustc-web (1.96,
+//! LLVM 22) plus its library sources, linked as the rustup toolchain
+//! `sipshield-bpf`, and bpf-linker built against the same LLVM 22. See
+//! README "How the build works".
+
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use crate::shell::{self, run, succeeds};
+
+pub const BPF_TOOLCHAIN: &str = "sipshield-bpf";
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Debian packages: eBPF build, then test and lab tools.
+const PACKAGES: &[&str] = &[
+    // eBPF build
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
+    "llvm-22-dev",
+    "libpolly-22-dev",
+    "libzstd-dev",
+    "zlib1g-dev",
+    "build-essential",
+    // namespaces, veth, XDP inspection
+    "iproute2",
+    "ethtool",
+    "procps",
+];
+
+/// What is missing, in words; empty when everything is in place.
+pub fn missing() -> Vec<String> {
+    let mut out: Vec<String> = missing_packages()
+        .into_iter()
+        .map(|p| format!("package {p}"))
+        .collect();
+    if !toolchain_linked() {
+        out.push(format!("rustup toolchain {BPF_TOOLCHAIN}"));
+    }
+    if !bpf_linker_ok() {
+        out.push(format!("bpf-linker {BPF_LINKER_VERSION}"));
+    }
+    out
+}
+
+fn missing_packages() -> Vec<&'static str> {
+    PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            let out = Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output();
+            !matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
+        .collect()
+}
+
+fn toolchain_linked() -> bool {
+    succeeds(Command::new("rustup").args(["run", BPF_TOOLCHAIN, "rustc", "-V"]))
+}
+
+fn bpf_linker_ok() -> bool {
+    Command::new("bpf-linker")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION))
+        .unwrap_or(false)
+}
+
+pub fn install() -> Result<()> {
+    let pkgs = missing_packages();
+    if pkgs.is_empty() {
+        eprintln!("deps: all {} Debian packages present", PACKAGES.len());
+    } else {
+        if !shell::is_root() {
+            bail!("installing packages needs root: {}", pkgs.join(" "));
+        }
+        eprintln!("deps: installing {}", pkgs.join(" "));
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        run(Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&pkgs))?;
+    }
+    if toolchain_linked() {
+        eprintln!("deps: rustup toolchain {BPF_TOOLCHAIN} present");
+    } else {
+        eprintln!("deps: linking Debian's rustc as rustup toolchain {BPF_TOOLCHAIN}");
+        run(Command::new("rustup").args(["toolchain", "link", BPF_TOOLCHAIN, "/usr"]))?;
+    }
+    if bpf_linker_ok() {
+        eprintln!("deps: bpf-linker {BPF_LINKER_VERSION} present");
+    } else {
+        eprintln!("deps: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about a minute)");
+        // llvm-config of LLVM 22 must come first, or the build finds LLVM 14.
+        let path = format!("/usr/lib/llvm-22/bin:{}", std::env::var("PATH").unwrap_or_default());
+        run(Command::new("cargo")
+            .env("PATH", path)
+            .args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked"])
+            .args(["--no-default-features", "--features", "llvm-22"]))?;
+    }
+    let left = missing();
+    if !left.is_empty() {
+        bail!("still missing after install: {}", left.join(", "));
+    }
+    eprintln!("deps: ready");
+    Ok(())
+}
+
+/// Installs only when something is missing (what `test` and `demo` call).
+pub fn ensure() -> Result<()> {
+    let m = missing();
+    if m.is_empty() {
+        return Ok(());
+    }
+    eprintln!("deps: missing {}; installing", m.join(", "));
+    install()
+}
