@@ -1,6 +1,9 @@
 //! `cargo xtask test`: everything, in the order that fails fastest.
 
-use std::process::Command;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
 
 use anyhow::{bail, Result};
 
@@ -14,25 +17,69 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     lab::mount_bpffs()?;
     let root = shell::workspace_root();
 
+    let mut tally = Tally::default();
+
     // Unit and pure integration tests (parsers, audit, policy...): parallel.
     let mut unit = cargo(&root);
     unit.args(["test", "--workspace", "--exclude", "sipshield-tests", "--exclude", "sipshield-ebpf"]);
+    unit.args(["--lib", "--bins", "--tests"]);
     if let Some(f) = filter {
         unit.args(["--", f]);
     }
-    shell::run(&mut unit)?;
+    let unit_ok = tally.run(&mut unit)?;
 
     // Kernel tests share kernel state: one at a time.
     let mut kernel = cargo(&root);
-    kernel.args(["test", "-p", "sipshield-tests", "--"]);
+    kernel.args(["test", "-p", "sipshield-tests", "--tests", "--"]);
     if let Some(f) = filter {
         kernel.arg(f);
     }
     kernel.arg("--test-threads=1");
-    shell::run(&mut kernel)?;
-    lab::assert_no_leftovers()?;
-    eprintln!("xtask test: all suites passed");
-    Ok(())
+    let kernel_ok = tally.run(&mut kernel)?;
+    let clean = lab::assert_no_leftovers();
+
+    println!("xtask test: {} passed, {} failed", tally.passed, tally.failed);
+    if !unit_ok || !kernel_ok {
+        bail!("some tests failed");
+    }
+    clean
+}
+
+/// Sums cargo's `test result:` lines while passing all output through.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn run(&mut self, cmd: &mut Command) -> Result<bool> {
+        eprintln!("+ {}", shell::describe(cmd));
+        let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                self.passed += field(rest, "passed");
+                self.failed += field(rest, "failed");
+            }
+        }
+        Ok(child.wait()?.success())
+    }
+}
+
+/// The number before `name` in "ok. 3 passed; 0 failed; ...".
+fn field(s: &str, name: &str) -> u64 {
+    s.split(';')
+        .filter_map(|part| {
+            let mut words = part.split_whitespace().rev();
+            match (words.next(), words.next()) {
+                (Some(n), Some(v)) if n == name => v.parse::<u64>().ok(),
+                _ => None,
+            }
+        })
+        .sum()
 }
 
 fn cargo(root: &std::path::Path) -> Command {
