@@ -33,7 +33,9 @@ fn main() {
         eprintln!();
         eprintln!("error: cannot build the sipshield XDP program: {missing}.");
         eprintln!("       Run `cargo xtask deps` to install the eBPF toolchain, then build again.");
-        eprintln!("       (Set AYA_BUILD_SKIP=1 to build userspace only, without the XDP program.)");
+        eprintln!(
+            "       (Set AYA_BUILD_SKIP=1 to build userspace only, without the XDP program.)"
+        );
         eprintln!();
         std::process::exit(1);
     }
@@ -79,7 +81,10 @@ fn missing_toolchain_piece() -> Option<String> {
         .unwrap_or_default();
     let core_src = PathBuf::from(&sysroot).join("lib/rustlib/src/rust/library/core");
     if !core_src.is_dir() {
-        return Some(format!("the core library sources are missing ({})", core_src.display()));
+        return Some(format!(
+            "the core library sources are missing ({})",
+            core_src.display()
+        ));
     }
     None
 }

@@ -33,8 +33,12 @@ fn attach(lab: &VethLab, config: XdpConfig) -> (LoadedProgram, ShieldMaps) {
 }
 
 fn udp_receiver(lab: &VethLab, bind: &str) -> UdpSocket {
-    let sock = lab.guarded.enter(|| UdpSocket::bind(bind)).expect("bind receiver");
-    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let sock = lab
+        .guarded
+        .enter(|| UdpSocket::bind(bind))
+        .expect("bind receiver");
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     sock
 }
 
@@ -82,7 +86,9 @@ fn banned_source_udp_and_tcp_do_not_arrive_other_sources_do() {
     }
     let got = drain(&rx);
     assert_eq!(got.len(), 5, "only the good source's datagrams arrive");
-    assert!(got.iter().all(|(_, from)| from.ip() == good.parse::<IpAddr>().unwrap()));
+    assert!(got
+        .iter()
+        .all(|(_, from)| from.ip() == good.parse::<IpAddr>().unwrap()));
 
     // TCP: the banned source cannot even complete the handshake.
     let listener = lab
@@ -92,7 +98,7 @@ fn banned_source_udp_and_tcp_do_not_arrive_other_sources_do() {
     let connect = |from: &str| {
         lab.outside.enter(|| {
             let sock = socket_from(from);
-            sock.connect_timeout(&to.into(), Duration::from_millis(500))
+            sock.connect_timeout(&to, Duration::from_millis(500))
                 .map(|()| TcpStream::from(sock))
         })
     };
@@ -106,7 +112,11 @@ fn banned_source_udp_and_tcp_do_not_arrive_other_sources_do() {
     assert!(connect(&bad).is_err(), "banned source's SYN is dropped");
 
     let s = maps.stats.snapshot().unwrap();
-    assert!(s.verdict(Action::Drop, Reason::BannedExact) >= 6, "{:?}", s.nonzero());
+    assert!(
+        s.verdict(Action::Drop, Reason::BannedExact) >= 6,
+        "{:?}",
+        s.nonzero()
+    );
 }
 
 #[test]
@@ -142,7 +152,8 @@ fn kernel_rate_guard_stops_a_bounded_flood() {
     let tx = udp_sender(&lab, &flooder);
     let flood = 500;
     for _ in 0..flood {
-        tx.send_to(&sip_request("REGISTER", Some("pbx-killer")), to).unwrap();
+        tx.send_to(&sip_request("REGISTER", Some("pbx-killer")), to)
+            .unwrap();
     }
     let got = drain(&rx);
     // The bucket refills 2/s: allow one extra token for the time the flood took.
@@ -151,7 +162,11 @@ fn kernel_rate_guard_stops_a_bounded_flood() {
         "{} of {flood} REGISTERs arrived, burst {burst}",
         got.len()
     );
-    let entry = maps.bans.get(flooder.parse().unwrap()).unwrap().expect("kernel ban");
+    let entry = maps
+        .bans
+        .get(flooder.parse().unwrap())
+        .unwrap()
+        .expect("kernel ban");
     assert_eq!(entry.origin, BanOrigin::RateGuard as u32);
 
     let ph = udp_sender(&lab, &phone);
@@ -198,14 +213,21 @@ mod socket2_lite {
     impl Socket {
         pub fn tcp_bound(ip: &str) -> Socket {
             let addr: SocketAddr = format!("{ip}:0").parse().unwrap();
-            let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+            let family = if addr.is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
+            };
             // SAFETY: plain socket(2)/bind(2) on a fresh fd we own.
             unsafe {
                 let fd = libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
                 assert!(fd >= 0);
                 let owned = OwnedFd::from_raw_fd(fd);
                 let (sa, len) = sockaddr(&addr);
-                assert_eq!(libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len), 0);
+                assert_eq!(
+                    libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len),
+                    0
+                );
                 Socket(owned)
             }
         }

@@ -74,8 +74,14 @@ fn non_ip_frames_pass_and_are_counted() {
 #[test]
 fn unlisted_non_sip_traffic_passes() {
     let mut h = Harness::new();
-    assert_eq!(h.run(&Frame::udp("192.0.2.10", 53, b"dns").build()), XDP_PASS);
-    assert_eq!(h.run(&Frame::tcp("2001:db8::10", 443, b"tls").build()), XDP_PASS);
+    assert_eq!(
+        h.run(&Frame::udp("192.0.2.10", 53, b"dns").build()),
+        XDP_PASS
+    );
+    assert_eq!(
+        h.run(&Frame::tcp("2001:db8::10", 443, b"tls").build()),
+        XDP_PASS
+    );
     assert_eq!(h.verdicts(Action::Pass, Reason::NotSip), 2);
 }
 
@@ -100,9 +106,18 @@ fn banned_v4_source_is_dropped_on_every_port_udp_and_tcp() {
 fn banned_v6_source_is_dropped() {
     let mut h = Harness::new();
     ban(&mut h, "2001:db8::bad", 0);
-    assert_eq!(h.run(&Frame::udp("2001:db8::bad", SIP, b"x").build()), XDP_DROP);
-    assert_eq!(h.run(&Frame::tcp("2001:db8::bad", 80, b"").build()), XDP_DROP);
-    assert_eq!(h.run(&Frame::udp("2001:db8::bae", SIP, b"x").build()), XDP_PASS);
+    assert_eq!(
+        h.run(&Frame::udp("2001:db8::bad", SIP, b"x").build()),
+        XDP_DROP
+    );
+    assert_eq!(
+        h.run(&Frame::tcp("2001:db8::bad", 80, b"").build()),
+        XDP_DROP
+    );
+    assert_eq!(
+        h.run(&Frame::udp("2001:db8::bae", SIP, b"x").build()),
+        XDP_PASS
+    );
 }
 
 #[test]
@@ -111,8 +126,14 @@ fn expired_ban_is_treated_as_absent_and_future_one_applies() {
     let now = monotonic_ns();
     ban(&mut h, "198.51.100.1", now - 1_000_000); // expired a millisecond ago
     ban(&mut h, "198.51.100.2", now + 60_000_000_000); // a minute left
-    assert_eq!(h.run(&Frame::udp("198.51.100.1", 53, b"x").build()), XDP_PASS);
-    assert_eq!(h.run(&Frame::udp("198.51.100.2", 53, b"x").build()), XDP_DROP);
+    assert_eq!(
+        h.run(&Frame::udp("198.51.100.1", 53, b"x").build()),
+        XDP_PASS
+    );
+    assert_eq!(
+        h.run(&Frame::udp("198.51.100.2", 53, b"x").build()),
+        XDP_DROP
+    );
 }
 
 #[test]
@@ -120,10 +141,22 @@ fn ban_ranges_drop_inside_and_pass_outside() {
     let mut h = Harness::new();
     ban_range(&mut h, "203.0.113.0/24");
     ban_range(&mut h, "2001:db8:bad::/48");
-    assert_eq!(h.run(&Frame::udp("203.0.113.200", 53, b"x").build()), XDP_DROP);
-    assert_eq!(h.run(&Frame::udp("203.0.114.1", 53, b"x").build()), XDP_PASS);
-    assert_eq!(h.run(&Frame::udp("2001:db8:bad:1::1", 53, b"x").build()), XDP_DROP);
-    assert_eq!(h.run(&Frame::udp("2001:db8:bae::1", 53, b"x").build()), XDP_PASS);
+    assert_eq!(
+        h.run(&Frame::udp("203.0.113.200", 53, b"x").build()),
+        XDP_DROP
+    );
+    assert_eq!(
+        h.run(&Frame::udp("203.0.114.1", 53, b"x").build()),
+        XDP_PASS
+    );
+    assert_eq!(
+        h.run(&Frame::udp("2001:db8:bad:1::1", 53, b"x").build()),
+        XDP_DROP
+    );
+    assert_eq!(
+        h.run(&Frame::udp("2001:db8:bae::1", 53, b"x").build()),
+        XDP_PASS
+    );
     assert_eq!(h.verdicts(Action::Drop, Reason::BannedRange), 2);
 }
 
@@ -138,7 +171,10 @@ fn allowlist_beats_ban_table_and_ranges() {
     assert_eq!(h.run(&register("192.0.2.1")), XDP_PASS);
     assert_eq!(h.run(&register("192.0.2.5")), XDP_PASS);
     assert_eq!(h.run(&register("192.0.2.100")), XDP_DROP, "outside the /28");
-    assert_eq!(h.run(&Frame::udp("2001:db8::1", SIP, b"x").build()), XDP_PASS);
+    assert_eq!(
+        h.run(&Frame::udp("2001:db8::1", SIP, b"x").build()),
+        XDP_PASS
+    );
     assert_eq!(h.verdicts(Action::Pass, Reason::Allowlisted), 3);
 }
 
@@ -188,14 +224,19 @@ fn ipv4_options_are_skipped() {
 #[test]
 fn ipv4_first_fragment_is_inspected_and_later_ones_decided_by_source() {
     let mut h = Harness::new();
-    let first = Frame::udp("192.0.2.50", SIP, &sip_request("REGISTER", None)).ipv4_fragment(0, true);
+    let first =
+        Frame::udp("192.0.2.50", SIP, &sip_request("REGISTER", None)).ipv4_fragment(0, true);
     assert_eq!(h.run(&first.build()), XDP_PASS);
     assert_eq!(method_count(&h, "192.0.2.50", Method::Register), 1);
 
     let later = Frame::udp("192.0.2.50", SIP, b"tail of the message").ipv4_fragment(185, false);
     assert_eq!(h.run(&later.build()), XDP_PASS);
     assert_eq!(h.verdicts(Action::Pass, Reason::Fragment), 1);
-    assert_eq!(method_count(&h, "192.0.2.50", Method::Other), 0, "no L4 in a later fragment");
+    assert_eq!(
+        method_count(&h, "192.0.2.50", Method::Other),
+        0,
+        "no L4 in a later fragment"
+    );
 
     ban(&mut h, "192.0.2.51", 0);
     let banned = Frame::udp("192.0.2.51", SIP, b"tail").ipv4_fragment(185, false);
@@ -209,10 +250,24 @@ fn ipv6_extension_headers_are_walked() {
         ("2001:db8::a1", vec![Ext::HopByHop]),
         ("2001:db8::a2", vec![Ext::Routing]),
         ("2001:db8::a3", vec![Ext::DestOpts]),
-        ("2001:db8::a4", vec![Ext::Fragment { offset: 0, more: true }]),
+        (
+            "2001:db8::a4",
+            vec![Ext::Fragment {
+                offset: 0,
+                more: true,
+            }],
+        ),
         (
             "2001:db8::a5",
-            vec![Ext::HopByHop, Ext::DestOpts, Ext::Routing, Ext::Fragment { offset: 0, more: false }],
+            vec![
+                Ext::HopByHop,
+                Ext::DestOpts,
+                Ext::Routing,
+                Ext::Fragment {
+                    offset: 0,
+                    more: false,
+                },
+            ],
         ),
     ];
     for (src, exts) in cases {
@@ -231,11 +286,17 @@ fn ipv6_extension_headers_are_walked() {
 #[test]
 fn ipv6_later_fragment_is_decided_by_source() {
     let mut h = Harness::new();
-    let f = Frame::udp("2001:db8::b1", SIP, b"tail").ext(Ext::Fragment { offset: 100, more: false });
+    let f = Frame::udp("2001:db8::b1", SIP, b"tail").ext(Ext::Fragment {
+        offset: 100,
+        more: false,
+    });
     assert_eq!(h.run(&f.build()), XDP_PASS);
     assert_eq!(h.verdicts(Action::Pass, Reason::Fragment), 1);
     ban(&mut h, "2001:db8::b2", 0);
-    let f = Frame::udp("2001:db8::b2", SIP, b"tail").ext(Ext::Fragment { offset: 100, more: false });
+    let f = Frame::udp("2001:db8::b2", SIP, b"tail").ext(Ext::Fragment {
+        offset: 100,
+        more: false,
+    });
     assert_eq!(h.run(&f.build()), XDP_DROP);
 }
 
@@ -259,7 +320,11 @@ fn ipv6_chain_too_long_to_walk_is_decided_by_source() {
         ..XdpConfig::default()
     });
     f.src = ip("2001:db8::c3");
-    assert_eq!(h.run(&f.build()), XDP_DROP, "might hide SIP: not allowed in allowlist-only");
+    assert_eq!(
+        h.run(&f.build()),
+        XDP_DROP,
+        "might hide SIP: not allowed in allowlist-only"
+    );
 }
 
 // -------------------------------------------------------------- malformed
@@ -318,8 +383,14 @@ fn every_sip_method_is_recognised_over_udp_and_tcp() {
     ];
     for m in methods {
         let req = sip_request(m.name(), None);
-        assert_eq!(h.run(&Frame::udp("192.0.2.70", SIP, &req).build()), XDP_PASS);
-        assert_eq!(h.run(&Frame::tcp("2001:db8::70", SIP, &req).build()), XDP_PASS);
+        assert_eq!(
+            h.run(&Frame::udp("192.0.2.70", SIP, &req).build()),
+            XDP_PASS
+        );
+        assert_eq!(
+            h.run(&Frame::tcp("2001:db8::70", SIP, &req).build()),
+            XDP_PASS
+        );
         assert_eq!(method_count(&h, "192.0.2.70", m), 1, "{m:?} over UDP");
         assert_eq!(method_count(&h, "2001:db8::70", m), 1, "{m:?} over TCP");
     }
@@ -331,7 +402,9 @@ fn every_sip_method_is_recognised_over_udp_and_tcp() {
     assert_eq!(method_count(&h, "192.0.2.71", Method::Response), 1);
     assert_eq!(method_count(&h, "192.0.2.71", Method::Other), 3);
     let stats = h.maps.sources.get(ip("192.0.2.71")).unwrap().unwrap();
-    assert!(stats.bytes > 0 && stats.first_seen_ns > 0 && stats.last_seen_ns >= stats.first_seen_ns);
+    assert!(
+        stats.bytes > 0 && stats.first_seen_ns > 0 && stats.last_seen_ns >= stats.first_seen_ns
+    );
 }
 
 #[test]
@@ -344,7 +417,11 @@ fn empty_tcp_segments_to_sip_port_are_not_counted() {
 #[test]
 fn tls_port_is_counted_by_source_only() {
     let mut h = Harness::new();
-    let f = Frame::tcp("192.0.2.73", 5061, &sip_request("REGISTER", Some("friendly-scanner")));
+    let f = Frame::tcp(
+        "192.0.2.73",
+        5061,
+        &sip_request("REGISTER", Some("friendly-scanner")),
+    );
     for _ in 0..50 {
         assert_eq!(h.run(&f.build()), XDP_PASS);
     }
@@ -378,14 +455,22 @@ fn rate_guard_bans_exactly_when_the_register_bucket_empties() {
     }
     assert!(h.maps.bans.get(ip("198.51.100.20")).unwrap().is_none());
     assert_eq!(h.run(&pkt), XDP_DROP, "request 6 empties the bucket");
-    let entry = h.maps.bans.get(ip("198.51.100.20")).unwrap().expect("kernel ban");
+    let entry = h
+        .maps
+        .bans
+        .get(ip("198.51.100.20"))
+        .unwrap()
+        .expect("kernel ban");
     assert_eq!(entry.origin, BanOrigin::RateGuard as u32);
     let left = entry.expires_ns - monotonic_ns();
     assert!(left > 590_000_000_000 && left <= 600_000_000_000, "{left}");
     assert_eq!(h.verdicts(Action::Drop, Reason::RateGuard), 1);
 
     // From now on the ban table drops it, on any port.
-    assert_eq!(h.run(&Frame::udp("198.51.100.20", 53, b"x").build()), XDP_DROP);
+    assert_eq!(
+        h.run(&Frame::udp("198.51.100.20", 53, b"x").build()),
+        XDP_DROP
+    );
     assert_eq!(h.verdicts(Action::Drop, Reason::BannedExact), 1);
 
     let events = h.maps.events.drain();
@@ -394,7 +479,10 @@ fn rate_guard_bans_exactly_when_the_register_bucket_empties() {
     assert_eq!(events[0].reason, Reason::RateGuard);
     assert_eq!(events[0].ip, ip("198.51.100.20"));
     assert_eq!(events[0].method, Some(Method::Register));
-    assert_eq!(h.maps.stats.snapshot().unwrap().counter(Counter::KernelBan), 1);
+    assert_eq!(
+        h.maps.stats.snapshot().unwrap().counter(Counter::KernelBan),
+        1
+    );
 
     // Another source has its own bucket.
     assert_eq!(h.run(&register("198.51.100.21")), XDP_PASS);
@@ -414,7 +502,12 @@ fn rate_guard_message_bucket_covers_all_methods_and_v6() {
         assert_eq!(h.run(&opt), XDP_PASS);
     }
     assert_eq!(h.run(&opt), XDP_DROP);
-    let entry = h.maps.bans.get(ip("2001:db8::20")).unwrap().expect("kernel ban");
+    let entry = h
+        .maps
+        .bans
+        .get(ip("2001:db8::20"))
+        .unwrap()
+        .expect("kernel ban");
     assert_eq!(entry.expires_ns, 0, "rate_ban_ns 0 means permanent");
 }
 
@@ -465,7 +558,11 @@ fn scanner_user_agent_is_banned_at_start_and_middle() {
         let src = format!("198.51.100.{}", 40 + i);
         let payload = request_with_ua_after(*extra, "friendly-scanner");
         assert!(payload.len() < 512);
-        assert_eq!(h.run(&Frame::udp(&src, SIP, &payload).build()), XDP_DROP, "after {extra} headers");
+        assert_eq!(
+            h.run(&Frame::udp(&src, SIP, &payload).build()),
+            XDP_DROP,
+            "after {extra} headers"
+        );
         let entry = h.maps.bans.get(ip(&src)).unwrap().expect("scanner ban");
         assert_eq!(entry.origin, BanOrigin::Scanner as u32);
     }
@@ -476,9 +573,14 @@ fn scanner_user_agent_is_banned_at_start_and_middle() {
 fn scanner_user_agent_past_the_scan_limit_is_not_seen() {
     let mut h = Harness::new();
     let payload = request_with_ua_after(16, "friendly-scanner");
-    let at = String::from_utf8_lossy(&payload).find("User-Agent").unwrap();
+    let at = String::from_utf8_lossy(&payload)
+        .find("User-Agent")
+        .unwrap();
     assert!(at > 512, "header starts at {at}");
-    assert_eq!(h.run(&Frame::udp("198.51.100.50", SIP, &payload).build()), XDP_PASS);
+    assert_eq!(
+        h.run(&Frame::udp("198.51.100.50", SIP, &payload).build()),
+        XDP_PASS
+    );
     assert!(h.maps.bans.get(ip("198.51.100.50")).unwrap().is_none());
 }
 
@@ -494,7 +596,12 @@ fn scanner_match_is_case_insensitive_and_tolerates_blanks() {
     ];
     for (i, p) in variants.iter().enumerate() {
         let src = format!("198.51.100.{}", 60 + i);
-        assert_eq!(h.run(&Frame::udp(&src, SIP, p).build()), XDP_DROP, "{}", String::from_utf8_lossy(p));
+        assert_eq!(
+            h.run(&Frame::udp(&src, SIP, p).build()),
+            XDP_DROP,
+            "{}",
+            String::from_utf8_lossy(p)
+        );
     }
 }
 
@@ -510,9 +617,21 @@ fn ordinary_user_agents_and_lookalikes_pass() {
     ];
     for (i, p) in variants.iter().enumerate() {
         let src = format!("192.0.2.{}", 80 + i);
-        assert_eq!(h.run(&Frame::udp(&src, SIP, p).build()), XDP_PASS, "{}", String::from_utf8_lossy(p));
+        assert_eq!(
+            h.run(&Frame::udp(&src, SIP, p).build()),
+            XDP_PASS,
+            "{}",
+            String::from_utf8_lossy(p)
+        );
     }
-    assert_eq!(h.maps.stats.snapshot().unwrap().counter(Counter::ScannerSeen), 0);
+    assert_eq!(
+        h.maps
+            .stats
+            .snapshot()
+            .unwrap()
+            .counter(Counter::ScannerSeen),
+        0
+    );
 }
 
 #[test]
@@ -529,12 +648,24 @@ fn scanner_count_only_action_passes_and_reports_once() {
         scanner_action: ScannerAction::Count as u32,
         ..XdpConfig::default()
     });
-    let pkt = Frame::udp("198.51.100.70", SIP, &sip_request("OPTIONS", Some("friendly-scanner"))).build();
+    let pkt = Frame::udp(
+        "198.51.100.70",
+        SIP,
+        &sip_request("OPTIONS", Some("friendly-scanner")),
+    )
+    .build();
     for _ in 0..3 {
         assert_eq!(h.run(&pkt), XDP_PASS);
     }
     assert!(h.maps.bans.get(ip("198.51.100.70")).unwrap().is_none());
-    assert_eq!(h.maps.stats.snapshot().unwrap().counter(Counter::ScannerSeen), 3);
+    assert_eq!(
+        h.maps
+            .stats
+            .snapshot()
+            .unwrap()
+            .counter(Counter::ScannerSeen),
+        3
+    );
     let events = h.maps.events.drain();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, EventKind::ScannerSeen);
@@ -557,7 +688,12 @@ fn observe_mode_never_drops_and_counts_would_drops() {
     let frames = [
         Frame::udp("198.51.100.80", SIP, b"x").build(),
         Frame::udp("203.0.113.5", SIP, b"x").build(),
-        Frame::udp("198.51.100.81", SIP, &sip_request("OPTIONS", Some("friendly-scanner"))).build(),
+        Frame::udp(
+            "198.51.100.81",
+            SIP,
+            &sip_request("OPTIONS", Some("friendly-scanner")),
+        )
+        .build(),
         register("198.51.100.82"),
         register("198.51.100.82"),
         register("198.51.100.82"),
@@ -573,11 +709,26 @@ fn observe_mode_never_drops_and_counts_would_drops() {
     assert_eq!(s.verdict(Action::WouldDrop, Reason::Scanner), 1);
     assert_eq!(s.verdict(Action::WouldDrop, Reason::RateGuard), 2);
     assert_eq!(s.verdict(Action::WouldDrop, Reason::Malformed), 1);
-    assert!(h.maps.bans.get(ip("198.51.100.81")).unwrap().is_none(), "no kernel ban in observe");
+    assert!(
+        h.maps.bans.get(ip("198.51.100.81")).unwrap().is_none(),
+        "no kernel ban in observe"
+    );
     assert!(h.maps.bans.get(ip("198.51.100.82")).unwrap().is_none());
-    let kinds: Vec<_> = h.maps.events.drain().into_iter().map(|e| (e.kind, e.ip)).collect();
-    assert!(kinds.contains(&(EventKind::WouldBan, ip("198.51.100.81"))), "{kinds:?}");
-    assert!(kinds.contains(&(EventKind::WouldBan, ip("198.51.100.82"))), "{kinds:?}");
+    let kinds: Vec<_> = h
+        .maps
+        .events
+        .drain()
+        .into_iter()
+        .map(|e| (e.kind, e.ip))
+        .collect();
+    assert!(
+        kinds.contains(&(EventKind::WouldBan, ip("198.51.100.81"))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(EventKind::WouldBan, ip("198.51.100.82"))),
+        "{kinds:?}"
+    );
     assert_eq!(kinds.len(), 2, "one report per source: {kinds:?}");
 }
 
@@ -591,8 +742,15 @@ fn allowlist_only_mode_drops_sip_from_everyone_else() {
     allow(&mut h, "192.0.2.0/24");
     assert_eq!(h.run(&register("192.0.2.10")), XDP_PASS);
     assert_eq!(h.run(&register("198.51.100.90")), XDP_DROP);
-    assert_eq!(h.run(&Frame::tcp("2001:db8::90", SIP, b"INVITE x").build()), XDP_DROP);
-    assert_eq!(h.run(&Frame::udp("198.51.100.90", 53, b"dns").build()), XDP_PASS, "non-SIP untouched");
+    assert_eq!(
+        h.run(&Frame::tcp("2001:db8::90", SIP, b"INVITE x").build()),
+        XDP_DROP
+    );
+    assert_eq!(
+        h.run(&Frame::udp("198.51.100.90", 53, b"dns").build()),
+        XDP_PASS,
+        "non-SIP untouched"
+    );
     assert_eq!(h.verdicts(Action::Drop, Reason::NotAllowlisted), 2);
 }
 
@@ -601,17 +759,27 @@ fn allowlist_only_mode_drops_sip_from_everyone_else() {
 fn fixtures() -> Vec<Vec<u8>> {
     vec![
         register("192.0.2.1"),
-        Frame::tcp("192.0.2.2", SIP, &sip_request("INVITE", Some("friendly-scanner"))).build(),
+        Frame::tcp(
+            "192.0.2.2",
+            SIP,
+            &sip_request("INVITE", Some("friendly-scanner")),
+        )
+        .build(),
         Frame::udp("2001:db8::1", SIP, &sip_request("OPTIONS", None))
             .ext(Ext::HopByHop)
-            .ext(Ext::Fragment { offset: 0, more: true })
+            .ext(Ext::Fragment {
+                offset: 0,
+                more: true,
+            })
             .build(),
         Frame::udp("192.0.2.3", SIP, &sip_request("REGISTER", None))
             .vlan(ETH_P_8021AD, 1)
             .vlan(ETH_P_8021Q, 2)
             .ipv4_options(&[7, 7, 4, 0, 0, 0, 0])
             .build(),
-        Frame::udp("192.0.2.4", SIP, b"x").ipv4_fragment(10, false).build(),
+        Frame::udp("192.0.2.4", SIP, b"x")
+            .ipv4_fragment(10, false)
+            .build(),
     ]
 }
 

@@ -32,7 +32,14 @@ pub fn take_token(tat: &mut u64, now: u64, limit: &RateLimit) -> bool {
 }
 
 #[inline(always)]
-pub fn emit<F: Family>(kind: EventKind, reason: Reason, method: Method, src: &F::Addr, now: u64, expires: u64) {
+pub fn emit<F: Family>(
+    kind: EventKind,
+    reason: Reason,
+    method: Method,
+    src: &F::Addr,
+    now: u64,
+    expires: u64,
+) {
     match EVENTS.reserve::<Event>(0) {
         Some(mut slot) => {
             slot.write(Event {
@@ -64,9 +71,22 @@ pub fn kernel_ban<F: Family>(
     method: Method,
     mode: Mode,
 ) {
-    let expires = if duration_ns == 0 { 0 } else { now + duration_ns };
+    let expires = if duration_ns == 0 {
+        0
+    } else {
+        now + duration_ns
+    };
     if matches!(mode, Mode::Observe) {
-        report_once::<F>(stats, SRC_BAN_REPORTED, EventKind::WouldBan, reason, method, src, now, expires);
+        report_once::<F>(
+            stats,
+            SRC_BAN_REPORTED,
+            EventKind::WouldBan,
+            reason,
+            method,
+            src,
+            now,
+            expires,
+        );
         return;
     }
     let origin = if matches!(reason, Reason::Scanner) {
@@ -89,7 +109,16 @@ pub fn kernel_ban<F: Family>(
         Err(e) if e == -EEXIST => {}
         Err(_) => {
             verdict::count(Counter::BanTableFull);
-            report_once::<F>(stats, SRC_BAN_REPORTED, EventKind::BanFailed, reason, method, src, now, expires);
+            report_once::<F>(
+                stats,
+                SRC_BAN_REPORTED,
+                EventKind::BanFailed,
+                reason,
+                method,
+                src,
+                now,
+                expires,
+            );
         }
     }
 }
@@ -97,7 +126,16 @@ pub fn kernel_ban<F: Family>(
 /// Scanner seen with the count-only action: report the source once.
 #[inline(always)]
 pub fn report_scanner<F: Family>(src: &F::Addr, stats: *mut SourceStats, now: u64, method: Method) {
-    report_once::<F>(stats, SRC_SCANNER_REPORTED, EventKind::ScannerSeen, Reason::Scanner, method, src, now, 0);
+    report_once::<F>(
+        stats,
+        SRC_SCANNER_REPORTED,
+        EventKind::ScannerSeen,
+        Reason::Scanner,
+        method,
+        src,
+        now,
+        0,
+    );
 }
 
 #[inline(always)]

@@ -95,7 +95,17 @@ fn judge_ip<F: Family>(ctx: &XdpContext, cfg: &XdpConfig, mode: Mode, l3: L3<F::
             let payload_off = packet::forget_range(payload_off, packet::OFFSET_MASK);
             let payload_len = packet::forget_range(payload_len, packet::OFFSET_MASK);
             let ip_len = packet::forget_range(l3.ip_len, packet::OFFSET_MASK);
-            judge_sip::<F>(ctx, cfg, mode, &src, proto, dport, payload_off, payload_len, ip_len)
+            judge_sip::<F>(
+                ctx,
+                cfg,
+                mode,
+                &src,
+                proto,
+                dport,
+                payload_off,
+                payload_len,
+                ip_len,
+            )
         }
         L4::Other => pass(Reason::NotSip),
         L4::Fragment => pass(Reason::Fragment),
@@ -110,7 +120,11 @@ fn judge_ip<F: Family>(ctx: &XdpContext, cfg: &XdpConfig, mode: Mode, l3: L3<F::
 /// The configured SIP port entry for this destination, as its `kind`.
 #[inline(always)]
 fn sip_port_kind(cfg: &XdpConfig, proto: u8, dport: u16) -> Option<u8> {
-    let bit = if proto == IPPROTO_TCP { PROTO_TCP } else { PROTO_UDP };
+    let bit = if proto == IPPROTO_TCP {
+        PROTO_TCP
+    } else {
+        PROTO_UDP
+    };
     for i in 0..MAX_SIP_PORTS {
         let p = &cfg.sip_ports[i];
         if p.port == 0 {
@@ -124,7 +138,10 @@ fn sip_port_kind(cfg: &XdpConfig, proto: u8, dport: u16) -> Option<u8> {
 }
 
 #[inline(always)]
-#[expect(clippy::too_many_arguments, reason = "flat pipeline step on the packet path")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "flat pipeline step on the packet path"
+)]
 fn judge_sip<F: Family>(
     ctx: &XdpContext,
     cfg: &XdpConfig,
@@ -179,12 +196,28 @@ fn judge_sip<F: Family>(
 
     // Rate guard: every message counts against the message bucket,
     // REGISTERs also against their own.
-    let mut within = guard::take_token(unsafe { &mut (*stats).message_tat_ns }, now, &cfg.message_limit);
+    let mut within = guard::take_token(
+        unsafe { &mut (*stats).message_tat_ns },
+        now,
+        &cfg.message_limit,
+    );
     if within && matches!(method, Method::Register) {
-        within = guard::take_token(unsafe { &mut (*stats).register_tat_ns }, now, &cfg.register_limit);
+        within = guard::take_token(
+            unsafe { &mut (*stats).register_tat_ns },
+            now,
+            &cfg.register_limit,
+        );
     }
     if !within {
-        guard::kernel_ban::<F>(src, stats, now, cfg.rate_ban_ns, Reason::RateGuard, method, mode);
+        guard::kernel_ban::<F>(
+            src,
+            stats,
+            now,
+            cfg.rate_ban_ns,
+            Reason::RateGuard,
+            method,
+            mode,
+        );
         return drop(mode, Reason::RateGuard);
     }
 
@@ -195,7 +228,15 @@ fn judge_sip<F: Family>(
     {
         verdict::count(sipshield_common::counters::Counter::ScannerSeen);
         if cfg.scanner_action == ScannerAction::Ban as u32 {
-            guard::kernel_ban::<F>(src, stats, now, cfg.scanner_ban_ns, Reason::Scanner, method, mode);
+            guard::kernel_ban::<F>(
+                src,
+                stats,
+                now,
+                cfg.scanner_ban_ns,
+                Reason::Scanner,
+                method,
+                mode,
+            );
             return drop(mode, Reason::Scanner);
         }
         guard::report_scanner::<F>(src, stats, now, method);
@@ -215,7 +256,12 @@ static FRESH_SOURCE: SourceStats = SourceStats {
 
 /// Counts one message for `src`, creating its entry on first sight.
 #[inline(always)]
-fn account<F: Family>(src: &F::Addr, method: Method, bytes: usize, now: u64) -> Option<*mut SourceStats> {
+fn account<F: Family>(
+    src: &F::Addr,
+    method: Method,
+    bytes: usize,
+    now: u64,
+) -> Option<*mut SourceStats> {
     let stats = match F::source(src) {
         Some(s) => s,
         None => {

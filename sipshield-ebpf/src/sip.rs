@@ -58,7 +58,12 @@ const fn pattern(s: &[u8], fold_letters: bool) -> Pattern {
         let b = s[j];
         let letter = b.is_ascii_alphabetic();
         let shift = 8 * (j % 8);
-        p.want[j / 8] |= (if fold_letters { b.to_ascii_lowercase() } else { b } as u64) << shift;
+        p.want[j / 8] |= (if fold_letters {
+            b.to_ascii_lowercase()
+        } else {
+            b
+        } as u64)
+            << shift;
         if fold_letters && letter {
             p.fold[j / 8] |= 0x20 << shift;
         }
@@ -183,10 +188,7 @@ extern "C" fn scan_word(index: u64, ctx: *mut c_void) -> i64 {
     }
     for k in 0..8 {
         let p = base + k + 1;
-        if byte_at(buf, base + k) == b'\n'
-            && p + HEADER_LEN < len
-            && matches_at(buf, p, &HEADER)
-        {
+        if byte_at(buf, base + k) == b'\n' && p + HEADER_LEN < len && matches_at(buf, p, &HEADER) {
             unsafe { (*state).name_end = (p + HEADER_LEN) as u64 };
             return 1;
         }

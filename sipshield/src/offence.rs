@@ -6,7 +6,9 @@
 use std::fmt;
 
 /// A class of offence with its own threshold, window and ban ladder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum OffenceClass {
     /// SIP authentication failures (wrong password, unknown peer/endpoint, ACL).

@@ -64,14 +64,15 @@ impl Harness {
                 ..Default::default()
             })
             .unwrap_or_else(|e| panic!("test_run on a {}-byte frame: {e}", frame.len()));
-        (
-            result.return_value,
-            result.duration.as_nanos() as f64,
-        )
+        (result.return_value, result.duration.as_nanos() as f64)
     }
 
     pub fn verdicts(&self, action: Action, reason: Reason) -> u64 {
-        self.maps.stats.snapshot().expect("stats").verdict(action, reason)
+        self.maps
+            .stats
+            .snapshot()
+            .expect("stats")
+            .verdict(action, reason)
     }
 }
 

@@ -70,7 +70,10 @@ fn setns(f: &File) {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-9", pid]).status();
             }
@@ -105,13 +108,37 @@ impl VethLab {
         let guarded = Netns::create("g");
         let outside = Netns::create("o");
         run_ok(Command::new("ip").args([
-            "link", "add", GUARD_DEV, "netns", &guarded.name, "type", "veth", "peer", "name",
-            OUTSIDE_DEV, "netns", &outside.name,
+            "link",
+            "add",
+            GUARD_DEV,
+            "netns",
+            &guarded.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            OUTSIDE_DEV,
+            "netns",
+            &outside.name,
         ]));
         guarded.ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", GUARD_DEV]);
         outside.ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", OUTSIDE_DEV]);
-        guarded.ip(&["addr", "add", &format!("fd00:{}::1/64", subnet.replace('.', ":")), "dev", GUARD_DEV, "nodad"]);
-        outside.ip(&["addr", "add", &format!("fd00:{}::2/64", subnet.replace('.', ":")), "dev", OUTSIDE_DEV, "nodad"]);
+        guarded.ip(&[
+            "addr",
+            "add",
+            &format!("fd00:{}::1/64", subnet.replace('.', ":")),
+            "dev",
+            GUARD_DEV,
+            "nodad",
+        ]);
+        outside.ip(&[
+            "addr",
+            "add",
+            &format!("fd00:{}::2/64", subnet.replace('.', ":")),
+            "dev",
+            OUTSIDE_DEV,
+            "nodad",
+        ]);
         guarded.ip(&["link", "set", GUARD_DEV, "up"]);
         outside.ip(&["link", "set", OUTSIDE_DEV, "up"]);
         VethLab {
@@ -136,7 +163,8 @@ impl VethLab {
     /// Adds `{prefix}.{host}` to the outside end; returns it.
     pub fn add_sender(&self, host: u8) -> String {
         let a = format!("{}.{host}", self.prefix);
-        self.outside.ip(&["addr", "add", &format!("{a}/24"), "dev", OUTSIDE_DEV]);
+        self.outside
+            .ip(&["addr", "add", &format!("{a}/24"), "dev", OUTSIDE_DEV]);
         a
     }
 }

@@ -22,7 +22,10 @@ pub enum Ext {
     HopByHop,
     Routing,
     /// Fragment header with this offset (in 8-byte units) and more-fragments flag.
-    Fragment { offset: u16, more: bool },
+    Fragment {
+        offset: u16,
+        more: bool,
+    },
     DestOpts,
 }
 
@@ -155,7 +158,7 @@ impl Frame {
 
     fn ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr, l4: &[u8]) -> Vec<u8> {
         let mut opts = self.ipv4_options.clone();
-        while opts.len() % 4 != 0 {
+        while !opts.len().is_multiple_of(4) {
             opts.push(0);
         }
         let ihl = 5 + opts.len() / 4;

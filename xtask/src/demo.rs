@@ -25,7 +25,11 @@ pub fn run() -> Result<()> {
     }
     interrupt::install();
     let root = shell::workspace_root();
-    shell::run(Command::new("cargo").current_dir(&root).args(["build", "-p", "sipshield"]))?;
+    shell::run(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["build", "-p", "sipshield"]),
+    )?;
     let bin = root.join("target/debug/sipshield");
     lab::mount_bpffs()?;
 
@@ -33,7 +37,8 @@ pub fn run() -> Result<()> {
     let pbx = Ns::create("ssd-pbx")?;
     let net = Ns::create("ssd-net")?;
     shell::run(Command::new("ip").args([
-        "link", "add", "pbx0", "netns", &pbx.name, "type", "veth", "peer", "name", "net0", "netns", &net.name,
+        "link", "add", "pbx0", "netns", &pbx.name, "type", "veth", "peer", "name", "net0", "netns",
+        &net.name,
     ]))?;
     pbx.ip(&["addr", "add", &format!("{PBX}/24"), "dev", "pbx0"])?;
     net.ip(&["addr", "add", &format!("{PHONE}/24"), "dev", "net0"])?;
@@ -41,10 +46,20 @@ pub fn run() -> Result<()> {
     pbx.ip(&["link", "set", "pbx0", "up"])?;
     net.ip(&["link", "set", "net0", "up"])?;
 
-    step(&format!("attaching sipshield to pbx0 with {ATTACKER} banned"));
+    step(&format!(
+        "attaching sipshield to pbx0 with {ATTACKER} banned"
+    ));
     let mut shield = ChildGuard(
         pbx.command(bin.to_str().context("binary path")?)
-            .args(["attach", "--iface", "pbx0", "--ban", ATTACKER, "--interval", "0"])
+            .args([
+                "attach",
+                "--iface",
+                "pbx0",
+                "--ban",
+                ATTACKER,
+                "--interval",
+                "0",
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .context("starting sipshield attach")?,
@@ -63,7 +78,9 @@ pub fn run() -> Result<()> {
         if interrupt::hit() {
             bail!("interrupted");
         }
-        step(&format!("{who} ({from}) sends 20 SIP OPTIONS to {PBX}:5060"));
+        step(&format!(
+            "{who} ({from}) sends 20 SIP OPTIONS to {PBX}:5060"
+        ));
         let sock = net.enter(|| UdpSocket::bind(format!("{from}:0")))??;
         for i in 0..20 {
             let msg = format!(

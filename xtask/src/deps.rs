@@ -68,7 +68,9 @@ fn bpf_linker_ok() -> bool {
     Command::new("bpf-linker")
         .arg("--version")
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION))
+        .map(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION)
+        })
         .unwrap_or(false)
 }
 
@@ -96,12 +98,21 @@ pub fn install() -> Result<()> {
     if bpf_linker_ok() {
         eprintln!("deps: bpf-linker {BPF_LINKER_VERSION} present");
     } else {
-        eprintln!("deps: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about a minute)");
+        eprintln!(
+            "deps: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about a minute)"
+        );
         // llvm-config of LLVM 22 must come first, or the build finds LLVM 14.
-        let path = format!("/usr/lib/llvm-22/bin:{}", std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "/usr/lib/llvm-22/bin:{}",
+            std::env::var("PATH").unwrap_or_default()
+        );
         run(Command::new("cargo")
             .env("PATH", path)
-            .args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked"])
+            .args([
+                "install",
+                &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+                "--locked",
+            ])
             .args(["--no-default-features", "--features", "llvm-22"]))?;
     }
     let left = missing();

@@ -53,7 +53,12 @@ impl Ns {
     pub fn ip(&self, args: &[&str]) -> Result<()> {
         let out = shell::output(Command::new("ip").args(["-n", &self.name]).args(args))?;
         if !out.status.success() {
-            bail!("ip -n {} {}: {}", self.name, args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "ip -n {} {}: {}",
+                self.name,
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(())
     }
@@ -86,18 +91,26 @@ fn setns(f: &File) -> Result<()> {
 
 impl Drop for Ns {
     fn drop(&mut self) {
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-TERM", pid]).status();
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-KILL", pid]).status();
             }
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
         eprintln!("lab: removed namespace {}", self.name);
     }
 }

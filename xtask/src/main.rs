@@ -3,8 +3,8 @@
 //! xtask depends on nothing that needs the eBPF toolchain, so it builds on a
 //! fresh machine and can install that toolchain itself.
 
-mod deps;
 mod demo;
+mod deps;
 mod lab;
 mod shell;
 mod test;

@@ -14,7 +14,9 @@ pub fn workspace_root() -> std::path::PathBuf {
 /// Runs `cmd`, inheriting stdio; fails with its exit status.
 pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("+ {}", describe(cmd));
-    let status = cmd.status().with_context(|| format!("starting {}", describe(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {}", describe(cmd)))?;
     if !status.success() {
         bail!("{} failed ({status})", describe(cmd));
     }
@@ -23,7 +25,8 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 
 /// Runs `cmd` quietly and returns its output (success or not).
 pub fn output(cmd: &mut Command) -> Result<Output> {
-    cmd.output().with_context(|| format!("starting {}", describe(cmd)))
+    cmd.output()
+        .with_context(|| format!("starting {}", describe(cmd)))
 }
 
 /// True when `cmd` runs and exits 0.

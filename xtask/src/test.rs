@@ -21,7 +21,14 @@ pub fn run(filter: Option<&str>) -> Result<()> {
 
     // Unit and pure integration tests (parsers, audit, policy...): parallel.
     let mut unit = cargo(&root);
-    unit.args(["test", "--workspace", "--exclude", "sipshield-tests", "--exclude", "sipshield-ebpf"]);
+    unit.args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "sipshield-tests",
+        "--exclude",
+        "sipshield-ebpf",
+    ]);
     unit.args(["--lib", "--bins", "--tests"]);
     if let Some(f) = filter {
         unit.args(["--", f]);
@@ -38,7 +45,10 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     let kernel_ok = tally.run(&mut kernel)?;
     let clean = lab::assert_no_leftovers();
 
-    println!("xtask test: {} passed, {} failed", tally.passed, tally.failed);
+    println!(
+        "xtask test: {} passed, {} failed",
+        tally.passed, tally.failed
+    );
     if !unit_ok || !kernel_ok {
         bail!("some tests failed");
     }
@@ -56,7 +66,10 @@ impl Tally {
     fn run(&mut self, cmd: &mut Command) -> Result<bool> {
         eprintln!("+ {}", shell::describe(cmd));
         let mut child = cmd.stdout(Stdio::piped()).spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         for line in BufReader::new(stdout).lines() {
             let line = line?;
             println!("{line}");

@@ -63,7 +63,11 @@ pub fn parse_net(s: &str) -> Result<IpNet, String> {
     if let Ok(net) = s.parse::<IpNet>() {
         return Ok(net);
     }
-    match s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    match s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         Ok(ip) => Ok(IpNet::from(ip)),
         Err(_) => Err(format!("{s:?} is not an IP address or CIDR prefix")),
     }
@@ -74,7 +78,10 @@ mod tests {
     #[test]
     fn bare_addresses_parse_as_host_prefixes() {
         assert_eq!(parse_net("192.0.2.1").unwrap().to_string(), "192.0.2.1/32");
-        assert_eq!(parse_net("[2001:db8::1]").unwrap().to_string(), "2001:db8::1/128");
+        assert_eq!(
+            parse_net("[2001:db8::1]").unwrap().to_string(),
+            "2001:db8::1/128"
+        );
         assert_eq!(parse_net("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
         assert!(parse_net("10.0.0.0/33").is_err());
         assert!(parse_net("example.com").is_err());

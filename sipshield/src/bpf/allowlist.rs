@@ -14,14 +14,23 @@ pub struct Allowlist {
 }
 
 impl Allowlist {
-    pub(crate) fn new(v4: LpmTrie<MapData, [u8; 4], u32>, v6: LpmTrie<MapData, [u8; 16], u32>) -> Self {
+    pub(crate) fn new(
+        v4: LpmTrie<MapData, [u8; 4], u32>,
+        v6: LpmTrie<MapData, [u8; 16], u32>,
+    ) -> Self {
         Allowlist { v4, v6 }
     }
 
     pub fn insert(&mut self, net: IpNet) -> Result<(), BpfError> {
         match addr::canonical_net(net) {
-            IpNet::V4(n) => self.v4.insert(&addr::lpm_v4(n), 1, 0).map_err(map_err(ALLOW_V4)),
-            IpNet::V6(n) => self.v6.insert(&addr::lpm_v6(n), 1, 0).map_err(map_err(ALLOW_V6)),
+            IpNet::V4(n) => self
+                .v4
+                .insert(&addr::lpm_v4(n), 1, 0)
+                .map_err(map_err(ALLOW_V4)),
+            IpNet::V6(n) => self
+                .v6
+                .insert(&addr::lpm_v6(n), 1, 0)
+                .map_err(map_err(ALLOW_V6)),
         }
     }
 
@@ -36,8 +45,14 @@ impl Allowlist {
     /// True when `ip` falls inside an allowlisted prefix (as the kernel sees it).
     pub fn contains(&self, ip: IpAddr) -> Result<bool, BpfError> {
         let result = match addr::canonical(ip) {
-            IpAddr::V4(a) => self.v4.get(&Key::new(32, a.octets()), 0).map_err(|e| (ALLOW_V4, e)),
-            IpAddr::V6(a) => self.v6.get(&Key::new(128, a.octets()), 0).map_err(|e| (ALLOW_V6, e)),
+            IpAddr::V4(a) => self
+                .v4
+                .get(&Key::new(32, a.octets()), 0)
+                .map_err(|e| (ALLOW_V4, e)),
+            IpAddr::V6(a) => self
+                .v6
+                .get(&Key::new(128, a.octets()), 0)
+                .map_err(|e| (ALLOW_V6, e)),
         };
         match result {
             Ok(_) => Ok(true),

@@ -57,9 +57,7 @@ mod tests {
         let at = SystemTime::now() + Duration::from_secs(3600);
         let mono = wall_to_monotonic(at);
         let back = monotonic_to_wall(mono);
-        let diff = back
-            .duration_since(at)
-            .unwrap_or_else(|e| e.duration());
+        let diff = back.duration_since(at).unwrap_or_else(|e| e.duration());
         assert!(diff < Duration::from_millis(1), "{diff:?}");
     }
 

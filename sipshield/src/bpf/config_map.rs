@@ -14,7 +14,10 @@ pub struct ConfigMap {
 }
 
 impl ConfigMap {
-    pub(crate) fn new(config: Array<MapData, XdpConfig>, prefixes: Array<MapData, UaPrefix>) -> Self {
+    pub(crate) fn new(
+        config: Array<MapData, XdpConfig>,
+        prefixes: Array<MapData, UaPrefix>,
+    ) -> Self {
         ConfigMap { config, prefixes }
     }
 

@@ -75,7 +75,9 @@ impl FromStr for AttachMode {
             "auto" => Ok(AttachMode::Auto),
             "driver" | "native" | "drv" => Ok(AttachMode::Driver),
             "skb" | "generic" => Ok(AttachMode::Skb),
-            _ => Err(format!("unknown XDP mode {s:?} (expected auto, driver or skb)")),
+            _ => Err(format!(
+                "unknown XDP mode {s:?} (expected auto, driver or skb)"
+            )),
         }
     }
 }

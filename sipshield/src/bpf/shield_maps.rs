@@ -77,7 +77,8 @@ impl ShieldMaps {
 
 /// Pins every map of a loaded program under `dir` (created if missing).
 pub fn pin_maps(ebpf: &Ebpf, dir: &Path) -> Result<(), BpfError> {
-    std::fs::create_dir_all(dir).map_err(|e| BpfError::Invalid(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| BpfError::Invalid(format!("{}: {e}", dir.display())))?;
     for name in MAP_NAMES {
         let map = ebpf.map(name).ok_or(BpfError::MissingMap(name))?;
         let path = dir.join(name);

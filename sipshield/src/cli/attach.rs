@@ -45,10 +45,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut program = LoadedProgram::load(MapSizes::default()).context("loading the XDP program")?;
+    let mut program =
+        LoadedProgram::load(MapSizes::default()).context("loading the XDP program")?;
     let mut maps = program.take_maps()?;
     let config = XdpConfig {
-        mode: if args.observe { Mode::Observe } else { Mode::Enforce } as u32,
+        mode: if args.observe {
+            Mode::Observe
+        } else {
+            Mode::Enforce
+        } as u32,
         ..XdpConfig::default()
     };
     let prefixes: Vec<UaPrefix> = DEFAULT_UA_PREFIXES
@@ -113,7 +118,14 @@ fn print_counters(s: &StatsSnapshot) {
         .into_iter()
         .map(|(a, r, n)| format!("{}/{}={n}", a.name(), r.name()))
         .collect();
-    println!("packets: {}", if parts.is_empty() { "none".into() } else { parts.join(" ") });
+    println!(
+        "packets: {}",
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(" ")
+        }
+    );
 }
 
 /// SIGINT/SIGTERM to a flag, with nothing but libc.
@@ -140,7 +152,10 @@ mod signal_hook_like {
         FLAG.store(Arc::into_raw(flag) as *mut AtomicBool, Ordering::SeqCst);
         // SAFETY: installing an async-signal-safe handler (one atomic store).
         let prev = unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
-        anyhow::ensure!(prev != libc::SIG_ERR, "cannot install handler for signal {sig}");
+        anyhow::ensure!(
+            prev != libc::SIG_ERR,
+            "cannot install handler for signal {sig}"
+        );
         Ok(())
     }
 }
