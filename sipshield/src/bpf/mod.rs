@@ -12,6 +12,7 @@ pub mod config_map;
 pub mod events;
 pub mod loader;
 pub mod object;
+pub mod pins;
 pub mod ranges;
 pub mod shield_maps;
 pub mod sources;
