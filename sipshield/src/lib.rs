@@ -6,4 +6,10 @@
 //! served to the CLI (`control`). `audit` checks the host's configuration.
 
 pub mod bpf;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod logs;
 pub mod offence;
+pub mod policy;
+pub mod state;

@@ -5,8 +5,7 @@
 //! adopts it and its maps: no second attach, counters and bans continue.
 
 use std::{
-    fs,
-    io,
+    fs, io,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -169,7 +168,10 @@ pub fn detach(root: &Path, iface: &str) -> Result<bool, BpfError> {
     }
     remove_pins(&dir);
     if dir.exists() {
-        return Err(BpfError::Invalid(format!("could not remove {}", dir.display())));
+        return Err(BpfError::Invalid(format!(
+            "could not remove {}",
+            dir.display()
+        )));
     }
     Ok(true)
 }

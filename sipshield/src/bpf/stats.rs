@@ -67,6 +67,19 @@ impl StatsSnapshot {
         }
     }
 
+    /// Counter-wise sum (several interfaces).
+    pub fn plus(&self, other: &StatsSnapshot) -> StatsSnapshot {
+        let n = self.values.len().max(other.values.len());
+        StatsSnapshot {
+            values: (0..n)
+                .map(|i| {
+                    self.values.get(i).copied().unwrap_or(0)
+                        + other.values.get(i).copied().unwrap_or(0)
+                })
+                .collect(),
+        }
+    }
+
     /// Non-zero verdict counters as (action, reason, packets).
     pub fn nonzero(&self) -> Vec<(Action, Reason, u64)> {
         let mut out = Vec::new();

@@ -4,7 +4,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod allow;
 mod attach;
+mod bans;
+mod config;
+mod connection;
+mod detach;
+mod parse;
+mod reload;
+mod run;
+mod status;
+mod table;
+mod top;
 
 /// Protects a SIP/Asterisk host: drops hostile sources in XDP, bans from logs,
 /// audits the host's hardening.
@@ -20,15 +31,42 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the daemon: guard interfaces, watch logs, ban by policy.
+    Run(run::Args),
+    /// Show what is guarded, dropped and banned (works with the daemon down).
+    Status(status::Args),
+    /// List, add or remove bans.
+    Bans(bans::Args),
+    /// List, add or remove allowlist entries.
+    Allow(allow::Args),
+    /// Live view of SIP sources by message rate.
+    Top(top::Args),
+    /// Make the daemon re-read its config file.
+    Reload(reload::Args),
+    /// Remove the pinned XDP program and maps (the daemon must be stopped).
+    Detach(detach::Args),
     /// Load and attach the XDP program to interfaces (foreground, no log watching).
     Attach(attach::Args),
+    /// Check a config file, or print the documented default config.
+    Config(config::Args),
+    /// Run the log parsers over files and print each failure found (no root needed).
+    Parse(parse::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Bans(args) => bans::run(args),
+        Command::Allow(args) => allow::run(args),
+        Command::Top(args) => top::run(args),
+        Command::Reload(args) => reload::run(args),
+        Command::Detach(args) => detach::run(args),
         Command::Attach(args) => attach::run(args),
+        Command::Config(args) => config::run(args),
+        Command::Parse(args) => parse::run(args),
     };
     match result {
         Ok(code) => code,

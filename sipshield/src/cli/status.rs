@@ -1,0 +1,218 @@
+//! `sipshield status`: what is guarded, what was dropped and banned, which
+//! logs are watched. Works with the daemon down, from the pinned maps.
+
+use std::process::ExitCode;
+
+use serde_json::Value;
+use sipshield::{control::Request, daemon::status};
+
+use super::{
+    connection::Connection,
+    table::{thousands, Table},
+};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    conn: Connection,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// How many top SIP sources to show.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let report = match args.conn.ask(&Request::Status)? {
+        Some(r) => r,
+        None => {
+            let shield = args.conn.pinned_shield()?;
+            status::report(&shield, None, args.top)?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+pub fn render(r: &Value) -> String {
+    let mut out = String::new();
+    let d = &r["daemon"];
+    if d["running"].as_bool() == Some(true) {
+        out += &format!(
+            "sipshield daemon: running (pid {}, up {}), mode {}{}\n",
+            n(&d["pid"]),
+            sipshield::config::format_duration(std::time::Duration::from_secs(n(&d["uptime_s"]))),
+            s(&r["mode"]),
+            if d["observe"].as_bool() == Some(true) {
+                " (observe: nothing is dropped)"
+            } else {
+                ""
+            }
+        );
+    } else {
+        out += &format!(
+            "sipshield daemon: NOT running; pinned program still enforcing, mode {}\n",
+            s(&r["mode"])
+        );
+    }
+    let ifaces = r["interfaces"].as_array().cloned().unwrap_or_default();
+    if ifaces.is_empty() {
+        out += "interfaces: none guarded\n";
+    } else {
+        let mut t = Table::new(&["INTERFACE", "XDP MODE", "PROGRAM", "STATE"]);
+        for i in &ifaces {
+            t.row(vec![
+                s(&i["iface"]),
+                s(&i["attach_mode"]),
+                n(&i["program_id"]).to_string(),
+                if i["attached"].as_bool() == Some(true) {
+                    "attached"
+                } else {
+                    "DETACHED"
+                }
+                .into(),
+            ]);
+        }
+        out += "interfaces:\n";
+        out += &t.render(2);
+    }
+    let b = &r["bans"];
+    out += &format!(
+        "bans: {} exact ({} IPv4, {} IPv6), {} ranges, {} made by the kernel\n",
+        n(&b["exact_v4"]) + n(&b["exact_v6"]),
+        n(&b["exact_v4"]),
+        n(&b["exact_v6"]),
+        n(&b["ranges"]),
+        n(&b["kernel_made"])
+    );
+    let p = &r["packets"];
+    out += &format!(
+        "packets since attach: {} passed, {} dropped",
+        thousands(n(&p["passed"])),
+        thousands(n(&p["dropped"]))
+    );
+    if n(&p["would_drop"]) > 0 {
+        out += &format!(
+            ", {} would have been dropped",
+            thousands(n(&p["would_drop"]))
+        );
+    }
+    out += "\n";
+    if let Some(reasons) = p["by_reason"].as_object() {
+        let mut t = Table::new(&["REASON", "PASSED", "DROPPED", "WOULD DROP"]);
+        for (name, v) in reasons {
+            t.row(vec![
+                name.clone(),
+                thousands(n(&v["pass"])),
+                thousands(n(&v["drop"])),
+                thousands(n(&v["would_drop"])),
+            ]);
+        }
+        if !t.is_empty() {
+            out += &t.render(2);
+        }
+    }
+    let top = r["top_sources"].as_array().cloned().unwrap_or_default();
+    if !top.is_empty() {
+        out += "top SIP sources:\n";
+        let mut t = Table::new(&[
+            "SOURCE",
+            "MESSAGES",
+            "REGISTER",
+            "INVITE",
+            "OPTIONS",
+            "LAST SEEN",
+            "BANNED",
+        ]);
+        for src in &top {
+            let m = &src["methods"];
+            t.row(vec![
+                s(&src["ip"]),
+                thousands(n(&src["messages"])),
+                thousands(n(&m["REGISTER"])),
+                thousands(n(&m["INVITE"])),
+                thousands(n(&m["OPTIONS"])),
+                format!("{}s ago", n(&src["last_seen_s_ago"])),
+                if src["banned"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    ""
+                }
+                .into(),
+            ]);
+        }
+        out += &t.render(2);
+    }
+    let recent = r["recent_bans"].as_array().cloned().unwrap_or_default();
+    if !recent.is_empty() {
+        out += "recent bans:\n";
+        let mut t = Table::new(&["TARGET", "BY", "WHEN", "EXPIRES", "REASON"]);
+        for ban in &recent {
+            t.row(vec![
+                s(&ban["target"]),
+                s(ban.get("class").unwrap_or(&ban["origin"])),
+                ban["created"]
+                    .as_u64()
+                    .map(|c| format!("{} ago", status::age(c)))
+                    .unwrap_or_default(),
+                match ban["expires"].as_u64() {
+                    None => "permanent".into(),
+                    Some(e) => format!("in {}", remaining(e)),
+                },
+                s(ban.get("reason").unwrap_or(&Value::Null)),
+            ]);
+        }
+        out += &t.render(2);
+    }
+    let logs = r["logs"].as_array().cloned().unwrap_or_default();
+    if !logs.is_empty() {
+        out += "logs watched:\n";
+        let mut t = Table::new(&["FILE", "KIND", "LINES", "FAILURES", "LAST FAILURE"]);
+        for l in &logs {
+            t.row(vec![
+                format!(
+                    "{}{}",
+                    s(&l["path"]),
+                    if l["present"].as_bool() == Some(false) {
+                        " (missing)"
+                    } else {
+                        ""
+                    }
+                ),
+                s(&l["kind"]),
+                thousands(n(&l["lines"])),
+                thousands(n(&l["failures"])),
+                l["last_match"]
+                    .as_u64()
+                    .map(|t| format!("{} ago", status::age(t)))
+                    .unwrap_or_else(|| "never".into()),
+            ]);
+        }
+        out += &t.render(2);
+    }
+    out
+}
+
+fn remaining(unix_secs: u64) -> String {
+    let now = status::unix(std::time::SystemTime::now());
+    sipshield::config::format_duration(std::time::Duration::from_secs(
+        unix_secs.saturating_sub(now),
+    ))
+}

@@ -1,0 +1,288 @@
+//! `[xdp]`: what the XDP program does per packet.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sipshield_common::{
+    config::{
+        Mode, RateLimit, ScannerAction, SipPort, UaPrefix, XdpConfig, DEFAULT_UA_PREFIXES,
+        MAX_SIP_PORTS, MAX_UA_PREFIXES, PORT_PARSE, PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP,
+        UA_PREFIX_MAX_LEN,
+    },
+    maps,
+};
+
+use super::{
+    duration::BanLength,
+    error::{KeyPath, Problems},
+};
+use crate::bpf::MapSizes;
+
+/// How the program acts on its verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShieldMode {
+    /// Drop banned sources.
+    #[default]
+    Enforce,
+    /// Drop nothing, ban nothing; count and report what would happen.
+    Observe,
+    /// As enforce, and drop all SIP-port traffic from sources not allowlisted.
+    AllowlistOnly,
+}
+
+impl ShieldMode {
+    pub fn kernel(self) -> Mode {
+        match self {
+            ShieldMode::Enforce => Mode::Enforce,
+            ShieldMode::Observe => Mode::Observe,
+            ShieldMode::AllowlistOnly => Mode::AllowlistOnly,
+        }
+    }
+}
+
+/// What to do with a request whose User-Agent is a known scanner's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScannerMode {
+    #[default]
+    Ban,
+    Count,
+}
+
+impl ScannerMode {
+    pub fn kernel(self) -> ScannerAction {
+        match self {
+            ScannerMode::Ban => ScannerAction::Ban,
+            ScannerMode::Count => ScannerAction::Count,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Udp,
+    Tcp,
+}
+
+/// One port carrying SIP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipPortSection {
+    pub port: u16,
+    #[serde(default = "both_protocols")]
+    pub protocols: Vec<Protocol>,
+    /// Encrypted (SIP over TLS): sources are counted, payloads are not parsed.
+    #[serde(default)]
+    pub tls: bool,
+}
+
+fn both_protocols() -> Vec<Protocol> {
+    vec![Protocol::Udp, Protocol::Tcp]
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XdpSection {
+    pub mode: ShieldMode,
+    pub sip_ports: Vec<SipPortSection>,
+    /// REGISTER requests per second per source (token bucket); 0 disables.
+    pub register_per_second: u64,
+    pub register_burst: u64,
+    /// All SIP messages per second per source; 0 disables.
+    pub message_per_second: u64,
+    pub message_burst: u64,
+    /// First ban of a rate-guard offender (repeat offenders escalate).
+    pub rate_ban: BanLength,
+    pub scanner_action: ScannerMode,
+    /// First ban of a scanner-signature offender.
+    pub scanner_ban: BanLength,
+    pub scanner_user_agents: Vec<String>,
+    pub max_bans: u32,
+    pub max_ranges: u32,
+    pub max_allow: u32,
+    pub max_sources: u32,
+}
+
+impl Default for XdpSection {
+    fn default() -> Self {
+        XdpSection {
+            mode: ShieldMode::Enforce,
+            sip_ports: vec![
+                SipPortSection {
+                    port: 5060,
+                    protocols: both_protocols(),
+                    tls: false,
+                },
+                SipPortSection {
+                    port: 5061,
+                    protocols: vec![Protocol::Tcp],
+                    tls: true,
+                },
+            ],
+            register_per_second: 10,
+            register_burst: 20,
+            message_per_second: 50,
+            message_burst: 100,
+            rate_ban: BanLength::For(Duration::from_secs(3600)),
+            scanner_action: ScannerMode::Ban,
+            scanner_ban: BanLength::For(Duration::from_secs(24 * 3600)),
+            scanner_user_agents: DEFAULT_UA_PREFIXES.iter().map(|s| s.to_string()).collect(),
+            max_bans: maps::DEFAULT_MAX_BANS,
+            max_ranges: maps::DEFAULT_MAX_RANGES,
+            max_allow: maps::DEFAULT_MAX_ALLOW,
+            max_sources: maps::DEFAULT_MAX_SOURCES,
+        }
+    }
+}
+
+/// A rate above this has an interval under 1 ns: the kernel could not express it.
+const MAX_PER_SECOND: u64 = 1_000_000_000;
+
+impl XdpSection {
+    /// The program's config record. `ua_prefix_count` is set from
+    /// `ua_prefixes()`; the config map writer sets it again when writing both.
+    pub fn to_xdp_config(&self) -> XdpConfig {
+        let mut sip_ports = [SipPort::default(); MAX_SIP_PORTS];
+        for (slot, port) in sip_ports.iter_mut().zip(&self.sip_ports) {
+            *slot = SipPort {
+                port: port.port,
+                protos: port.protocols.iter().fold(0, |bits, p| {
+                    bits | match p {
+                        Protocol::Udp => PROTO_UDP,
+                        Protocol::Tcp => PROTO_TCP,
+                    }
+                }),
+                kind: if port.tls {
+                    PORT_SOURCE_ONLY
+                } else {
+                    PORT_PARSE
+                },
+            };
+        }
+        XdpConfig {
+            mode: self.mode.kernel() as u32,
+            scanner_action: self.scanner_action.kernel() as u32,
+            sip_ports,
+            register_limit: RateLimit::new(self.register_per_second, self.register_burst),
+            message_limit: RateLimit::new(self.message_per_second, self.message_burst),
+            rate_ban_ns: self.rate_ban.as_kernel_ns(),
+            scanner_ban_ns: self.scanner_ban.as_kernel_ns(),
+            ua_prefix_count: self.ua_prefixes().len() as u32,
+            _pad: 0,
+        }
+    }
+
+    /// The scanner signatures, lower-cased for the kernel. Entries that do not
+    /// fit are left out (validation reports them).
+    pub fn ua_prefixes(&self) -> Vec<UaPrefix> {
+        self.scanner_user_agents
+            .iter()
+            .filter_map(|ua| UaPrefix::new(ua.as_bytes()))
+            .take(MAX_UA_PREFIXES as usize)
+            .collect()
+    }
+
+    pub fn map_sizes(&self) -> MapSizes {
+        MapSizes {
+            max_bans: self.max_bans,
+            max_ranges: self.max_ranges,
+            max_allow: self.max_allow,
+            max_sources: self.max_sources,
+        }
+    }
+
+    pub(crate) fn validate(&self, problems: &mut Problems) {
+        let section = KeyPath::new("xdp");
+        if self.sip_ports.len() > MAX_SIP_PORTS {
+            problems.push(
+                section.key("sip_ports"),
+                format!(
+                    "{} ports listed, at most {MAX_SIP_PORTS} fit",
+                    self.sip_ports.len()
+                ),
+            );
+        }
+        for (i, port) in self.sip_ports.iter().enumerate() {
+            let key = section.key("sip_ports").index(i);
+            if port.port == 0 {
+                problems.push(key.key("port"), "port 0 is not a port");
+            } else if self.sip_ports[..i].iter().any(|p| p.port == port.port) {
+                problems.push(
+                    key.key("port"),
+                    format!("port {} is listed twice", port.port),
+                );
+            }
+            if port.protocols.is_empty() {
+                problems.push(key.key("protocols"), "list udp, tcp or both");
+            }
+            if port.tls && port.protocols.contains(&Protocol::Udp) {
+                problems.push(key.key("protocols"), "SIP over TLS runs on tcp only");
+            }
+        }
+        for (key, per_second) in [
+            ("register_per_second", self.register_per_second),
+            ("message_per_second", self.message_per_second),
+        ] {
+            if per_second > MAX_PER_SECOND {
+                problems.push(
+                    section.key(key),
+                    format!("at most {MAX_PER_SECOND} (0 disables)"),
+                );
+            }
+        }
+        for (key, length) in [
+            ("rate_ban", self.rate_ban),
+            ("scanner_ban", self.scanner_ban),
+        ] {
+            if length == BanLength::For(Duration::ZERO) {
+                problems.push(
+                    section.key(key),
+                    "a ban of 0s bans nothing (use e.g. \"1h\" or \"permanent\")",
+                );
+            }
+        }
+        let agents = &self.scanner_user_agents;
+        if agents.len() > MAX_UA_PREFIXES as usize {
+            problems.push(
+                section.key("scanner_user_agents"),
+                format!(
+                    "{} prefixes listed, at most {MAX_UA_PREFIXES} fit",
+                    agents.len()
+                ),
+            );
+        }
+        for (i, ua) in agents.iter().enumerate() {
+            let key = section.key("scanner_user_agents").index(i);
+            if ua.is_empty() {
+                problems.push(key, "an empty prefix would match every request");
+            } else if ua.len() > UA_PREFIX_MAX_LEN {
+                problems.push(
+                    key,
+                    format!(
+                        "{ua:?} is {} bytes, at most {UA_PREFIX_MAX_LEN} fit",
+                        ua.len()
+                    ),
+                );
+            } else if ua.chars().any(char::is_control) {
+                problems.push(key, format!("{ua:?} contains control characters"));
+            } else if agents[..i].iter().any(|a| a.eq_ignore_ascii_case(ua)) {
+                problems.push(
+                    key,
+                    format!("{ua:?} is listed twice (matching ignores case)"),
+                );
+            }
+        }
+        for (key, size) in [
+            ("max_bans", self.max_bans),
+            ("max_ranges", self.max_ranges),
+            ("max_allow", self.max_allow),
+            ("max_sources", self.max_sources),
+        ] {
+            if size == 0 {
+                problems.push(section.key(key), "a map needs at least 1 entry");
+            }
+        }
+    }
+}

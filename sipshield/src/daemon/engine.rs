@@ -1,0 +1,459 @@
+//! The daemon's state machine: offences in (log failures, kernel events,
+//! operator commands), kernel writes and state out. Synchronous and owned
+//! by one task; `run` feeds it.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    net::IpAddr,
+    time::{Instant, SystemTime},
+};
+
+use ipnet::IpNet;
+use serde_json::{json, Value};
+use sipshield_common::{counters::Reason, event::EventKind, maps::BanOrigin as KernelOrigin};
+
+use super::{
+    shield::Shield,
+    status::{self, DaemonInfo},
+    watch::LogWatch,
+};
+use crate::{
+    bpf::{addr, clock, BpfError, KernelEvent},
+    config::{parse_duration, Config},
+    control::{Request, Response},
+    logs::Failure,
+    offence::OffenceClass,
+    policy::{BanOrder, Decision, Policy},
+    state::{self, BanRecord, BanTarget, StateFile},
+};
+
+/// One line of "what happened" kept for `status`.
+const RECENT: usize = 20;
+
+pub struct Engine {
+    pub config: Config,
+    pub config_path: String,
+    pub policy: Policy,
+    pub shield: Shield,
+    pub state_file: StateFile,
+    pub watches: Vec<LogWatch>,
+    pub started: Instant,
+    /// State changed since the last save.
+    pub dirty: bool,
+    /// Would-bans (observe mode, allowlisted sources), newest first.
+    would: VecDeque<Value>,
+}
+
+fn kernel_expiry(expires_unix: Option<u64>) -> u64 {
+    match expires_unix {
+        None => 0,
+        Some(secs) => clock::wall_to_monotonic(state::from_unix_secs(secs)).max(1),
+    }
+}
+
+fn order_expiry(order: &BanOrder) -> u64 {
+    match order.expires_at() {
+        None => 0,
+        Some(t) => clock::wall_to_monotonic(t).max(1),
+    }
+}
+
+impl Engine {
+    pub fn new(
+        config: Config,
+        config_path: String,
+        policy: Policy,
+        shield: Shield,
+        state_file: StateFile,
+        watches: Vec<LogWatch>,
+    ) -> Engine {
+        Engine {
+            config,
+            config_path,
+            policy,
+            shield,
+            state_file,
+            watches,
+            started: Instant::now(),
+            dirty: false,
+            would: VecDeque::new(),
+        }
+    }
+
+    fn kernel_origin(record: &BanRecord) -> KernelOrigin {
+        record.origin.kernel()
+    }
+
+    /// Writes one policy ban into every interface's maps.
+    fn enforce(&mut self, record: &BanRecord) -> Result<(), BpfError> {
+        self.shield.ban(
+            record.target.as_net(),
+            kernel_expiry(record.expires),
+            Self::kernel_origin(record),
+        )
+    }
+
+    fn lift(&mut self, records: &[BanRecord]) {
+        for r in records {
+            if let Err(e) = self.shield.unban(r.target.as_net()) {
+                log::error!("lifting {} in the kernel: {e}", r.target);
+            }
+            log::info!("lifted ban of {} ({})", r.target, r.reason);
+        }
+        if !records.is_empty() {
+            self.dirty = true;
+        }
+    }
+
+    /// Start-up: make kernel and policy agree. Policy bans go into the
+    /// kernel; kernel bans the policy does not know (made by the rate guard
+    /// while the daemon was down, or by `sipshield bans add` then) are
+    /// adopted into the policy.
+    pub fn reconcile(&mut self) -> Result<(), BpfError> {
+        self.shield
+            .write_config(&self.config.to_xdp_config(), &self.config.ua_prefixes())?;
+        self.shield
+            .sync_allowlist(&self.policy.allowlist().nets())?;
+        let now = SystemTime::now();
+        let known: HashSet<IpNet> = self.policy.bans().map(|b| b.target.as_net()).collect();
+        let mono_now = clock::monotonic_ns();
+        let (kernel_exact, kernel_ranges) = match self.shield.attachments.first() {
+            Some(a) => (a.maps.bans.entries()?, a.maps.ranges.entries()?),
+            None => (Vec::new(), Vec::new()),
+        };
+        for (ip, entry) in kernel_exact {
+            if !entry.is_active(mono_now) || known.contains(&IpNet::from(addr::canonical(ip))) {
+                continue;
+            }
+            let at = clock::monotonic_to_wall(entry.created_ns);
+            match KernelOrigin::from_u32(entry.origin) {
+                KernelOrigin::RateGuard | KernelOrigin::Scanner => {
+                    let class = if KernelOrigin::from_u32(entry.origin) == KernelOrigin::Scanner {
+                        OffenceClass::Scanner
+                    } else {
+                        OffenceClass::RateGuard
+                    };
+                    self.on_kernel_ban(ip, class, at);
+                }
+                KernelOrigin::Userspace => {
+                    let left = (entry.expires_ns != 0).then(|| {
+                        std::time::Duration::from_nanos(entry.expires_ns.saturating_sub(mono_now))
+                    });
+                    self.adopt_manual(IpNet::from(ip), left, now);
+                }
+            }
+        }
+        for (net, _) in kernel_ranges {
+            if !known.contains(&net) {
+                self.adopt_manual(net, None, now);
+            }
+        }
+        let active: Vec<BanRecord> = self.policy.bans().cloned().collect();
+        for record in &active {
+            self.enforce(record)?;
+        }
+        let lifted = self.policy.lift_allowlisted();
+        self.lift(&lifted);
+        self.shield.prune_expired()?;
+        self.dirty = true;
+        log::info!(
+            "enforcing {} ban(s), {} allowlist entr(ies)",
+            self.policy.ban_count(),
+            self.policy.allowlist().len()
+        );
+        Ok(())
+    }
+
+    fn adopt_manual(&mut self, net: IpNet, left: Option<std::time::Duration>, now: SystemTime) {
+        match self.policy.ban(
+            BanTarget::from_net(net),
+            left,
+            "found in the kernel at start",
+            now,
+        ) {
+            Ok(_) => log::info!("adopted kernel ban of {net}"),
+            Err(e) => {
+                log::warn!("kernel ban of {net} not adopted: {e}");
+                let _ = self.shield.unban(net);
+            }
+        }
+    }
+
+    /// A failure line from a log.
+    pub fn on_failure(&mut self, f: &Failure, at: SystemTime) {
+        let decision = self.policy.offence(f.ip, f.class(), at);
+        self.apply(decision, &format!("{} {}", f.source, f.kind));
+    }
+
+    /// The kernel banned (or would have banned) `ip` itself.
+    pub fn on_kernel_ban(&mut self, ip: IpAddr, class: OffenceClass, at: SystemTime) {
+        let decision = self.policy.record_kernel_ban(ip, class, at);
+        if let Decision::WouldBan {
+            allowlisted: Some(_),
+            ..
+        } = &decision
+        {
+            // The kernel allowlist lags the daemon's: undo the kernel's ban.
+            let _ = self.shield.unban(IpNet::from(ip));
+        }
+        self.apply(decision, &format!("kernel {class}"));
+    }
+
+    fn apply(&mut self, decision: Decision, what: &str) {
+        match decision {
+            Decision::Ban(order) => {
+                let expires = order_expiry(&order);
+                let origin = match order.class {
+                    OffenceClass::RateGuard => KernelOrigin::RateGuard,
+                    OffenceClass::Scanner => KernelOrigin::Scanner,
+                    _ => KernelOrigin::Userspace,
+                };
+                match self.shield.ban(IpNet::from(order.ip), expires, origin) {
+                    Ok(()) => log::warn!(
+                        "banned {} for {}: {}",
+                        order.ip,
+                        order.length_text(),
+                        order.reason
+                    ),
+                    Err(e) => log::error!("banning {} in the kernel failed: {e}", order.ip),
+                }
+                self.dirty = true;
+            }
+            Decision::WouldBan { ban, allowlisted } => {
+                let why = match &allowlisted {
+                    Some(entry) => format!("allowlisted ({} {})", entry.source, entry.net),
+                    None => "observe mode".to_string(),
+                };
+                log::warn!(
+                    "would ban {} for {} ({what}: {}), not banned: {why}",
+                    ban.ip,
+                    ban.length_text(),
+                    ban.reason
+                );
+                self.would.push_front(json!({
+                    "target": ban.ip.to_string(),
+                    "class": ban.class.as_str(),
+                    "created": status::unix(ban.at),
+                    "expires": ban.expires_at().map(status::unix),
+                    "reason": format!("WOULD BAN ({why}): {}", ban.reason),
+                }));
+                self.would.truncate(RECENT);
+                self.dirty = true;
+            }
+            Decision::Pending { .. } | Decision::AlreadyBanned | Decision::Ignored => {}
+        }
+    }
+
+    /// Ring-buffer events from every interface.
+    pub fn on_kernel_events(&mut self, events: Vec<KernelEvent>) {
+        for e in events {
+            let class = if e.reason == Reason::Scanner {
+                OffenceClass::Scanner
+            } else {
+                OffenceClass::RateGuard
+            };
+            let at = clock::monotonic_to_wall(e.at_ns);
+            match e.kind {
+                EventKind::KernelBan | EventKind::WouldBan => self.on_kernel_ban(e.ip, class, at),
+                EventKind::BanFailed => log::error!(
+                    "the kernel ban table is full: {} ({class}) is rate-limited but not banned; raise xdp.max_bans",
+                    e.ip
+                ),
+                EventKind::ScannerSeen => log::warn!("scanner User-Agent from {} (count-only)", e.ip),
+            }
+        }
+    }
+
+    /// Periodic: expire bans, prune the kernel tables.
+    pub fn housekeeping(&mut self) {
+        let expired = self.policy.expire(SystemTime::now());
+        self.lift(&expired);
+        if let Err(e) = self.shield.prune_expired() {
+            log::warn!("pruning expired kernel bans: {e}");
+        }
+    }
+
+    pub fn save_if_dirty(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let snapshot = self.policy.snapshot(SystemTime::now());
+        match self.state_file.save(&snapshot) {
+            Ok(()) => self.dirty = false,
+            Err(e) => log::error!("saving state: {e}"),
+        }
+    }
+
+    /// New allowlist content (discovery refresh, config): kernel follows.
+    pub fn allowlist_changed(&mut self) {
+        let lifted = self.policy.lift_allowlisted();
+        self.lift(&lifted);
+        if let Err(e) = self.shield.sync_allowlist(&self.policy.allowlist().nets()) {
+            log::error!("updating the kernel allowlist: {e}");
+        }
+    }
+
+    /// Applies a new, already validated config (SIGHUP / `reload`).
+    pub fn reload(&mut self, config: Config) -> Result<String, BpfError> {
+        let mut notes = Vec::new();
+        if config.daemon.interfaces != self.config.daemon.interfaces {
+            notes.push("interface changes need a restart".to_string());
+        }
+        if config.xdp.map_sizes() != self.config.xdp.map_sizes() {
+            notes.push("map size changes need a restart (sipshield detach, then run)".to_string());
+        }
+        let lifted = self.policy.apply_config(&config);
+        self.lift(&lifted);
+        self.shield
+            .write_config(&config.to_xdp_config(), &config.ua_prefixes())?;
+        let mut keep: Vec<LogWatch> = Vec::new();
+        let wanted: Vec<(std::path::PathBuf, super::watch::LogKind)> = config
+            .logs
+            .asterisk
+            .iter()
+            .map(|p| (p.clone(), super::watch::LogKind::Asterisk))
+            .chain(
+                config
+                    .logs
+                    .auth
+                    .iter()
+                    .map(|p| (p.clone(), super::watch::LogKind::Auth)),
+            )
+            .collect();
+        let mut old = std::mem::take(&mut self.watches);
+        for (path, kind) in wanted {
+            match old.iter().position(|w| w.path == path && w.kind == kind) {
+                Some(i) => keep.push(old.swap_remove(i)),
+                None => keep.push(LogWatch::new(path, kind, false)),
+            }
+        }
+        self.watches = keep;
+        self.config = config;
+        self.allowlist_changed();
+        self.dirty = true;
+        let mut msg = "configuration reloaded".to_string();
+        if !notes.is_empty() {
+            msg.push_str(&format!(" ({})", notes.join("; ")));
+        }
+        Ok(msg)
+    }
+
+    fn info(&self) -> DaemonInfo {
+        let now = status::unix(SystemTime::now());
+        let mut recent: Vec<Value> = self
+            .policy
+            .bans()
+            .filter(|b| b.is_active(now))
+            .map(ban_json)
+            .collect();
+        recent.extend(self.would.iter().cloned());
+        recent.sort_by_key(|v| std::cmp::Reverse(v["created"].as_u64().unwrap_or(0)));
+        recent.truncate(10);
+        DaemonInfo {
+            pid: std::process::id(),
+            uptime_s: self.started.elapsed().as_secs(),
+            config: self.config_path.clone(),
+            observe: self.config.xdp.mode.kernel() == sipshield_common::config::Mode::Observe,
+            logs: self.watches.iter().map(LogWatch::status).collect(),
+            recent_bans: recent,
+            bans_total: self.policy.ban_count(),
+        }
+    }
+
+    /// Answers a control-socket request. `reload` is handled by the caller
+    /// (it reads files) and passed in as `reload_result`.
+    pub fn handle(&mut self, req: Request) -> Response {
+        match self.try_handle(req) {
+            Ok(v) => Response::ok(v),
+            Err(e) => Response::error(e),
+        }
+    }
+
+    fn try_handle(&mut self, req: Request) -> Result<Value, String> {
+        let now = SystemTime::now();
+        let err = |e: BpfError| e.to_string();
+        match req {
+            Request::Status => status::report(&self.shield, Some(&self.info()), 10).map_err(err),
+            Request::Top { n } => Ok(status::report(&self.shield, None, n.clamp(1, 1000))
+                .map_err(err)?["top_sources"]
+                .clone()),
+            Request::BansList => {
+                let now_unix = status::unix(now);
+                Ok(Value::Array(
+                    self.policy
+                        .bans()
+                        .filter(|b| b.is_active(now_unix))
+                        .map(ban_json)
+                        .collect(),
+                ))
+            }
+            Request::BanAdd {
+                target,
+                duration,
+                reason,
+            } => {
+                let net = addr::parse_net(&target)?;
+                let length = match duration.as_deref() {
+                    None | Some("permanent") => None,
+                    Some(d) => Some(parse_duration(d).map_err(|e| e.to_string())?),
+                };
+                let record = self
+                    .policy
+                    .ban(
+                        BanTarget::from_net(net),
+                        length,
+                        reason.unwrap_or_else(|| "manual ban".into()),
+                        now,
+                    )
+                    .map_err(|e| e.to_string())?;
+                self.enforce(&record).map_err(err)?;
+                self.dirty = true;
+                log::warn!("manual ban of {} ({})", record.target, record.reason);
+                Ok(ban_json(&record))
+            }
+            Request::BanDel { target } => {
+                let net = addr::parse_net(&target)?;
+                let removed_policy = self.policy.unban(BanTarget::from_net(net)).is_some();
+                let removed_kernel = self.shield.unban(net).map_err(err)?;
+                self.dirty = true;
+                Ok(json!({"removed": removed_policy || removed_kernel}))
+            }
+            Request::AllowList => Ok(Value::Array(
+                self.policy
+                    .allowlist()
+                    .entries()
+                    .map(|e| json!({"net": e.net.to_string(), "source": e.source.to_string(), "note": e.note}))
+                    .collect(),
+            )),
+            Request::AllowAdd { target, note } => {
+                let net = addr::parse_net(&target)?;
+                let lifted = self.policy.allow(net, note.unwrap_or_default());
+                let names: Vec<String> = lifted.iter().map(|b| b.target.to_string()).collect();
+                self.lift(&lifted);
+                self.allowlist_changed();
+                self.dirty = true;
+                Ok(json!({"lifted": names}))
+            }
+            Request::AllowDel { target } => {
+                let net = addr::parse_net(&target)?;
+                let removed = self.policy.disallow(net);
+                self.allowlist_changed();
+                self.dirty = true;
+                Ok(json!({"removed": removed}))
+            }
+            Request::Reload => Err("reload is handled by the daemon loop".into()),
+        }
+    }
+}
+
+pub fn ban_json(b: &BanRecord) -> Value {
+    json!({
+        "target": b.target.to_string(),
+        "class": b.class.as_str(),
+        "origin": b.origin.to_string(),
+        "created": b.created,
+        "expires": b.expires,
+        "offence_number": b.offence_number,
+        "reason": b.reason,
+    })
+}

@@ -1,0 +1,333 @@
+//! `sipshield run`: start-up and the event loop.
+
+use std::{
+    ffi::CString,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use anyhow::{bail, Context};
+use tokio::{
+    signal::unix::{signal, SignalKind},
+    sync::mpsc,
+};
+
+use super::{
+    engine::Engine,
+    shield::Shield,
+    watch::{LogKind, LogWatch},
+};
+use crate::{
+    bpf::{pins, AttachMode},
+    config::{Config, ShieldMode, DEFAULT_CONFIG_PATH},
+    control::{server::ControlServer, Request, Response},
+    policy::{discover, Allowlist, Policy, PolicySettings},
+    state::{StateError, StateFile},
+};
+
+/// Command-line overrides of the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub ifaces: Vec<String>,
+    pub allow: Vec<ipnet::IpNet>,
+    pub asterisk_logs: Vec<PathBuf>,
+    pub auth_log: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub observe: bool,
+    pub from_start: bool,
+    pub socket: Option<PathBuf>,
+    pub pin_root: Option<PathBuf>,
+    pub xdp_mode: Option<AttachMode>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `None`: the default path, used only if it exists.
+    pub config: Option<PathBuf>,
+    pub overrides: Overrides,
+    pub detach_on_exit: bool,
+}
+
+/// Reads the config file (or defaults) and applies the overrides.
+pub fn load_config(opts: &RunOptions) -> anyhow::Result<(Config, String)> {
+    let (mut config, shown) = match &opts.config {
+        Some(path) => (Config::load(path)?, path.display().to_string()),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => (
+            Config::load(Path::new(DEFAULT_CONFIG_PATH))?,
+            DEFAULT_CONFIG_PATH.to_string(),
+        ),
+        None => (Config::default(), "(built-in defaults)".to_string()),
+    };
+    let o = &opts.overrides;
+    if !o.ifaces.is_empty() {
+        config.daemon.interfaces = o.ifaces.clone();
+    }
+    for net in &o.allow {
+        config.allow.cidrs.push(crate::config::Cidr(*net));
+    }
+    if !o.asterisk_logs.is_empty() {
+        config.logs.asterisk = o.asterisk_logs.clone();
+    }
+    if let Some(p) = &o.auth_log {
+        config.logs.auth = vec![p.clone()];
+    }
+    if let Some(d) = &o.state_dir {
+        config.daemon.state_dir = d.clone();
+    }
+    if o.observe {
+        config.xdp.mode = ShieldMode::Observe;
+    }
+    if o.from_start {
+        config.logs.from_start = true;
+    }
+    if let Some(s) = &o.socket {
+        config.daemon.control_socket = s.clone();
+    }
+    if let Some(p) = &o.pin_root {
+        config.daemon.bpffs_dir = p.clone();
+    }
+    if let Some(m) = o.xdp_mode {
+        config.daemon.xdp_mode = m;
+    }
+    config.validate()?;
+    Ok((config, shown))
+}
+
+fn group_id(name: &str) -> anyhow::Result<u32> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    let c = CString::new(name)?;
+    // SAFETY: valid C string; getgrnam returns null or a pointer to static data.
+    let gr = unsafe { libc::getgrnam(c.as_ptr()) };
+    if gr.is_null() {
+        bail!("control_group {name:?}: no such group");
+    }
+    // SAFETY: non-null result of getgrnam.
+    Ok(unsafe { (*gr).gr_gid })
+}
+
+fn watches(config: &Config) -> Vec<LogWatch> {
+    let from_start = config.logs.from_start;
+    config
+        .logs
+        .asterisk
+        .iter()
+        .map(|p| LogWatch::new(p.clone(), LogKind::Asterisk, from_start))
+        .chain(
+            config
+                .logs
+                .auth
+                .iter()
+                .map(|p| LogWatch::new(p.clone(), LogKind::Auth, from_start)),
+        )
+        .collect()
+}
+
+pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let (config, config_shown) = load_config(&opts)?;
+    if config.daemon.interfaces.is_empty() {
+        bail!("no interface to guard: pass --iface IF or set daemon.interfaces");
+    }
+    let now = SystemTime::now();
+
+    // State first: a corrupt file is moved aside and reported, never
+    // silently replaced; a newer format stops us.
+    let state_file = StateFile::in_dir(&config.daemon.state_dir);
+    std::fs::create_dir_all(&config.daemon.state_dir)
+        .with_context(|| format!("creating {}", config.daemon.state_dir.display()))?;
+    let saved = match state_file.load(now) {
+        Ok(loaded) => {
+            log::info!(
+                "state: {} ban(s) restored, {} expired while down",
+                loaded.state.bans.len(),
+                loaded.expired.len()
+            );
+            Some(loaded.state)
+        }
+        Err(e @ (StateError::Corrupt { .. } | StateError::Unreadable { .. })) => {
+            log::error!("{e}; starting with no saved bans");
+            eprintln!("sipshield: {e}; starting with no saved bans");
+            None
+        }
+        Err(e) => return Err(e).context("loading the state file"),
+    };
+
+    let mut policy = Policy::new(
+        PolicySettings::from_config(&config),
+        Allowlist::from_config(&config.allow),
+    );
+    if let Some(state) = &saved {
+        policy.restore(state, now);
+    }
+    let section = config.allow.clone();
+    let found =
+        tokio::task::spawn_blocking(move || discover::discover(&section, Path::new("/proc")))
+            .await
+            .context("allowlist discovery")?;
+    for w in &found.warnings {
+        log::warn!("allowlist discovery: {w}");
+    }
+    found.apply(policy.allowlist_mut());
+
+    let pin_root = config.daemon.bpffs_dir.clone();
+    let mut attachments = Vec::new();
+    for iface in &config.daemon.interfaces {
+        let a = pins::attach_or_adopt(
+            &pin_root,
+            iface,
+            config.daemon.xdp_mode,
+            config.xdp.map_sizes(),
+        )
+        .with_context(|| format!("guarding {iface}"))?;
+        log::warn!(
+            "{iface}: {} program {} (pins in {})",
+            if a.adopted {
+                "adopted running"
+            } else {
+                "attached"
+            },
+            a.program_id,
+            a.dir.display()
+        );
+        attachments.push(a);
+    }
+
+    let group = config
+        .daemon
+        .control_group
+        .as_deref()
+        .map(group_id)
+        .transpose()?;
+    let server = ControlServer::bind(&config.daemon.control_socket, group)?;
+    let poll = config.logs.poll_interval;
+    let refresh = config.allow.refresh;
+    let mut engine = Engine::new(
+        config.clone(),
+        config_shown,
+        policy,
+        Shield::new(attachments),
+        state_file,
+        watches(&config),
+    );
+    engine.reconcile()?;
+    engine.save_if_dirty();
+
+    let (req_tx, mut req_rx) =
+        mpsc::channel::<(Request, tokio::sync::oneshot::Sender<Response>)>(64);
+    let socket_path = server.path().to_path_buf();
+    let server_task = tokio::spawn(server.serve(req_tx));
+    let (disc_tx, mut disc_rx) = mpsc::channel(1);
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut log_tick = tokio::time::interval(poll);
+    let mut event_tick = tokio::time::interval(Duration::from_millis(50));
+    let mut house_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut discovery_tick = tokio::time::interval(refresh.max(Duration::from_secs(5)));
+    for t in [
+        &mut log_tick,
+        &mut event_tick,
+        &mut house_tick,
+        &mut discovery_tick,
+    ] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    log::warn!(
+        "sipshield running; control socket {}",
+        socket_path.display()
+    );
+
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { log::warn!("SIGTERM: shutting down"); break; }
+            _ = sigint.recv() => { log::warn!("SIGINT: shutting down"); break; }
+            _ = sighup.recv() => {
+                let msg = reload(&mut engine, &opts);
+                log::warn!("SIGHUP: {msg}");
+            }
+            Some((req, reply)) = req_rx.recv() => {
+                let response = if req == Request::Reload {
+                    match try_reload(&mut engine, &opts) {
+                        Ok(msg) => Response::ok(serde_json::json!({"message": msg})),
+                        Err(e) => Response::error(format!("{e:#}")),
+                    }
+                } else {
+                    engine.handle(req)
+                };
+                let _ = reply.send(response);
+                engine.save_if_dirty();
+            }
+            _ = log_tick.tick() => {
+                let at = SystemTime::now();
+                let mut failures = Vec::new();
+                for w in &mut engine.watches {
+                    failures.extend(w.poll());
+                }
+                for f in &failures {
+                    engine.on_failure(f, at);
+                }
+                if !failures.is_empty() {
+                    engine.save_if_dirty();
+                }
+            }
+            _ = event_tick.tick() => {
+                let events = engine.shield.drain_events();
+                if !events.is_empty() {
+                    engine.on_kernel_events(events);
+                    engine.save_if_dirty();
+                }
+            }
+            _ = house_tick.tick() => {
+                engine.housekeeping();
+                engine.save_if_dirty();
+            }
+            _ = discovery_tick.tick() => {
+                let section = engine.config.allow.clone();
+                let tx = disc_tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.blocking_send(discover::discover(&section, Path::new("/proc")));
+                });
+            }
+            Some(found) = disc_rx.recv() => {
+                found.apply(engine.policy.allowlist_mut());
+                engine.allowlist_changed();
+            }
+        }
+    }
+
+    server_task.abort();
+    engine.save_if_dirty();
+    let _ = std::fs::remove_file(&socket_path);
+    if opts.detach_on_exit {
+        let ifaces: Vec<String> = engine
+            .shield
+            .attachments
+            .iter()
+            .map(|a| a.iface.clone())
+            .collect();
+        drop(engine);
+        for iface in ifaces {
+            match pins::detach(&pin_root, &iface) {
+                Ok(_) => log::warn!("{iface}: detached (--detach-on-exit)"),
+                Err(e) => log::error!("{iface}: detach failed: {e}"),
+            }
+        }
+    } else {
+        log::warn!("exiting; bans stay enforced by the pinned program");
+    }
+    Ok(())
+}
+
+fn try_reload(engine: &mut Engine, opts: &RunOptions) -> anyhow::Result<String> {
+    let (config, _) = load_config(opts)?;
+    Ok(engine.reload(config)?)
+}
+
+fn reload(engine: &mut Engine, opts: &RunOptions) -> String {
+    match try_reload(engine, opts) {
+        Ok(msg) => msg,
+        Err(e) => format!("new configuration rejected, keeping the running one: {e:#}"),
+    }
+}

@@ -1,0 +1,184 @@
+//! The status report, as one JSON document. The daemon builds it with what
+//! only it knows (logs, recent bans with their reasons); the CLI builds the
+//! same shape from the pinned maps alone when the daemon is down.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sipshield_common::{
+    counters::{Action, Reason},
+    maps::BanOrigin,
+    sip::Method,
+};
+
+use super::shield::Shield;
+use crate::bpf::{clock, pins, BpfError};
+
+/// A watched log file, for status.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogStatus {
+    pub path: String,
+    pub kind: &'static str,
+    pub present: bool,
+    pub lines: u64,
+    pub failures: u64,
+    /// Unix seconds of the last failure line.
+    pub last_match: Option<u64>,
+}
+
+/// What only a running daemon knows.
+#[derive(Debug, Clone, Serialize)]
+pub struct DaemonInfo {
+    pub pid: u32,
+    pub uptime_s: u64,
+    pub config: String,
+    pub observe: bool,
+    pub logs: Vec<LogStatus>,
+    /// Most recent first, already shaped for JSON.
+    pub recent_bans: Vec<Value>,
+    pub bans_total: usize,
+}
+
+pub fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn origin_name(origin: u32) -> &'static str {
+    match BanOrigin::from_u32(origin) {
+        BanOrigin::Userspace => "userspace",
+        BanOrigin::RateGuard => "rate-guard",
+        BanOrigin::Scanner => "scanner",
+    }
+}
+
+/// Builds the report. `top` = how many top sources to include.
+pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Result<Value, BpfError> {
+    let now_ns = clock::monotonic_ns();
+    let mut interfaces = Vec::new();
+    for a in &shield.attachments {
+        let (attached_id, mode) = pins::xdp_status(&a.iface).unwrap_or((0, "none"));
+        interfaces.push(json!({
+            "iface": a.iface,
+            "program_id": a.program_id,
+            "attached": attached_id == a.program_id,
+            "attach_mode": mode,
+            "adopted": a.adopted,
+            "pin_dir": a.dir.display().to_string(),
+        }));
+    }
+    let mode = match shield.attachments.first() {
+        Some(a) => match sipshield_common::config::Mode::from_u32(a.maps.config.read()?.mode) {
+            sipshield_common::config::Mode::Enforce => "enforce",
+            sipshield_common::config::Mode::Observe => "observe",
+            sipshield_common::config::Mode::AllowlistOnly => "allowlist-only",
+        },
+        None => "none",
+    };
+
+    let (mut v4, mut v6, mut kernel, mut expired) = (0u64, 0u64, 0u64, 0u64);
+    let mut ranges = 0usize;
+    let mut kernel_entries = Vec::new();
+    if let Some(a) = shield.attachments.first() {
+        for (ip, e) in a.maps.bans.entries()? {
+            if !e.is_active(now_ns) {
+                expired += 1;
+                continue;
+            }
+            if ip.is_ipv4() {
+                v4 += 1;
+            } else {
+                v6 += 1;
+            }
+            if BanOrigin::from_u32(e.origin) != BanOrigin::Userspace {
+                kernel += 1;
+            }
+            kernel_entries.push((ip, e));
+        }
+        ranges = a.maps.ranges.entries()?.len();
+    }
+
+    let stats = shield.stats()?;
+    let mut by_reason = serde_json::Map::new();
+    for r in Reason::ALL {
+        let d = stats.verdict(Action::Drop, r);
+        let w = stats.verdict(Action::WouldDrop, r);
+        let p = stats.verdict(Action::Pass, r);
+        if d + w + p > 0 {
+            by_reason.insert(
+                r.name().into(),
+                json!({"pass": p, "drop": d, "would_drop": w}),
+            );
+        }
+    }
+
+    let top_sources: Vec<Value> = shield
+        .top(top)?
+        .into_iter()
+        .map(|(ip, s)| {
+            let mut methods = serde_json::Map::new();
+            for m in Method::ALL {
+                let n = s.methods[m as usize];
+                if n > 0 {
+                    methods.insert(m.name().into(), n.into());
+                }
+            }
+            json!({
+                "ip": ip.to_string(),
+                "messages": s.total_messages(),
+                "methods": methods,
+                "bytes": s.bytes,
+                "last_seen_s_ago": now_ns.saturating_sub(s.last_seen_ns) / 1_000_000_000,
+                "banned": shield.exact_ban(ip).ok().flatten().is_some_and(|e| e.is_active(now_ns)),
+            })
+        })
+        .collect();
+
+    let recent_bans = match daemon {
+        Some(d) => d.recent_bans.clone(),
+        None => {
+            kernel_entries.sort_by_key(|(_, e)| std::cmp::Reverse(e.created_ns));
+            kernel_entries
+                .iter()
+                .take(10)
+                .map(|(ip, e)| {
+                    json!({
+                        "target": ip.to_string(),
+                        "origin": origin_name(e.origin),
+                        "created": unix(clock::monotonic_to_wall(e.created_ns)),
+                        "expires": if e.expires_ns == 0 { Value::Null } else { unix(clock::monotonic_to_wall(e.expires_ns)).into() },
+                    })
+                })
+                .collect()
+        }
+    };
+
+    Ok(json!({
+        "daemon": match daemon {
+            Some(d) => json!({
+                "running": true, "pid": d.pid, "uptime_s": d.uptime_s,
+                "config": d.config, "observe": d.observe, "bans_in_state": d.bans_total,
+            }),
+            None => json!({"running": false}),
+        },
+        "mode": mode,
+        "interfaces": interfaces,
+        "bans": {"exact_v4": v4, "exact_v6": v6, "ranges": ranges, "kernel_made": kernel, "expired_pending_prune": expired},
+        "packets": {
+            "passed": stats.total(Action::Pass),
+            "dropped": stats.total(Action::Drop),
+            "would_drop": stats.total(Action::WouldDrop),
+            "by_reason": by_reason,
+            "counters": stats.to_json(),
+        },
+        "top_sources": top_sources,
+        "recent_bans": recent_bans,
+        "logs": daemon.map(|d| json!(d.logs)).unwrap_or(Value::Array(vec![])),
+    }))
+}
+
+/// "3m ago"-style age of a unix time, for tables.
+pub fn age(unix_secs: u64) -> String {
+    let now = unix(SystemTime::now());
+    crate::config::format_duration(Duration::from_secs(now.saturating_sub(unix_secs)))
+}

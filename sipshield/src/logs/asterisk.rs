@@ -1,0 +1,412 @@
+//! Asterisk's failure messages (chan_sip, res_pjsip, res_security_log,
+//! manager.c, chan_iax2).
+//!
+//! Every message is matched from its first byte. Where attacker text sits
+//! *before* the address (the To header in chan_sip's `Registration from`,
+//! the peer name in chan_iax2's `No registration for peer`), the address is
+//! read from the end of the line, whose tail Asterisk writes itself. Where
+//! attacker text sits on *both* sides (res_pjsip's From and Call-ID), every
+//! place that looks like the address must agree, or the line charges nobody.
+//!
+//! Asterisk cuts messages at 8 KiB and syslog daemons at 1 KiB or more; a cut
+//! line can end inside attacker text that imitates the real tail. Lines of
+//! those shapes that are long enough to have been cut are ignored: Asterisk's
+//! own lines of these kinds stay far below [`MAX_TRUSTED_LINE`].
+
+use std::net::IpAddr;
+
+use super::addr::parse_peer;
+use super::failure::{FailureKind, LogSource, Parsed};
+use super::prefix::{self, Origin};
+use super::security_event;
+
+/// Longest line whose tail we trust (see the module documentation).
+pub const MAX_TRUSTED_LINE: usize = 900;
+
+/// Recognises Asterisk's failure lines. Stateless; cheap to copy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AsteriskParser;
+
+impl AsteriskParser {
+    pub const fn new() -> Self {
+        AsteriskParser
+    }
+
+    /// Parses one line from an Asterisk log (file, syslog or journald).
+    /// Lines that syslog attributes to another program give `None`.
+    pub fn parse(&self, line: &str) -> Option<Parsed> {
+        let split = prefix::split(line);
+        match split.origin {
+            Origin::Asterisk | Origin::Unknown => {
+                self.parse_message(split.module, split.message, line.len())
+            }
+            Origin::Sshd | Origin::OtherProgram => None,
+        }
+    }
+
+    /// Parses a message whose prefix is already removed. `module` is the
+    /// source file named in the prefix, if any; a message that names a
+    /// module is only matched against that module's messages. `line_len` is
+    /// the length of the whole line, for the truncation guard.
+    pub fn parse_message(
+        &self,
+        module: Option<&str>,
+        message: &str,
+        line_len: usize,
+    ) -> Option<Parsed> {
+        let message = strip_verbose_marker(message.trim_start());
+        let from = |names: &[&str]| module.is_none_or(|m| names.contains(&basename(m)));
+        let (kind, ip) = match message.as_bytes().first()? {
+            b'R' if message.starts_with("Registration from '") && from(&["chan_sip.c"]) => {
+                guard(line_len)?;
+                sip_registration(message)?
+            }
+            b'R' if message.starts_with("Request ") && from(&["pjsip_distributor.c"]) => {
+                guard(line_len)?;
+                pjsip_request(message)?
+            }
+            b'R' | b'"'
+                if message
+                    .trim_start_matches('"')
+                    .starts_with(UNKNOWN_CONNECTION) =>
+            {
+                (
+                    FailureKind::SipUnknownConnection,
+                    unknown_connection(message)?,
+                )
+            }
+            b'h' if message.starts_with("hacking attempt detected '") => {
+                (FailureKind::SipHackingAttempt, hacking_attempt(message)?)
+            }
+            b'S' if message.starts_with("SecurityEvent=\"") && from(&["res_security_log.c"]) => {
+                guard(line_len)?;
+                return security_event::parse_message(message);
+            }
+            b'C' if message.starts_with("Call ")
+                && from(&["chan_sip.c", "res_pjsip_session.c"]) =>
+            {
+                (
+                    FailureKind::SipUnknownExtension,
+                    unknown_extension(message)?,
+                )
+            }
+            b'C' | b'H' if message.contains("onnect attempt from '") && from(&["manager.c"]) => {
+                (FailureKind::AmiNoAuth, ami_unauthenticated(message)?)
+            }
+            b'C' if message.starts_with("Client from ") && from(&["manager.c"]) => {
+                (FailureKind::AmiNoAuth, ami_auth_timeout(message)?)
+            }
+            b'H' if message.starts_with("Host ") && from(&["chan_iax2.c"]) => iax_host(message)?,
+            b'N' | b'P' | b'E' if is_iax_registration(message) && from(&["chan_iax2.c"]) => {
+                guard(line_len)?;
+                iax_registration(message)?
+            }
+            _ => match ami_login(message) {
+                Some(found) if from(&["manager.c"]) => found,
+                _ if from(&["res_pjsip_session.c"]) => (
+                    FailureKind::SipUnknownExtension,
+                    named_unknown_extension(message)?,
+                ),
+                _ => return None,
+            },
+        };
+        Some(Parsed::failure(kind, LogSource::Asterisk, ip))
+    }
+}
+
+fn guard(line_len: usize) -> Option<()> {
+    (line_len <= MAX_TRUSTED_LINE).then_some(())
+}
+
+fn basename(module: &str) -> &str {
+    module.rsplit('/').next().unwrap_or(module)
+}
+
+/// Verbose messages may keep the console's `-- ` / `== ` / `> ` marker.
+fn strip_verbose_marker(message: &str) -> &str {
+    for marker in ["-- ", "== ", "> "] {
+        if let Some(rest) = message.strip_prefix(marker) {
+            return rest.trim_start();
+        }
+    }
+    message
+}
+
+/// chan_sip: `Registration from '<To header>' failed for '<addr>' - <reason>`.
+/// The To header is the attacker's, so the address is read from the end.
+fn sip_registration(message: &str) -> Option<(FailureKind, IpAddr)> {
+    let (before, reason) = message.rsplit_once("' - ")?;
+    let kind = match reason {
+        "Wrong password" => FailureKind::SipWrongPassword,
+        "No matching peer found" => FailureKind::SipUnknownPeer,
+        "Username/auth name mismatch" => FailureKind::SipAuthNameMismatch,
+        "Not a local domain" => FailureKind::SipNotLocalDomain,
+        "Device does not match ACL" | "ACL error (permit/deny)" => FailureKind::SipAclDenied,
+        "Device not configured to use this transport type" => FailureKind::SipWrongTransport,
+        "Peer is not supposed to register" => FailureKind::SipPeerNotDynamic,
+        // Older wording: "... - Peer is attempting to register but host is not dynamic" and the like.
+        other if other.contains("not dynamic") => FailureKind::SipPeerNotDynamic,
+        // "RTP initialization failed" and "Unknown failure" are the server's
+        // problems, not the peer's.
+        _ => return None,
+    };
+    let (_, addr) = before.rsplit_once("' failed for '")?;
+    Some((kind, parse_peer(addr)?))
+}
+
+/// res_pjsip distributor:
+/// `Request '<method>' from '<From>' failed for '<addr>' (callid: <Call-ID>) - <reason>[ after N tries in X ms]`.
+/// From and Call-ID are both the attacker's; every candidate address must agree.
+fn pjsip_request(message: &str) -> Option<(FailureKind, IpAddr)> {
+    let (_, reason) = message.rsplit_once(") - ")?;
+    let reason = match reason.find(" after ") {
+        Some(at) if reason.ends_with(" ms") => &reason[..at],
+        _ => reason,
+    };
+    let kind = match reason {
+        "No matching endpoint found" => FailureKind::PjsipUnknownEndpoint,
+        "Not match Endpoint ACL" => FailureKind::PjsipAclDenied,
+        "Not match Endpoint Contact ACL" => FailureKind::PjsipContactAclDenied,
+        "Failed to authenticate" | "Error to authenticate" => FailureKind::PjsipAuthFailed,
+        _ => return None,
+    };
+    const OPEN: &str = "' failed for '";
+    let mut agreed = None;
+    let mut from = 0;
+    while let Some(at) = message[from..].find(OPEN) {
+        let start = from + at + OPEN.len();
+        from = start;
+        let Some(len) = message[start..].find('\'') else {
+            break;
+        };
+        if !message[start + len..].starts_with("' (callid: ") {
+            continue;
+        }
+        let ip = parse_peer(&message[start..start + len])?;
+        if agreed.is_some_and(|seen| seen != ip) {
+            return None;
+        }
+        agreed = Some(ip);
+    }
+    Some((kind, agreed?))
+}
+
+/// chan_sip: `Call from '<peer>' (<addr>) to extension '...' rejected because extension not found in context '...'.`
+/// res_pjsip_session (before 2020): `Call from '<endpoint>' (UDP:<addr>) to extension ...`.
+/// The peer/endpoint name comes from configuration; the extension after the
+/// address is the attacker's, so the address is read from the front.
+fn unknown_extension(message: &str) -> Option<IpAddr> {
+    let rest = message.strip_prefix("Call ")?;
+    let rest = match rest.strip_prefix("from '") {
+        Some(named) => named.split_once("' ")?.1,
+        None => rest,
+    };
+    call_address(rest)
+}
+
+/// res_pjsip_session (2020 on): `<session name>: Call (UDP:<addr>) to extension ...`.
+fn named_unknown_extension(message: &str) -> Option<IpAddr> {
+    let space = message.find(' ')?;
+    if !message[..space].ends_with(':') {
+        return None;
+    }
+    call_address(message[space + 1..].strip_prefix("Call ")?)
+}
+
+/// `(<addr>) to extension '...' rejected because extension not found in context '...'.`
+/// with `<addr>` optionally preceded by a PJSIP transport name (`UDP:`, `TCP6:`).
+fn call_address(rest: &str) -> Option<IpAddr> {
+    let inner = rest.strip_prefix('(')?;
+    let (inside, after) = inner.split_once(')')?;
+    if !after.starts_with(" to extension '")
+        || !after.contains("' rejected because extension not found in context '")
+    {
+        return None;
+    }
+    let addr = match inside.as_bytes().first() {
+        Some(b) if b.is_ascii_alphabetic() => {
+            let (transport, addr) = inside.split_once(':')?;
+            if !transport.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return None;
+            }
+            addr
+        }
+        _ => inside,
+    };
+    parse_peer(addr)
+}
+
+const UNKNOWN_CONNECTION: &str = "Rejecting unknown SIP connection from ";
+
+/// `Rejecting unknown SIP connection from <addr>` (optionally quoted).
+fn unknown_connection(message: &str) -> Option<IpAddr> {
+    let rest = message.strip_prefix('"').unwrap_or(message);
+    let rest = rest.strip_prefix(UNKNOWN_CONNECTION)?;
+    let rest = rest.strip_suffix('"').unwrap_or(rest);
+    parse_peer(rest.trim_end_matches('.'))
+}
+
+/// `hacking attempt detected '<addr>'`.
+fn hacking_attempt(message: &str) -> Option<IpAddr> {
+    let rest = message.strip_prefix("hacking attempt detected '")?;
+    let (addr, after) = rest.split_once('\'')?;
+    after.is_empty().then_some(())?;
+    parse_peer(addr)
+}
+
+/// manager.c: `<addr> tried to authenticate with nonexistent user '<user>'`,
+/// `<addr> failed to authenticate as '<user>'`, `<addr> failed to pass IP ACL as '<user>'`.
+fn ami_login(message: &str) -> Option<(FailureKind, IpAddr)> {
+    let (addr, rest) = message.split_once(' ')?;
+    let kind = if rest.starts_with("tried to authenticate with nonexistent user '") {
+        FailureKind::AmiUnknownUser
+    } else if rest.starts_with("failed to authenticate as '") {
+        FailureKind::AmiAuthFailed
+    } else if rest.starts_with("failed to pass IP ACL as '") {
+        FailureKind::AmiAclDenied
+    } else {
+        return None;
+    };
+    Some((kind, parse_peer(addr)?))
+}
+
+/// manager.c: `[HTTP ]Connect attempt from '<addr>' unable to authenticate`.
+fn ami_unauthenticated(message: &str) -> Option<IpAddr> {
+    let rest = message.strip_prefix("HTTP ").unwrap_or(message);
+    let rest = rest.strip_prefix("Connect attempt from '")?;
+    let (addr, after) = rest.split_once('\'')?;
+    (after == " unable to authenticate").then_some(())?;
+    parse_peer(addr)
+}
+
+/// manager.c: `Client from <addr>, failed to authenticate in <N> seconds`.
+fn ami_auth_timeout(message: &str) -> Option<IpAddr> {
+    let rest = message.strip_prefix("Client from ")?;
+    let (addr, after) = rest.split_once(", ")?;
+    after
+        .starts_with("failed to authenticate in ")
+        .then_some(())?;
+    parse_peer(addr)
+}
+
+/// chan_iax2: `Host <addr> failed to authenticate as <user>`,
+/// `Host <addr> failed MD5 authentication for '<peer>' (...)`,
+/// `Host <addr> did not provide proper plaintext password for '<peer>'`,
+/// `Host <addr> denied access to register peer '<peer>'`.
+fn iax_host(message: &str) -> Option<(FailureKind, IpAddr)> {
+    let rest = message.strip_prefix("Host ")?;
+    let (addr, rest) = rest.split_once(' ')?;
+    let kind = if rest.starts_with("failed to authenticate as ")
+        || rest.starts_with("failed MD5 authentication for '")
+        || rest.starts_with("did not provide proper plaintext password for '")
+    {
+        FailureKind::IaxAuthFailed
+    } else if rest.starts_with("denied access to register peer '") {
+        FailureKind::IaxAclDenied
+    } else {
+        return None;
+    };
+    Some((kind, parse_peer(addr)?))
+}
+
+fn is_iax_registration(message: &str) -> bool {
+    message.starts_with("No registration for peer '")
+        || message.starts_with("Peer '")
+        || message.starts_with("Empty registration from ")
+}
+
+/// chan_iax2: `No registration for peer '<peer>' (from <addr>)`,
+/// `Peer '<peer>' is not dynamic (from <addr>)`, `Empty registration from <addr>`.
+/// The peer name is the attacker's, so the address is read from the end.
+fn iax_registration(message: &str) -> Option<(FailureKind, IpAddr)> {
+    if let Some(addr) = message.strip_prefix("Empty registration from ") {
+        return Some((FailureKind::IaxUnknownPeer, parse_peer(addr)?));
+    }
+    let kind = if message.starts_with("No registration for peer '") {
+        FailureKind::IaxUnknownPeer
+    } else if message.starts_with("Peer '") {
+        FailureKind::IaxPeerNotDynamic
+    } else {
+        return None;
+    };
+    let (before, addr) = message.strip_suffix(')')?.rsplit_once(" (from ")?;
+    if kind == FailureKind::IaxPeerNotDynamic && !before.ends_with("' is not dynamic") {
+        return None;
+    }
+    if kind == FailureKind::IaxUnknownPeer && !before.ends_with('\'') {
+        return None;
+    }
+    Some((kind, parse_peer(addr)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(message: &str) -> Option<(FailureKind, String)> {
+        match AsteriskParser::new().parse_message(None, message, message.len())? {
+            Parsed::Failure(f) => Some((f.kind, f.ip.to_string())),
+            Parsed::KnownGood(_) => None,
+        }
+    }
+
+    #[test]
+    fn registration_reasons() {
+        let cases = [
+            ("Wrong password", FailureKind::SipWrongPassword),
+            ("No matching peer found", FailureKind::SipUnknownPeer),
+            (
+                "Username/auth name mismatch",
+                FailureKind::SipAuthNameMismatch,
+            ),
+            ("Not a local domain", FailureKind::SipNotLocalDomain),
+            ("Device does not match ACL", FailureKind::SipAclDenied),
+            ("ACL error (permit/deny)", FailureKind::SipAclDenied),
+            (
+                "Peer is not supposed to register",
+                FailureKind::SipPeerNotDynamic,
+            ),
+            (
+                "Device not configured to use this transport type",
+                FailureKind::SipWrongTransport,
+            ),
+        ];
+        for (reason, kind) in cases {
+            let line = format!("Registration from '\"100\" <sip:100@1.2.3.4>' failed for '5.6.7.8:5060' - {reason}");
+            assert_eq!(parse(&line), Some((kind, "5.6.7.8".into())), "{reason}");
+        }
+        assert_eq!(parse("Registration from '<sip:1@h>' failed for '5.6.7.8:5060' - RTP initialization failed"), None);
+        assert_eq!(
+            parse("Registration from '<sip:1@h>' failed for '5.6.7.8:5060' - Unknown failure"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_module_name_restricts_the_messages_it_can_have_written() {
+        let p = AsteriskParser::new();
+        let msg = "1.2.3.4 failed to authenticate as 'admin'";
+        assert!(p.parse_message(Some("manager.c"), msg, 60).is_some());
+        assert!(p.parse_message(Some("main/manager.c"), msg, 60).is_some());
+        assert!(p.parse_message(Some("pbx.c"), msg, 60).is_none());
+        let reg = "Registration from '<sip:1@h>' failed for '5.6.7.8' - Wrong password";
+        assert!(p.parse_message(Some("chan_sip.c"), reg, 80).is_some());
+        assert!(p.parse_message(Some("app_dial.c"), reg, 80).is_none());
+    }
+
+    #[test]
+    fn long_lines_of_tail_anchored_shapes_are_not_trusted() {
+        let reg = "Registration from '<sip:1@h>' failed for '5.6.7.8' - Wrong password";
+        let p = AsteriskParser::new();
+        assert!(p.parse_message(None, reg, MAX_TRUSTED_LINE).is_some());
+        assert!(p.parse_message(None, reg, MAX_TRUSTED_LINE + 1).is_none());
+    }
+
+    #[test]
+    fn verbose_markers_are_skipped() {
+        assert_eq!(
+            parse("  == Connect attempt from '172.16.0.5' unable to authenticate"),
+            Some((FailureKind::AmiNoAuth, "172.16.0.5".into()))
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! OpenSSH sshd's authentication failures, IPv4 and IPv6.
+//!
+//! The user name is the attacker's and comes before the address (sshd cuts
+//! it to 100 characters but keeps spaces), so addresses are read from the
+//! end of the message, which sshd writes itself. The one exception is the
+//! `: <key>` suffix of `Failed publickey ... ssh2: ...`, which can carry a
+//! certificate's key ID: there, every place that looks like the address must
+//! agree. sshd messages never contain the local address, and none is charged.
+
+use std::net::IpAddr;
+
+use super::addr::{is_port, parse_peer};
+use super::failure::{FailureKind, KnownGood, LogSource, Parsed};
+use super::prefix::{self, Origin};
+
+/// Recognises sshd's failure lines. Stateless; cheap to copy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SshdParser;
+
+impl SshdParser {
+    pub const fn new() -> Self {
+        SshdParser
+    }
+
+    /// Parses one line from an auth log or journald output. Lines that
+    /// syslog attributes to another program give `None`.
+    pub fn parse(&self, line: &str) -> Option<Parsed> {
+        let split = prefix::split(line);
+        match split.origin {
+            Origin::Sshd | Origin::Unknown => self.parse_message(split.message),
+            Origin::Asterisk | Origin::OtherProgram => None,
+        }
+    }
+
+    /// Parses a message whose syslog prefix is already removed.
+    pub fn parse_message(&self, message: &str) -> Option<Parsed> {
+        let message = message.trim();
+        let (body, preauth) = match message.strip_suffix(" [preauth]") {
+            Some(body) => (body, true),
+            None => (message, false),
+        };
+        let (kind, ip) = match body.as_bytes().first()? {
+            b'F' => {
+                let (method, ip) = auth_result(body.strip_prefix("Failed ")?)?;
+                let kind = match method {
+                    "password" => FailureKind::SshFailedPassword,
+                    "publickey" => FailureKind::SshFailedPublickey,
+                    // `none` is the client asking which methods exist, not a guess.
+                    "none" => return None,
+                    _ => FailureKind::SshFailedAuth,
+                };
+                (kind, ip)
+            }
+            b'A' => {
+                let (_, ip) = auth_result(body.strip_prefix("Accepted ")?)?;
+                return Some(Parsed::KnownGood(KnownGood {
+                    source: LogSource::Sshd,
+                    ip,
+                }));
+            }
+            b'I' => (
+                FailureKind::SshInvalidUser,
+                from_address(body.strip_prefix("Invalid user ")?)?,
+            ),
+            b'e' | b'm' => {
+                let rest = body.strip_prefix("error: ").unwrap_or(body);
+                let rest = rest.strip_prefix("maximum authentication attempts exceeded for ")?;
+                (
+                    FailureKind::SshMaxAuthAttempts,
+                    from_address(rest.strip_suffix(" ssh2")?)?,
+                )
+            }
+            b'D' => {
+                if let Some(rest) = body.strip_prefix("Disconnecting ") {
+                    let rest = rest.strip_suffix(": Too many authentication failures")?;
+                    (FailureKind::SshTooManyAuthFailures, user_address(rest)?)
+                } else {
+                    preauth.then_some(())?;
+                    (
+                        FailureKind::SshPreauthDisconnect,
+                        user_address(body.strip_prefix("Disconnected from ")?)?,
+                    )
+                }
+            }
+            b'C' => {
+                preauth.then_some(())?;
+                let rest = body
+                    .strip_prefix("Connection closed by ")
+                    .or_else(|| body.strip_prefix("Connection reset by "))?;
+                (FailureKind::SshPreauthDisconnect, user_address(rest)?)
+            }
+            b'R' => {
+                preauth.then_some(())?;
+                (
+                    FailureKind::SshPreauthDisconnect,
+                    received_disconnect(body)?,
+                )
+            }
+            b'U' => (FailureKind::SshUserNotAllowed, not_allowed(body)?),
+            _ => return None,
+        };
+        Some(Parsed::failure(kind, LogSource::Sshd, ip))
+    }
+}
+
+/// `<method> for [invalid user ]<user> from <ip> port <n> ssh2[: <key>]`
+/// → (method, ip). Every ` from <ip> port <n> ssh2` that ends the line or is
+/// followed by `: ` must name the same address.
+fn auth_result(rest: &str) -> Option<(&str, IpAddr)> {
+    let (method, rest) = rest.split_once(' ')?;
+    let rest = rest.strip_prefix("for ")?;
+    const FROM: &str = " from ";
+    let mut agreed = None;
+    let mut search = 0;
+    while let Some(at) = rest[search..].find(FROM) {
+        let start = search + at + FROM.len();
+        search = start;
+        let Some(ip) = auth_tail(&rest[start..]) else {
+            continue;
+        };
+        // Shaped like the tail but not an address: perhaps the real tail
+        // (sshd writes "UNKNOWN" for a lost peer), so nothing is certain.
+        let ip = ip?;
+        if agreed.is_some_and(|seen| seen != ip) {
+            return None;
+        }
+        agreed = Some(ip);
+    }
+    Some((method, agreed?))
+}
+
+/// `<ip> port <n> ssh2` followed by the end or by `: ` → `Some(address)`,
+/// where the address is `None` if `<ip>` is not one.
+fn auth_tail(text: &str) -> Option<Option<IpAddr>> {
+    let (ip, rest) = text.split_once(" port ")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if !is_port(&rest[..digits]) {
+        return None;
+    }
+    let after = rest[digits..].strip_prefix(" ssh2")?;
+    if !(after.is_empty() || after.starts_with(": ")) {
+        return None;
+    }
+    Some(parse_peer(ip))
+}
+
+/// `<user> from <ip> port <n>` or `<user> from <ip>` at the end of the message.
+fn from_address(rest: &str) -> Option<IpAddr> {
+    let (_, tail) = rest.rsplit_once(" from ")?;
+    let ip = match tail.split_once(" port ") {
+        Some((ip, port)) if is_port(port) => ip,
+        Some(_) => return None,
+        None => tail,
+    };
+    parse_peer(ip)
+}
+
+/// `authenticating user <user> <ip> port <n>` or `invalid user <user> <ip> port <n>`.
+fn user_address(rest: &str) -> Option<IpAddr> {
+    let rest = rest
+        .strip_prefix("authenticating user ")
+        .or_else(|| rest.strip_prefix("invalid user "))?;
+    let (head, port) = rest.rsplit_once(" port ")?;
+    if !is_port(port) {
+        return None;
+    }
+    parse_peer(head.rsplit(' ').next()?)
+}
+
+/// `Received disconnect from <ip> port <n>:<code>: <client's text>`.
+fn received_disconnect(body: &str) -> Option<IpAddr> {
+    let rest = body.strip_prefix("Received disconnect from ")?;
+    let (ip, rest) = rest.split_once(" port ")?;
+    let (port, rest) = rest.split_once(':')?;
+    if !is_port(port) || !rest.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    parse_peer(ip)
+}
+
+/// `User <user> from <ip> not allowed because <reason>`.
+fn not_allowed(body: &str) -> Option<IpAddr> {
+    let rest = body.strip_prefix("User ")?;
+    let (before, _) = rest.rsplit_once(" not allowed because ")?;
+    let (_, host) = before.rsplit_once(" from ")?;
+    parse_peer(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(message: &str) -> Option<(FailureKind, String)> {
+        match SshdParser::new().parse_message(message)? {
+            Parsed::Failure(f) => Some((f.kind, f.ip.to_string())),
+            Parsed::KnownGood(_) => None,
+        }
+    }
+
+    #[test]
+    fn failed_methods() {
+        assert_eq!(
+            parse("Failed password for root from 5.6.7.8 port 22 ssh2"),
+            Some((FailureKind::SshFailedPassword, "5.6.7.8".into()))
+        );
+        assert_eq!(
+            parse("Failed keyboard-interactive/pam for invalid user x from 5.6.7.8 port 22 ssh2"),
+            Some((FailureKind::SshFailedAuth, "5.6.7.8".into()))
+        );
+        assert_eq!(
+            parse("Failed none for invalid user x from 5.6.7.8 port 22 ssh2"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_forged_tail_in_the_user_name_makes_the_line_ambiguous() {
+        assert_eq!(
+            parse(
+                "Failed password for x from 9.9.9.9 port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2"
+            ),
+            None
+        );
+        assert_eq!(
+            parse(
+                "Failed password for x from 5.6.7.8 port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2"
+            ),
+            Some((FailureKind::SshFailedPassword, "5.6.7.8".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_tails_are_refused() {
+        for message in [
+            "Failed password for root from 5.6.7.8 port 22 ssh3",
+            "Failed password for root from 5.6.7.8 port 99999 ssh2",
+            "Failed password for root from 5.6.7.8",
+            "Invalid user admin from 5.6.7.8 port x",
+            "Received disconnect from 5.6.7.8 port 22: Bye [preauth]",
+            "Connection closed by invalid user x 5.6.7.8 port [preauth]",
+        ] {
+            assert_eq!(parse(message), None, "{message}");
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! Ban policy: offences in, ban decisions out.
+//!
+//! Offences are counted per source and class in sliding windows; reaching a
+//! class's threshold bans the source for the next step of the ban ladder,
+//! which grows with the source's earlier bans until its history is forgotten
+//! (`forget_after` without offences since the end of its last ban). Kernel
+//! bans and manual bans are recorded in the same book. The allowlist is
+//! checked before every ban, and observe mode decides without banning.
+//!
+//! Policy is pure: it never touches the kernel, the clock or files. The
+//! daemon feeds it offences with their times, applies the decisions, and
+//! saves `snapshot()` with `state::StateFile`.
+
+mod allowlist;
+mod ban_book;
+mod decision;
+pub mod discover;
+mod lru;
+mod prefix;
+mod settings;
+mod window;
+
+use std::{
+    net::IpAddr,
+    time::{Duration, SystemTime},
+};
+
+pub use allowlist::{AllowEntry, AllowSource, Allowlist};
+pub use decision::{BanOrder, Decision};
+pub use settings::{PolicySettings, Threshold};
+
+use ban_book::BanBook;
+use lru::LruMap;
+use settings::longer;
+use window::Window;
+
+use crate::{
+    config::{format_duration, Config},
+    offence::OffenceClass,
+    state::{self, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, State},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error(
+        "{target} is allowlisted ({} entry {}{}): it is never banned",
+        entry.source,
+        entry.net,
+        note(&entry.note)
+    )]
+    Allowlisted {
+        target: BanTarget,
+        entry: AllowEntry,
+    },
+    #[error("a ban of 0s bans nothing")]
+    ZeroDuration,
+}
+
+fn note(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(", {text}")
+    }
+}
+
+/// What policy remembers about a source between bans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct History {
+    bans: u32,
+    last_offence: SystemTime,
+    /// End of the latest timed ban.
+    banned_until: Option<SystemTime>,
+}
+
+impl History {
+    fn is_forgotten(&self, now: SystemTime, forget_after: Duration) -> bool {
+        let quiet_since = self
+            .banned_until
+            .map_or(self.last_offence, |until| until.max(self.last_offence));
+        now.duration_since(quiet_since)
+            .is_ok_and(|quiet| quiet >= forget_after)
+    }
+}
+
+#[derive(Debug)]
+pub struct Policy {
+    settings: PolicySettings,
+    allowlist: Allowlist,
+    windows: LruMap<(IpAddr, OffenceClass), Window>,
+    history: LruMap<IpAddr, History>,
+    bans: BanBook,
+    /// Observe mode: sources that would be banned, and until when.
+    would_bans: LruMap<IpAddr, Option<SystemTime>>,
+}
+
+impl Policy {
+    pub fn new(settings: PolicySettings, allowlist: Allowlist) -> Policy {
+        Policy {
+            windows: LruMap::new(settings.max_tracked_sources),
+            history: LruMap::new(settings.max_history),
+            would_bans: LruMap::new(settings.max_tracked_sources),
+            bans: BanBook::default(),
+            allowlist,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &PolicySettings {
+        &self.settings
+    }
+
+    /// New settings (config reload); windows, history and bans are kept.
+    pub fn set_settings(&mut self, settings: PolicySettings) {
+        if !settings.observe {
+            self.would_bans.clear();
+        }
+        self.windows
+            .retain(|(_, class), _| settings.threshold(*class).is_some());
+        self.windows.set_capacity(settings.max_tracked_sources);
+        self.would_bans.set_capacity(settings.max_tracked_sources);
+        self.history.set_capacity(settings.max_history);
+        self.settings = settings;
+    }
+
+    /// Takes a (re)loaded config: new settings, and the configured allowlist
+    /// entries replaced. Returns the bans the new allowlist lifts.
+    pub fn apply_config(&mut self, config: &Config) -> Vec<BanRecord> {
+        self.set_settings(PolicySettings::from_config(config));
+        let configured: Vec<AllowEntry> = Allowlist::from_config(&config.allow)
+            .entries()
+            .cloned()
+            .collect();
+        self.allowlist
+            .replace_source(AllowSource::Config, configured);
+        self.lift_allowlisted()
+    }
+
+    pub fn allowlist(&self) -> &Allowlist {
+        &self.allowlist
+    }
+
+    /// For adding entries and refreshing discovered ones; call
+    /// `lift_allowlisted` afterwards.
+    pub fn allowlist_mut(&mut self) -> &mut Allowlist {
+        &mut self.allowlist
+    }
+
+    /// An offence seen in a log.
+    pub fn offence(&mut self, ip: IpAddr, class: OffenceClass, at: SystemTime) -> Decision {
+        let ip = ip.to_canonical();
+        let Some(threshold) = self.settings.threshold(class) else {
+            return Decision::Ignored;
+        };
+        self.note_offence(ip, at);
+        if self.is_under_ban(ip, at) {
+            return Decision::AlreadyBanned;
+        }
+        let count = self
+            .windows
+            .get_or_insert_with((ip, class), Window::default)
+            .record(at, threshold.findtime, threshold.maxretry);
+        if count < threshold.maxretry {
+            return Decision::Pending {
+                count,
+                threshold: threshold.maxretry,
+            };
+        }
+        self.windows.remove(&(ip, class));
+        let reason = format!(
+            "{count} {class} offences within {}",
+            format_duration(threshold.findtime)
+        );
+        self.decide(ip, class, at, None, BanOrigin::Log, reason)
+    }
+
+    /// A ban the kernel made on its own (rate guard, scanner signature), as
+    /// reported on the ring buffer. It joins the source's history like any
+    /// other ban. A `Ban` answer carries the escalated length the daemon
+    /// should give the kernel's entry (never shorter than the configured
+    /// first ban of that kind); a `WouldBan` answer means the kernel's ban
+    /// must be lifted (allowlisted source) or was never made (observe mode).
+    pub fn record_kernel_ban(
+        &mut self,
+        ip: IpAddr,
+        class: OffenceClass,
+        at: SystemTime,
+    ) -> Decision {
+        let ip = ip.to_canonical();
+        let (origin, first_ban) = match class {
+            OffenceClass::Scanner => (BanOrigin::KernelScanner, self.settings.scanner_ban),
+            _ => (BanOrigin::KernelRateGuard, self.settings.rate_guard_ban),
+        };
+        self.note_offence(ip, at);
+        let reason = format!("kernel {class} ban");
+        self.decide(ip, class, at, Some(first_ban), origin, reason)
+    }
+
+    fn decide(
+        &mut self,
+        ip: IpAddr,
+        class: OffenceClass,
+        at: SystemTime,
+        floor: Option<Option<Duration>>,
+        origin: BanOrigin,
+        reason: String,
+    ) -> Decision {
+        let previous = self.history.get(&ip).map_or(0, |h| h.bans);
+        let mut duration = self.settings.ladder_step(previous);
+        if let Some(floor) = floor {
+            duration = longer(duration, floor);
+        }
+        let offence_number = previous.saturating_add(1);
+        let mut order = BanOrder {
+            ip,
+            class,
+            duration,
+            offence_number,
+            at,
+            reason,
+        };
+        order.reason = format!(
+            "{} (ban #{offence_number} of this source: {})",
+            order.reason,
+            order.length_text()
+        );
+        if let Some(entry) = self.allowlist.contains(ip) {
+            return Decision::WouldBan {
+                ban: order,
+                allowlisted: Some(entry.clone()),
+            };
+        }
+        self.count_ban(ip, at, order.expires_at());
+        if self.settings.observe {
+            self.would_bans.insert(ip, order.expires_at());
+            return Decision::WouldBan {
+                ban: order,
+                allowlisted: None,
+            };
+        }
+        self.bans.insert(BanRecord {
+            target: BanTarget::Addr(ip),
+            created: state::unix_secs(at),
+            expires: order.expires_at().map(state::unix_secs),
+            class,
+            origin,
+            offence_number,
+            reason: order.reason.clone(),
+        });
+        Decision::Ban(order)
+    }
+
+    /// Refreshes the source's history, forgetting it first if it had been
+    /// quiet long enough.
+    fn note_offence(&mut self, ip: IpAddr, at: SystemTime) {
+        let forget_after = self.settings.forget_after;
+        let Some(history) = self.history.get_mut(&ip) else {
+            return;
+        };
+        if history.is_forgotten(at, forget_after) {
+            self.history.remove(&ip);
+        } else {
+            history.last_offence = history.last_offence.max(at);
+        }
+    }
+
+    fn count_ban(&mut self, ip: IpAddr, at: SystemTime, until: Option<SystemTime>) {
+        let history = self.history.get_or_insert_with(ip, || History {
+            bans: 0,
+            last_offence: at,
+            banned_until: None,
+        });
+        history.bans = history.bans.saturating_add(1);
+        history.last_offence = history.last_offence.max(at);
+        history.banned_until = until;
+    }
+
+    fn is_under_ban(&self, ip: IpAddr, at: SystemTime) -> bool {
+        if self.bans.ban_of(ip, state::unix_secs(at)).is_some() {
+            return true;
+        }
+        self.settings.observe
+            && self
+                .would_bans
+                .get(&ip)
+                .is_some_and(|until| until.is_none_or(|u| at < u))
+    }
+
+    /// An operator's ban of an address or network, permanent (`None`) or
+    /// timed. Refused for allowlisted targets. Replaces an existing ban of
+    /// the same target; takes no part in escalation.
+    pub fn ban(
+        &mut self,
+        target: BanTarget,
+        duration: Option<Duration>,
+        reason: impl Into<String>,
+        at: SystemTime,
+    ) -> Result<BanRecord, PolicyError> {
+        if duration.is_some_and(|d| d.is_zero()) {
+            return Err(PolicyError::ZeroDuration);
+        }
+        let target = BanTarget::from_net(target.as_net());
+        if let Some(entry) = self.allowlist.covers(target.as_net()) {
+            return Err(PolicyError::Allowlisted {
+                target,
+                entry: entry.clone(),
+            });
+        }
+        let record = BanRecord {
+            target,
+            created: state::unix_secs(at),
+            expires: duration
+                .and_then(|d| at.checked_add(d))
+                .map(state::unix_secs),
+            class: OffenceClass::Manual,
+            origin: BanOrigin::Manual,
+            offence_number: 0,
+            reason: reason.into(),
+        };
+        self.bans.insert(record.clone());
+        Ok(record)
+    }
+
+    /// Lifts the ban of exactly `target`. Unbanning an address also forgives
+    /// it: its open windows and its history are forgotten.
+    pub fn unban(&mut self, target: BanTarget) -> Option<BanRecord> {
+        let target = BanTarget::from_net(target.as_net());
+        let removed = self.bans.remove(&target);
+        if let BanTarget::Addr(ip) = target {
+            self.history.remove(&ip);
+            self.would_bans.remove(&ip);
+            for class in OffenceClass::ALL {
+                self.windows.remove(&(ip, class));
+            }
+        }
+        removed
+    }
+
+    /// Adds an operator's allowlist entry (kept in the state file), lifting
+    /// the bans it now covers; returns those bans.
+    pub fn allow(&mut self, net: ipnet::IpNet, note: impl Into<String>) -> Vec<BanRecord> {
+        self.allowlist
+            .insert(AllowEntry::new(net, AllowSource::Manual, note));
+        self.lift_allowlisted()
+    }
+
+    /// Removes an operator's allowlist entry; `false` if there was none.
+    pub fn disallow(&mut self, net: ipnet::IpNet) -> bool {
+        self.allowlist.remove(net, AllowSource::Manual)
+    }
+
+    /// Removes the bans of addresses (and networks) the allowlist now covers
+    /// and returns them, for the daemon to delete from the kernel.
+    pub fn lift_allowlisted(&mut self) -> Vec<BanRecord> {
+        let allowlist = &self.allowlist;
+        self.bans
+            .remove_where(|r| allowlist.covers(r.target.as_net()).is_some())
+    }
+
+    /// Drops what has run out by `now`: expired bans (returned, for the
+    /// daemon to delete from the kernel), closed windows, forgotten history.
+    /// Call it periodically.
+    pub fn expire(&mut self, now: SystemTime) -> Vec<BanRecord> {
+        let now_unix = state::unix_secs(now);
+        let expired = self.bans.remove_where(|r| !r.is_active(now_unix));
+        self.would_bans
+            .retain(|_, until| until.is_none_or(|u| now < u));
+        let forget_after = self.settings.forget_after;
+        self.history
+            .retain(|_, h| !h.is_forgotten(now, forget_after));
+        let settings = &self.settings;
+        self.windows.retain(|(_, class), window| {
+            let (Some(threshold), Some(newest)) = (settings.threshold(*class), window.newest())
+            else {
+                return false;
+            };
+            now.duration_since(newest)
+                .map_or(true, |age| age < threshold.findtime)
+        });
+        expired
+    }
+
+    /// The active ban covering `ip` (exact, else the most specific range).
+    pub fn ban_of(&self, ip: IpAddr, now: SystemTime) -> Option<&BanRecord> {
+        self.bans.ban_of(ip, state::unix_secs(now))
+    }
+
+    /// All recorded bans, expired ones included until `expire` runs.
+    pub fn bans(&self) -> impl Iterator<Item = &BanRecord> {
+        self.bans.iter()
+    }
+
+    pub fn ban_count(&self) -> usize {
+        self.bans.len()
+    }
+
+    pub fn history_of(&self, ip: IpAddr) -> Option<HistoryRecord> {
+        let ip = ip.to_canonical();
+        self.history.get(&ip).map(|h| history_record(ip, h))
+    }
+
+    /// Open failure windows, one per source and class (bounded by
+    /// `max_tracked_sources`).
+    pub fn tracked_sources(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Windows forgotten because the cap was reached (a spoofed-source flood).
+    pub fn evicted_sources(&self) -> u64 {
+        self.windows.evicted()
+    }
+
+    /// What goes into the state file.
+    pub fn snapshot(&self, now: SystemTime) -> State {
+        let now_unix = state::unix_secs(now);
+        let forget_after = self.settings.forget_after;
+        let mut history: Vec<HistoryRecord> = self
+            .history
+            .iter()
+            .filter(|(_, h)| !h.is_forgotten(now, forget_after))
+            .map(|(ip, h)| history_record(*ip, h))
+            .collect();
+        history.sort_by_key(|h| h.addr);
+        State {
+            version: state::STATE_VERSION,
+            saved_at: now_unix,
+            bans: self
+                .bans
+                .iter()
+                .filter(|b| b.is_active(now_unix))
+                .cloned()
+                .collect(),
+            history,
+            allow: self
+                .allowlist
+                .entries()
+                .filter(|e| e.source == AllowSource::Manual)
+                .map(|e| AllowRecord {
+                    net: e.net,
+                    note: e.note.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes back what a snapshot saved (after a restart). Expired bans and
+    /// forgotten history are skipped; current ones replace what policy holds.
+    /// Call `lift_allowlisted` afterwards: the allowlist may have grown since.
+    pub fn restore(&mut self, saved: &State, now: SystemTime) {
+        let now_unix = state::unix_secs(now);
+        for ban in saved.bans.iter().filter(|b| b.is_active(now_unix)) {
+            self.bans.insert(ban.clone());
+        }
+        for record in &saved.history {
+            let history = History {
+                bans: record.bans,
+                last_offence: state::from_unix_secs(record.last_offence),
+                banned_until: record.banned_until.map(state::from_unix_secs),
+            };
+            if !history.is_forgotten(now, self.settings.forget_after) {
+                self.history.insert(record.addr.to_canonical(), history);
+            }
+        }
+        for allow in &saved.allow {
+            self.allowlist.insert(AllowEntry::new(
+                allow.net,
+                AllowSource::Manual,
+                allow.note.clone(),
+            ));
+        }
+    }
+}
+
+fn history_record(ip: IpAddr, h: &History) -> HistoryRecord {
+    HistoryRecord {
+        addr: ip,
+        bans: h.bans,
+        last_offence: state::unix_secs(h.last_offence),
+        banned_until: h.banned_until.map(state::unix_secs),
+    }
+}

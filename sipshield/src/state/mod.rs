@@ -1,0 +1,55 @@
+//! What survives a reboot: bans, offence history and manual allowlist
+//! entries, kept in `<state_dir>/state.json`.
+//!
+//! Times are wall-clock unix seconds. Whoever programs the kernel converts
+//! them to `CLOCK_MONOTONIC` expiries; this module never does.
+
+mod file;
+mod record;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use file::{Aside, LoadedState, StateError, StateFile};
+pub use record::{AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord};
+
+pub const STATE_FILE_NAME: &str = "state.json";
+
+/// Format version written into the file. Files with a newer version are
+/// refused (a newer sipshield wrote them), never overwritten by this one.
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// Unix seconds.
+    pub saved_at: u64,
+    #[serde(default)]
+    pub bans: Vec<BanRecord>,
+    #[serde(default)]
+    pub history: Vec<HistoryRecord>,
+    #[serde(default)]
+    pub allow: Vec<AllowRecord>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: STATE_VERSION,
+            saved_at: 0,
+            bans: Vec::new(),
+            history: Vec::new(),
+            allow: Vec::new(),
+        }
+    }
+}
+
+/// Unix seconds of `time` (0 before 1970).
+pub fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub fn from_unix_secs(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}

@@ -1,0 +1,336 @@
+//! The config file: defaults, parsing, errors with locations, validation.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use sipshield::bpf::AttachMode;
+use sipshield::config::{
+    BanLength, Config, ConfigError, Location, Protocol, ScannerMode, ShieldMode,
+    DEFAULT_CONFIG_TOML,
+};
+use sipshield_common::config::{
+    Mode, ScannerAction, MAX_SIP_PORTS, MAX_UA_PREFIXES, PORT_PARSE, PORT_SOURCE_ONLY, PROTO_TCP,
+    PROTO_UDP,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(name)
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Path::new("sipshield.toml"))
+}
+
+fn problems(err: ConfigError) -> Vec<(String, Option<Location>, String)> {
+    match err {
+        ConfigError::Invalid { problems, .. } => problems
+            .into_iter()
+            .map(|p| (p.key, p.location, p.message))
+            .collect(),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+fn at(line: usize, column: usize) -> Option<Location> {
+    Some(Location { line, column })
+}
+
+#[test]
+fn the_default_toml_is_exactly_the_default_config() {
+    let parsed = Config::from_toml(DEFAULT_CONFIG_TOML, Path::new("default")).unwrap();
+    assert_eq!(parsed, Config::default());
+}
+
+#[test]
+fn the_default_toml_writes_out_every_key() {
+    // Equal values after serialising the default, not merely equal after
+    // defaults fill the gaps: every key must be spelled out in the file.
+    let written: toml::Value = toml::from_str(DEFAULT_CONFIG_TOML).unwrap();
+    let default = toml::Value::try_from(Config::default()).unwrap();
+    assert_eq!(written, default);
+}
+
+#[test]
+fn the_default_toml_documents_every_key() {
+    // Each paragraph (run of non-blank lines) that sets keys explains them
+    // in a comment before its first key.
+    for paragraph in DEFAULT_CONFIG_TOML.split("\n\n") {
+        let lines: Vec<&str> = paragraph.lines().collect();
+        let first_key = lines
+            .iter()
+            .position(|l| l.contains(" = ") && !l.starts_with('#'));
+        if let Some(first_key) = first_key {
+            assert!(
+                lines[..first_key].iter().any(|l| l.starts_with('#')),
+                "keys without a comment:\n{paragraph}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_empty_file_is_the_default() {
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+#[test]
+fn a_site_config_is_read_completely() {
+    let config = Config::load(&fixture("site.toml")).unwrap();
+    assert_eq!(config.daemon.interfaces, ["eth0", "eth1"]);
+    assert_eq!(config.daemon.xdp_mode, AttachMode::Skb);
+    assert_eq!(config.daemon.control_group.as_deref(), Some("sipshield"));
+    assert_eq!(config.xdp.mode, ShieldMode::Observe);
+    assert_eq!(
+        config.xdp.sip_ports[0].protocols,
+        [Protocol::Udp, Protocol::Tcp],
+        "protocols default to both"
+    );
+    assert_eq!(config.xdp.scanner_action, ScannerMode::Count);
+    assert_eq!(config.xdp.scanner_ban, BanLength::Permanent);
+    assert_eq!(config.logs.poll_interval, Duration::from_secs(1));
+    assert!(config.logs.from_start);
+    assert_eq!(config.policy.sip_auth.maxretry, 3);
+    assert_eq!(config.policy.sip_auth.findtime, Duration::from_secs(5400));
+    assert_eq!(config.policy.sip_probe, Config::default().policy.sip_probe);
+    assert!(!config.policy.ssh.enabled);
+    assert_eq!(config.policy.ban_ladder.last(), Some(&BanLength::Permanent));
+    assert_eq!(config.policy.forget_after, Duration::from_secs(30 * 86_400));
+    let cidrs: Vec<String> = config.allow.cidrs.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        cidrs,
+        ["192.0.2.10/32", "198.51.100.0/24", "2001:db8:100::/48"]
+    );
+    assert_eq!(config.allow.ssh_ports, [22, 2222]);
+    assert!(!config.allow.asterisk_trunks);
+    assert!(
+        config.allow.host_addresses,
+        "unset keys keep their defaults"
+    );
+}
+
+#[test]
+fn the_site_config_becomes_the_kernels_record() {
+    let config = Config::load(&fixture("site.toml")).unwrap();
+    let xdp = config.to_xdp_config();
+    assert_eq!(xdp.mode, Mode::Observe as u32);
+    assert_eq!(xdp.scanner_action, ScannerAction::Count as u32);
+    let ports: Vec<(u16, u8, u8)> = xdp
+        .sip_ports
+        .iter()
+        .map(|p| (p.port, p.protos, p.kind))
+        .collect();
+    assert_eq!(
+        ports[..4],
+        [
+            (5060, PROTO_UDP | PROTO_TCP, PORT_PARSE),
+            (5080, PROTO_UDP, PORT_PARSE),
+            (5061, PROTO_TCP, PORT_SOURCE_ONLY),
+            (0, 0, 0),
+        ]
+    );
+    assert_eq!(xdp.register_limit.interval_ns, 200_000_000);
+    assert_eq!(xdp.register_limit.window_ns, 2_000_000_000);
+    assert_eq!(xdp.rate_ban_ns, 2 * 3600 * 1_000_000_000);
+    assert_eq!(xdp.scanner_ban_ns, 0, "permanent");
+    assert_eq!(xdp.ua_prefix_count, 2);
+    let prefixes = config.ua_prefixes();
+    assert_eq!(
+        &prefixes[1].bytes()[..prefixes[1].len as usize],
+        b"sipvicious",
+        "lower-cased"
+    );
+    assert_eq!(config.xdp.map_sizes().max_bans, 100_000);
+}
+
+#[test]
+fn an_unknown_key_is_an_error_at_its_line() {
+    let err = Config::load(&fixture("unknown-key.toml")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("unknown-key.toml:6:1: unknown field `find_time`"),
+        "{text}"
+    );
+    assert!(matches!(
+        err,
+        ConfigError::Parse {
+            location: Some(Location { line: 6, column: 1 }),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn an_unknown_section_is_an_error() {
+    let err = Config::load(&fixture("unknown-section.toml")).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("unknown-section.toml:4:"), "{text}");
+    assert!(text.contains("unknown field `jail`"), "{text}");
+}
+
+#[test]
+fn a_syntax_error_has_file_line_and_column() {
+    let err = Config::load(&fixture("syntax-error.toml")).unwrap_err();
+    let ConfigError::Parse { path, location, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(path.ends_with("syntax-error.toml"));
+    let location = location.unwrap();
+    assert!(location.line == 2 || location.line == 3, "{location:?}");
+    assert!(err.to_string().starts_with(&format!(
+        "{}:{}:{}: ",
+        path.display(),
+        location.line,
+        location.column
+    )));
+}
+
+#[test]
+fn a_wrong_type_points_at_the_value() {
+    let err = Config::load(&fixture("wrong-type.toml")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Parse {
+                location: Some(Location {
+                    line: 2,
+                    column: 18
+                }),
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_duration_says_what_is_wrong() {
+    let err = Config::load(&fixture("bad-duration.toml")).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("bad-duration.toml:2:16:"), "{text}");
+    assert!(text.contains("unknown unit \"fortnight\""), "{text}");
+}
+
+#[test]
+fn a_bad_cidr_is_an_error_at_its_line() {
+    let err = Config::load(&fixture("bad-cidr.toml")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("\"198.51.100.0/33\" is not an IP address or CIDR"),
+        "{text}"
+    );
+    assert!(
+        matches!(
+            err,
+            ConfigError::Parse {
+                location: Some(Location { line: 2 | 4, .. }),
+                ..
+            }
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn semantic_errors_name_the_key_and_its_place() {
+    let err = Config::load(&fixture("invalid.toml")).unwrap_err();
+    let text = err.to_string();
+    let found = problems(err);
+    let keys: Vec<&str> = found.iter().map(|(key, _, _)| key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "xdp.sip_ports[1].port",
+            "xdp.scanner_user_agents[0]",
+            "xdp.scanner_user_agents[1]",
+            "policy.sip_auth.maxretry",
+            "policy.ban_ladder[1]",
+        ],
+        "{text}"
+    );
+    let location_of = |key: &str| {
+        found
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .and_then(|(_, l, _)| *l)
+    };
+    assert_eq!(location_of("xdp.sip_ports[1].port"), at(5, 14));
+    assert_eq!(location_of("xdp.scanner_user_agents[1]"), at(7, 28));
+    assert_eq!(location_of("policy.ban_ladder[1]"), at(10, 21));
+    assert_eq!(location_of("policy.sip_auth.maxretry"), at(13, 12));
+    assert!(
+        text.contains("invalid.toml:5:14: xdp.sip_ports[1].port: port 5060 is listed twice"),
+        "{text}"
+    );
+    let limit = format!(
+        "at most {} fit",
+        sipshield_common::config::UA_PREFIX_MAX_LEN
+    );
+    assert!(text.contains(&limit), "{text}");
+}
+
+#[test]
+fn zero_thresholds_and_durations_are_refused() {
+    let err =
+        parse("[policy.ami]\nfindtime = \"0s\"\n[policy]\nforget_after = \"0s\"\n").unwrap_err();
+    let keys: Vec<String> = problems(err).into_iter().map(|(k, _, _)| k).collect();
+    assert_eq!(keys, ["policy.ami.findtime", "policy.forget_after"]);
+    let err = parse("[xdp]\nrate_ban = \"0s\"\n").unwrap_err();
+    assert_eq!(problems(err)[0].0, "xdp.rate_ban");
+}
+
+#[test]
+fn too_many_ports_or_prefixes_do_not_fit_the_kernel() {
+    let ports: Vec<String> = (0..=MAX_SIP_PORTS)
+        .map(|i| format!("{{ port = {} }}", 5060 + i))
+        .collect();
+    let err = parse(&format!("[xdp]\nsip_ports = [{}]\n", ports.join(", "))).unwrap_err();
+    let found = problems(err);
+    assert_eq!(found[0].0, "xdp.sip_ports");
+    assert!(found[0].2.contains("at most 8"), "{found:?}");
+
+    let agents: Vec<String> = (0..=MAX_UA_PREFIXES)
+        .map(|i| format!("\"scanner-{i}\""))
+        .collect();
+    let err = parse(&format!(
+        "[xdp]\nscanner_user_agents = [{}]\n",
+        agents.join(", ")
+    ))
+    .unwrap_err();
+    assert_eq!(problems(err)[0].0, "xdp.scanner_user_agents");
+}
+
+#[test]
+fn tls_over_udp_is_refused() {
+    let err = parse("[xdp]\nsip_ports = [{ port = 5061, tls = true }]\n").unwrap_err();
+    assert_eq!(problems(err)[0].0, "xdp.sip_ports[0].protocols");
+}
+
+#[test]
+fn an_allowlist_of_everything_is_refused() {
+    let err = parse("[allow]\ncidrs = [\"0.0.0.0/0\"]\n").unwrap_err();
+    assert_eq!(problems(err)[0].0, "allow.cidrs[0]");
+}
+
+#[test]
+fn a_missing_file_is_a_read_error() {
+    let err = Config::load(Path::new("/nonexistent/sipshield.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err.to_string().starts_with("/nonexistent/sipshield.toml: "));
+}
+
+#[test]
+fn validate_checks_a_config_changed_in_code() {
+    let mut config = Config::default();
+    assert!(config.validate().is_ok());
+    config.daemon.interfaces = vec!["eth0".into(), "an-interface-name-too-long".into()];
+    config.policy.max_tracked_sources = 0;
+    let keys: Vec<String> = problems(config.validate().unwrap_err())
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    assert_eq!(keys, ["daemon.interfaces[1]", "policy.max_tracked_sources"]);
+}

@@ -1,0 +1,164 @@
+//! A `sipshield run` process inside a test namespace, killed on drop.
+//!
+//! Started with `nsenter --net` (network namespace only), not `ip netns
+//! exec`: the latter remounts /sys, so pins would land in a private bpffs
+//! that dies with the process.
+
+use std::{
+    fs::OpenOptions,
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::netns::Netns;
+
+/// The sipshield binary next to the test executable (target/<profile>/).
+pub fn sipshield_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("sipshield");
+    assert!(bin.exists(), "{} missing: cargo build -p sipshield first", bin.display());
+    bin
+}
+
+/// Paths one daemon uses, all private to the test.
+pub struct DaemonPaths {
+    pub dir: tempfile::TempDir,
+    pub pin_root: PathBuf,
+}
+
+impl DaemonPaths {
+    pub fn new(tag: &str) -> DaemonPaths {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pin_root = PathBuf::from(format!("/sys/fs/bpf/sst{}-{tag}", std::process::id()));
+        DaemonPaths { dir, pin_root }
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("ctl.sock")
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for DaemonPaths {
+    fn drop(&mut self) {
+        for entry in std::fs::read_dir(&self.pin_root).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+                let _ = std::fs::remove_file(f.path());
+            }
+            let _ = std::fs::remove_dir(entry.path());
+        }
+        let _ = std::fs::remove_dir(&self.pin_root);
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+}
+
+impl Daemon {
+    /// Starts `sipshield run` in `ns` with the common private paths plus
+    /// `args`; waits for the control socket.
+    pub fn start(ns: &Netns, paths: &DaemonPaths, args: &[&str]) -> Daemon {
+        let _ = std::fs::remove_file(paths.socket());
+        let log = std::fs::File::create(paths.dir.path().join("daemon.log")).expect("daemon log");
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", ns.name))
+            .arg(sipshield_bin())
+            .args(["-v", "run"])
+            .arg("--socket")
+            .arg(paths.socket())
+            .arg("--pin-root")
+            .arg(&paths.pin_root)
+            .arg("--state-dir")
+            .arg(paths.state_dir())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sipshield run");
+        let mut d = Daemon { child };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !paths.socket().exists() {
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!("daemon exited ({status}): {}", daemon_log(paths));
+            }
+            assert!(Instant::now() < deadline, "daemon did not start: {}", daemon_log(paths));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn daemon_log(paths: &DaemonPaths) -> String {
+    std::fs::read_to_string(paths.dir.path().join("daemon.log")).unwrap_or_default()
+}
+
+/// Runs a sipshield CLI command in `ns` against this daemon's paths.
+pub fn cli(ns: &Netns, paths: &DaemonPaths, args: &[&str]) -> Output {
+    Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", ns.name))
+        .arg(sipshield_bin())
+        .args(args)
+        .arg("--socket")
+        .arg(paths.socket())
+        .arg("--pin-root")
+        .arg(&paths.pin_root)
+        .output()
+        .expect("run sipshield")
+}
+
+/// `sipshield status --json`, parsed.
+pub fn status(ns: &Netns, paths: &DaemonPaths) -> serde_json::Value {
+    let out = cli(ns, paths, &["status", "--json"]);
+    assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+/// Appends lines to a log file (creating it).
+pub fn append(path: &Path, lines: &[String]) {
+    let mut f = OpenOptions::new().create(true).append(true).open(path).expect("open log");
+    for l in lines {
+        writeln!(f, "{l}").expect("append");
+    }
+}
+
+/// A chan_sip wrong-password line for `ip`, as Asterisk writes it.
+pub fn wrong_password(ip: &str, n: usize) -> String {
+    format!(
+        "[2026-11-25 10:00:{:02}] NOTICE[2245][C-00000{n:03}] chan_sip.c: Registration from '\"10{n}\" <sip:10{n}@10.0.0.1:5060>' failed for '{ip}:5060' - Wrong password",
+        n % 60
+    )
+}
