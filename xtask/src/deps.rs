@@ -30,6 +30,7 @@ const PACKAGES: &[&str] = &[
     "iproute2",
     "ethtool",
     "procps",
+    "util-linux",
 ];
 
 /// What is missing, in words; empty when everything is in place.

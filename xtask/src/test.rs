@@ -35,6 +35,9 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     }
     let unit_ok = tally.run(&mut unit)?;
 
+    // The daemon tests run the real binary.
+    shell::run(cargo(&root).args(["build", "-p", "sipshield"]))?;
+
     // Kernel tests share kernel state: one at a time.
     let mut kernel = cargo(&root);
     kernel.args(["test", "-p", "sipshield-tests", "--tests", "--"]);

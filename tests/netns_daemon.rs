@@ -1,0 +1,231 @@
+//! `sipshield run` end to end in a namespace: log failures become kernel
+//! bans within a second, allowlisted sources are never banned, bans survive
+//! SIGKILL and are adopted on restart, rotation loses no line, status
+//! reflects it all. Needs root.
+
+use std::{
+    net::UdpSocket,
+    time::{Duration, Instant},
+};
+
+use sipshield_tests::{
+    daemon::{append, cli, daemon_log, status, wrong_password, Daemon, DaemonPaths},
+    netns::{VethLab, GUARD_DEV},
+};
+
+fn receiver(lab: &VethLab) -> UdpSocket {
+    let rx = lab
+        .guarded
+        .enter(|| UdpSocket::bind(format!("{}:5060", lab.guarded_addr())))
+        .unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+    rx
+}
+
+/// Sends one datagram from `from`; true if it arrived.
+fn arrives(lab: &VethLab, from: &str, rx: &UdpSocket) -> bool {
+    let tx = lab.outside.enter(|| UdpSocket::bind(format!("{from}:0"))).unwrap();
+    tx.send_to(b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n", format!("{}:5060", lab.guarded_addr()))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let mut got = false;
+    while let Ok((_, peer)) = rx.recv_from(&mut buf) {
+        got |= peer.ip().to_string() == from;
+    }
+    got
+}
+
+/// Waits until `from` is dropped; returns how long it took.
+fn until_dropped(lab: &VethLab, from: &str, rx: &UdpSocket, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if !arrives(lab, from, rx) {
+            return Some(start.elapsed());
+        }
+    }
+    None
+}
+
+fn banned(st: &serde_json::Value, ip: &str) -> bool {
+    st["recent_bans"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|b| b["target"] == ip && !b["reason"].as_str().unwrap_or("").starts_with("WOULD")))
+}
+
+fn bans_of(lab: &VethLab, paths: &DaemonPaths) -> Vec<String> {
+    let out = cli(&lab.guarded, paths, &["bans", "list", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["target"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn log_failures_ban_allowlist_holds_bans_survive_crash_and_rotation() {
+    let lab = VethLab::new("10.202.1");
+    let attacker = lab.add_sender(66);
+    let trunk = lab.add_sender(50);
+    let paths = DaemonPaths::new("d1");
+    let log = paths.log("messages");
+    let auth = paths.log("auth.log");
+    append(&log, &[]);
+    let log_s = log.to_str().unwrap().to_string();
+    let auth_s = auth.to_str().unwrap().to_string();
+    let args = [
+        "--iface", GUARD_DEV, "--asterisk-log", &log_s, "--auth-log", &auth_s, "--allow", &trunk,
+    ];
+    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    let rx = receiver(&lab);
+    assert!(arrives(&lab, &attacker, &rx), "not banned yet");
+
+    // Four failures: below the threshold (5 in 10m).
+    append(&log, &(0..4).map(|n| wrong_password(&attacker, n)).collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(arrives(&lab, &attacker, &rx), "4 failures do not ban: {}", daemon_log(&paths));
+
+    // The fifth bans, and its packets stop arriving within a second.
+    append(&log, &[wrong_password(&attacker, 4)]);
+    let took = until_dropped(&lab, &attacker, &rx, Duration::from_secs(1))
+        .unwrap_or_else(|| panic!("not banned within 1s: {}", daemon_log(&paths)));
+    eprintln!("log-driven ban took {took:?}");
+
+    // The allowlisted trunk fails ten times and is never banned.
+    append(&log, &(0..10).map(|n| wrong_password(&trunk, n)).collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(arrives(&lab, &trunk, &rx), "allowlisted trunk must pass");
+    let st = status(&lab.guarded, &paths);
+    assert!(banned(&st, &attacker), "{st:#}");
+    assert!(!banned(&st, &trunk), "{st:#}");
+    let would = st["recent_bans"].as_array().unwrap().iter().any(|b| {
+        b["target"] == trunk.as_str() && b["reason"].as_str().unwrap_or("").contains("allowlisted")
+    });
+    assert!(would, "the would-ban of the trunk is reported: {st:#}");
+    assert_eq!(st["daemon"]["running"], true);
+    assert_eq!(st["interfaces"][0]["attached"], true);
+    let log_status = &st["logs"].as_array().unwrap()[0];
+    assert_eq!(log_status["lines"], 15, "{st:#}");
+    assert_eq!(log_status["failures"], 15);
+    let program = st["interfaces"][0]["program_id"].as_u64().unwrap();
+
+    // Crash: bans stay enforced without the daemon; status still works.
+    daemon.crash();
+    assert!(!arrives(&lab, &attacker, &rx), "ban enforced after SIGKILL");
+    assert!(arrives(&lab, &format!("{}.2", lab.prefix), &rx));
+    let down = status(&lab.guarded, &paths);
+    assert_eq!(down["daemon"]["running"], false, "{down:#}");
+    assert_eq!(down["bans"]["exact_v4"], 1);
+
+    // Restart: adopts the running program, keeps the ban, no duplicate.
+    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    let st = status(&lab.guarded, &paths);
+    assert_eq!(st["interfaces"][0]["program_id"].as_u64(), Some(program), "no second attach");
+    assert_eq!(st["interfaces"][0]["adopted"], true);
+    assert_eq!(bans_of(&lab, &paths), vec![attacker.clone()]);
+    assert!(!arrives(&lab, &attacker, &rx));
+    assert!(
+        st["packets"]["by_reason"]["banned_exact"]["drop"].as_u64().unwrap() >= 2,
+        "counters continue across the restart: {st:#}"
+    );
+
+    // Rotation by rename + create: lines written to the old file after the
+    // rename and to the new file both count.
+    let second = lab.add_sender(67);
+    let rotated = paths.log("messages.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, &(0..3).map(|n| wrong_password(&second, n)).collect::<Vec<_>>());
+    append(&log, &(3..5).map(|n| wrong_password(&second, n)).collect::<Vec<_>>());
+    until_dropped(&lab, &second, &rx, Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("rename+create rotation lost lines: {}", daemon_log(&paths)));
+
+    // Rotation by copytruncate.
+    let third = lab.add_sender(68);
+    std::fs::copy(&log, paths.log("messages.2")).unwrap();
+    std::fs::OpenOptions::new().write(true).truncate(true).open(&log).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    append(&log, &(0..5).map(|n| wrong_password(&third, n)).collect::<Vec<_>>());
+    until_dropped(&lab, &third, &rx, Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("copytruncate rotation lost lines: {}", daemon_log(&paths)));
+
+    let mut all = bans_of(&lab, &paths);
+    all.sort();
+    let mut want = vec![attacker.clone(), second.clone(), third.clone()];
+    want.sort();
+    assert_eq!(all, want);
+
+    // SIGTERM: clean exit, bans stay pinned.
+    let status_code = daemon.stop();
+    assert!(status_code.success(), "{}", daemon_log(&paths));
+    assert!(!arrives(&lab, &third, &rx), "bans stay after a clean stop");
+
+    // A restart restores from the state file too (the pins are gone here).
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(arrives(&lab, &attacker, &rx), "detached: nothing enforced");
+    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    assert!(!arrives(&lab, &attacker, &rx), "restored from state: {}", daemon_log(&paths));
+    assert_eq!(bans_of(&lab, &paths).len(), 3);
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn observe_mode_bans_nothing_and_reports_would_bans() {
+    let lab = VethLab::new("10.202.2");
+    let attacker = lab.add_sender(66);
+    let paths = DaemonPaths::new("d2");
+    let log = paths.log("messages");
+    append(&log, &[]);
+    let log_s = log.to_str().unwrap().to_string();
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &["--iface", GUARD_DEV, "--asterisk-log", &log_s, "--observe", "--detach-on-exit"],
+    );
+    let rx = receiver(&lab);
+    append(&log, &(0..8).map(|n| wrong_password(&attacker, n)).collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(arrives(&lab, &attacker, &rx), "observe mode drops nothing");
+    let st = status(&lab.guarded, &paths);
+    assert_eq!(st["mode"], "observe");
+    assert_eq!(st["bans"]["exact_v4"], 0, "{st:#}");
+    let reported = st["recent_bans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|b| b["target"] == attacker.as_str() && b["reason"].as_str().unwrap_or("").contains("observe"));
+    assert!(reported, "{st:#}");
+    assert!(daemon.stop().success());
+    assert!(!paths.pin_root.join(GUARD_DEV).exists(), "--detach-on-exit removes the pins");
+}
+
+#[test]
+fn invalid_config_on_reload_is_rejected_and_the_running_one_stays() {
+    let lab = VethLab::new("10.202.3");
+    let paths = DaemonPaths::new("d3");
+    let config = paths.log("sipshield.toml");
+    std::fs::write(&config, "[policy.sip_auth]\nmaxretry = 3\n").unwrap();
+    let config_s = config.to_str().unwrap().to_string();
+    let log_s = paths.log("messages").to_str().unwrap().to_string();
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &["--config", &config_s, "--iface", GUARD_DEV, "--asterisk-log", &log_s, "--detach-on-exit"],
+    );
+    std::fs::write(&config, "[policy.sip_auth]\nmaxretry = \"many\"\nbogus = 1\n").unwrap();
+    let out = cli(&lab.guarded, &paths, &["reload"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sipshield.toml"), "error names the file: {err}");
+    daemon.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(300));
+    let st = status(&lab.guarded, &paths);
+    assert_eq!(st["daemon"]["running"], true, "still running after a bad SIGHUP");
+    std::fs::write(&config, "[policy.sip_auth]\nmaxretry = 4\n").unwrap();
+    let out = cli(&lab.guarded, &paths, &["reload"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(daemon.stop().success());
+}
