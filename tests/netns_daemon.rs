@@ -229,3 +229,86 @@ fn invalid_config_on_reload_is_rejected_and_the_running_one_stays() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn operator_commands_and_kernel_bans_go_through_the_daemon() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = VethLab::new("10.202.4");
+    let flooder = lab.add_sender(77);
+    let manual = lab.add_sender(88);
+    let ranged = lab.add_sender(130);
+    let paths = DaemonPaths::new("d4");
+    let config = paths.log("sipshield.toml");
+    std::fs::write(&config, "[xdp]\nregister_per_second = 1\nregister_burst = 5\n").unwrap();
+    let config_s = config.to_str().unwrap().to_string();
+    let log_s = paths.log("messages").to_str().unwrap().to_string();
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &["--config", &config_s, "--iface", GUARD_DEV, "--asterisk-log", &log_s, "--detach-on-exit"],
+    );
+    let rx = receiver(&lab);
+
+    let mode = std::fs::metadata(paths.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "control socket is root-only");
+    let nobody = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(sipshield_tests::daemon::sipshield_bin())
+        .args(["bans", "add", "192.0.2.1", "--socket"])
+        .arg(paths.socket())
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success(), "an unprivileged user cannot ban");
+
+    // Manual address ban with a duration, then removal.
+    let out = cli(&lab.guarded, &paths, &["bans", "add", &manual, "--for", "1h", "--reason", "test"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!arrives(&lab, &manual, &rx));
+    let out = cli(&lab.guarded, &paths, &["bans", "del", &manual]);
+    assert!(out.status.success());
+    assert!(arrives(&lab, &manual, &rx));
+    let out = cli(&lab.guarded, &paths, &["bans", "del", &manual]);
+    assert_eq!(out.status.code(), Some(1), "deleting an absent ban says so");
+
+    // Range ban.
+    let range = format!("{}.128/25", lab.prefix);
+    let out = cli(&lab.guarded, &paths, &["bans", "add", &range]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!arrives(&lab, &ranged, &rx));
+    assert!(arrives(&lab, &manual, &rx), "outside the range");
+
+    // Allowlisting a banned address lifts its ban; banning it is refused.
+    let out = cli(&lab.guarded, &paths, &["allow", "add", &ranged, "--note", "customer"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(arrives(&lab, &ranged, &rx), "allowlist beats the range ban");
+    let out = cli(&lab.guarded, &paths, &["bans", "add", &ranged]);
+    assert!(!out.status.success(), "allowlisted addresses cannot be banned");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("allowlisted"));
+
+    // A REGISTER flood: the kernel bans, the daemon records it.
+    let tx = lab.outside.enter(|| UdpSocket::bind(format!("{flooder}:0"))).unwrap();
+    for _ in 0..50 {
+        tx.send_to(b"REGISTER sip:pbx SIP/2.0\r\n\r\n", format!("{}:5060", lab.guarded_addr()))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let out = cli(&lab.guarded, &paths, &["bans", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rec = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["target"] == flooder.as_str())
+        .unwrap_or_else(|| panic!("kernel ban recorded: {list:#} {}", daemon_log(&paths)));
+    assert_eq!(rec["class"], "rate-guard");
+    assert_eq!(rec["origin"], "kernel-rate-guard");
+
+    // Human output.
+    let out = cli(&lab.guarded, &paths, &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sipshield daemon: running"), "{text}");
+    assert!(text.contains(GUARD_DEV) && text.contains("rate_guard"), "{text}");
+    let out = cli(&lab.guarded, &paths, &["top", "--once"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&flooder));
+    assert!(daemon.stop().success());
+}
