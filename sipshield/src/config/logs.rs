@@ -29,7 +29,7 @@ impl Default for LogsSection {
             asterisk: vec![PathBuf::from("/var/log/asterisk/messages")],
             auth: vec![PathBuf::from("/var/log/auth.log")],
             from_start: false,
-            poll_interval: Duration::from_millis(250),
+            poll_interval: Duration::from_millis(50),
         }
     }
 }
