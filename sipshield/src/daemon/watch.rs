@@ -26,6 +26,9 @@ impl LogKind {
 pub struct LogWatch {
     pub path: PathBuf,
     pub kind: LogKind,
+    options: FollowOptions,
+    /// `None` while the file cannot be opened (e.g. permissions): retried
+    /// on every poll.
     follower: Option<LogFollower>,
     failures: u64,
     last_match: Option<SystemTime>,
@@ -42,16 +45,17 @@ impl LogWatch {
             },
             ..FollowOptions::default()
         };
-        let follower = match LogFollower::new(&path, options) {
+        let follower = match LogFollower::new(&path, options.clone()) {
             Ok(f) => Some(f),
             Err(e) => {
-                log::error!("cannot watch {}: {e}", path.display());
+                log::error!("cannot watch {} yet (retrying): {e}", path.display());
                 None
             }
         };
         LogWatch {
             path,
             kind,
+            options,
             follower,
             failures: 0,
             last_match: None,
@@ -62,6 +66,9 @@ impl LogWatch {
     /// New failure lines since the last poll.
     pub fn poll(&mut self) -> Vec<Failure> {
         let mut found = Vec::new();
+        if self.follower.is_none() {
+            self.follower = LogFollower::new(&self.path, self.options.clone()).ok();
+        }
         let Some(f) = self.follower.as_mut() else {
             return found;
         };

@@ -226,7 +226,9 @@ impl LogFollower {
         match self.current.take() {
             None => self.current = self.open()?,
             Some(mut old) if old.id != id => {
-                // Finish the old file first, then keep it for late writes.
+                // Finish the old file first (it may have been truncated
+                // before it was renamed), then keep it for late writes.
+                self.check_truncation(&mut old, on_line)?;
                 self.read(&mut old, on_line)?;
                 self.rotated.push(Rotated {
                     reader: old,
@@ -236,17 +238,34 @@ impl LogFollower {
                 self.current = self.open()?;
             }
             Some(mut reader) => {
-                let truncated = meta.len() < reader.offset
-                    || reader
-                        .rewritten_before_offset()
-                        .map_err(|source| self.read_error(source))?;
-                if truncated {
-                    self.recover_from_copy(&reader, on_line);
-                    reader.rewind().map_err(|source| self.read_error(source))?;
-                    self.stats.truncations += 1;
-                }
+                let result = self.check_truncation(&mut reader, on_line);
                 self.current = Some(reader);
+                result?;
             }
+        }
+        Ok(())
+    }
+
+    /// copytruncate: the file is shorter than our position, or the bytes
+    /// before it changed. Takes unread lines from the copy, then rewinds.
+    fn check_truncation(
+        &mut self,
+        reader: &mut Reader,
+        on_line: &mut impl FnMut(&str),
+    ) -> Result<(), FollowError> {
+        let len = reader
+            .file
+            .metadata()
+            .map_err(|source| self.read_error(source))?
+            .len();
+        let truncated = len < reader.offset
+            || reader
+                .rewritten_before_offset()
+                .map_err(|source| self.read_error(source))?;
+        if truncated {
+            self.recover_from_copy(reader, on_line);
+            reader.rewind().map_err(|source| self.read_error(source))?;
+            self.stats.truncations += 1;
         }
         Ok(())
     }
@@ -328,7 +347,7 @@ impl LogFollower {
             }
         }
         // Newest first: the copy was just made.
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         candidates.into_iter().take(4).find_map(|(_, path)| {
             let file = File::open(path).ok()?;
             let id = FileId::of(&file.metadata().ok()?);

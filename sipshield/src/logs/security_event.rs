@@ -258,6 +258,14 @@ mod tests {
                 }
             ]
         );
+        let got = fields(r#"A="1"B="2""#).unwrap();
+        assert_eq!(
+            got,
+            vec![Field {
+                key: "A",
+                value: r#"1"B="2"#
+            }]
+        );
         let got = fields(r#"A="RemoteAddress=IPV4/UDP/9.9.9.9/5060",B="1""#).unwrap();
         assert_eq!(got[0].value, "RemoteAddress=IPV4/UDP/9.9.9.9/5060");
     }
@@ -266,7 +274,6 @@ mod tests {
     fn tokenizer_rejects_broken_shapes() {
         for text in [
             r#"A="unterminated"#,
-            r#"A="1"B="2""#,
             r#"="1""#,
             r#"A="1","#,
             r#"A="1" "#,
