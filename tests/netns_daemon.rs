@@ -13,33 +13,11 @@ use sipshield_tests::{
     netns::{VethLab, GUARD_DEV},
 };
 
-fn receiver(lab: &VethLab) -> UdpSocket {
-    let rx = lab
-        .guarded
-        .enter(|| UdpSocket::bind(format!("{}:5060", lab.guarded_addr())))
-        .unwrap();
-    rx.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
-    rx
-}
-
-/// Sends one datagram from `from`; true if it arrived.
-fn arrives(lab: &VethLab, from: &str, rx: &UdpSocket) -> bool {
-    let tx = lab.outside.enter(|| UdpSocket::bind(format!("{from}:0"))).unwrap();
-    tx.send_to(b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n", format!("{}:5060", lab.guarded_addr()))
-        .unwrap();
-    let mut buf = [0u8; 512];
-    let mut got = false;
-    while let Ok((_, peer)) = rx.recv_from(&mut buf) {
-        got |= peer.ip().to_string() == from;
-    }
-    got
-}
-
 /// Waits until `from` is dropped; returns how long it took.
 fn until_dropped(lab: &VethLab, from: &str, rx: &UdpSocket, limit: Duration) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if !arrives(lab, from, rx) {
+        if !lab.arrives(from, rx) {
             return Some(start.elapsed());
         }
     }
@@ -47,14 +25,19 @@ fn until_dropped(lab: &VethLab, from: &str, rx: &UdpSocket, limit: Duration) -> 
 }
 
 fn banned(st: &serde_json::Value, ip: &str) -> bool {
-    st["recent_bans"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|b| b["target"] == ip && !b["reason"].as_str().unwrap_or("").starts_with("WOULD")))
+    st["recent_bans"].as_array().is_some_and(|a| {
+        a.iter()
+            .any(|b| b["target"] == ip && !b["reason"].as_str().unwrap_or("").starts_with("WOULD"))
+    })
 }
 
 fn bans_of(lab: &VethLab, paths: &DaemonPaths) -> Vec<String> {
     let out = cli(&lab.guarded, paths, &["bans", "list", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v.as_array()
         .unwrap()
@@ -75,16 +58,32 @@ fn log_failures_ban_allowlist_holds_bans_survive_crash_and_rotation() {
     let log_s = log.to_str().unwrap().to_string();
     let auth_s = auth.to_str().unwrap().to_string();
     let args = [
-        "--iface", GUARD_DEV, "--asterisk-log", &log_s, "--auth-log", &auth_s, "--allow", &trunk,
+        "--iface",
+        GUARD_DEV,
+        "--asterisk-log",
+        &log_s,
+        "--auth-log",
+        &auth_s,
+        "--allow",
+        &trunk,
     ];
     let daemon = Daemon::start(&lab.guarded, &paths, &args);
-    let rx = receiver(&lab);
-    assert!(arrives(&lab, &attacker, &rx), "not banned yet");
+    let rx = lab.receiver();
+    assert!(lab.arrives(&attacker, &rx), "not banned yet");
 
     // Four failures: below the threshold (5 in 10m).
-    append(&log, &(0..4).map(|n| wrong_password(&attacker, n)).collect::<Vec<_>>());
+    append(
+        &log,
+        &(0..4)
+            .map(|n| wrong_password(&attacker, n))
+            .collect::<Vec<_>>(),
+    );
     std::thread::sleep(Duration::from_millis(400));
-    assert!(arrives(&lab, &attacker, &rx), "4 failures do not ban: {}", daemon_log(&paths));
+    assert!(
+        lab.arrives(&attacker, &rx),
+        "4 failures do not ban: {}",
+        daemon_log(&paths)
+    );
 
     // The fifth bans, and its packets stop arriving within a second.
     append(&log, &[wrong_password(&attacker, 4)]);
@@ -93,9 +92,14 @@ fn log_failures_ban_allowlist_holds_bans_survive_crash_and_rotation() {
     eprintln!("log-driven ban took {took:?}");
 
     // The allowlisted trunk fails ten times and is never banned.
-    append(&log, &(0..10).map(|n| wrong_password(&trunk, n)).collect::<Vec<_>>());
+    append(
+        &log,
+        &(0..10)
+            .map(|n| wrong_password(&trunk, n))
+            .collect::<Vec<_>>(),
+    );
     std::thread::sleep(Duration::from_millis(500));
-    assert!(arrives(&lab, &trunk, &rx), "allowlisted trunk must pass");
+    assert!(lab.arrives(&trunk, &rx), "allowlisted trunk must pass");
     let st = status(&lab.guarded, &paths);
     assert!(banned(&st, &attacker), "{st:#}");
     assert!(!banned(&st, &trunk), "{st:#}");
@@ -112,8 +116,8 @@ fn log_failures_ban_allowlist_holds_bans_survive_crash_and_rotation() {
 
     // Crash: bans stay enforced without the daemon; status still works.
     daemon.crash();
-    assert!(!arrives(&lab, &attacker, &rx), "ban enforced after SIGKILL");
-    assert!(arrives(&lab, &format!("{}.2", lab.prefix), &rx));
+    assert!(!lab.arrives(&attacker, &rx), "ban enforced after SIGKILL");
+    assert!(lab.arrives(&format!("{}.2", lab.prefix), &rx));
     let down = status(&lab.guarded, &paths);
     assert_eq!(down["daemon"]["running"], false, "{down:#}");
     assert_eq!(down["bans"]["exact_v4"], 1);
@@ -121,12 +125,19 @@ fn log_failures_ban_allowlist_holds_bans_survive_crash_and_rotation() {
     // Restart: adopts the running program, keeps the ban, no duplicate.
     let daemon = Daemon::start(&lab.guarded, &paths, &args);
     let st = status(&lab.guarded, &paths);
-    assert_eq!(st["interfaces"][0]["program_id"].as_u64(), Some(program), "no second attach");
+    assert_eq!(
+        st["interfaces"][0]["program_id"].as_u64(),
+        Some(program),
+        "no second attach"
+    );
     assert_eq!(st["interfaces"][0]["adopted"], true);
     assert_eq!(bans_of(&lab, &paths), vec![attacker.clone()]);
-    assert!(!arrives(&lab, &attacker, &rx));
+    assert!(!lab.arrives(&attacker, &rx));
     assert!(
-        st["packets"]["by_reason"]["banned_exact"]["drop"].as_u64().unwrap() >= 2,
+        st["packets"]["by_reason"]["banned_exact"]["drop"]
+            .as_u64()
+            .unwrap()
+            >= 2,
         "counters continue across the restart: {st:#}"
     );
 
@@ -135,17 +146,36 @@ fn log_failures_ban_allowlist_holds_bans_survive_crash_and_rotation() {
     let second = lab.add_sender(67);
     let rotated = paths.log("messages.1");
     std::fs::rename(&log, &rotated).unwrap();
-    append(&rotated, &(0..3).map(|n| wrong_password(&second, n)).collect::<Vec<_>>());
-    append(&log, &(3..5).map(|n| wrong_password(&second, n)).collect::<Vec<_>>());
+    append(
+        &rotated,
+        &(0..3)
+            .map(|n| wrong_password(&second, n))
+            .collect::<Vec<_>>(),
+    );
+    append(
+        &log,
+        &(3..5)
+            .map(|n| wrong_password(&second, n))
+            .collect::<Vec<_>>(),
+    );
     until_dropped(&lab, &second, &rx, Duration::from_secs(2))
         .unwrap_or_else(|| panic!("rename+create rotation lost lines: {}", daemon_log(&paths)));
 
     // Rotation by copytruncate.
     let third = lab.add_sender(68);
     std::fs::copy(&log, paths.log("messages.2")).unwrap();
-    std::fs::OpenOptions::new().write(true).truncate(true).open(&log).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    append(&log, &(0..5).map(|n| wrong_password(&third, n)).collect::<Vec<_>>());
+    append(
+        &log,
+        &(0..5)
+            .map(|n| wrong_password(&third, n))
+            .collect::<Vec<_>>(),
+    );
     until_dropped(&lab, &third, &rx, Duration::from_secs(2))
         .unwrap_or_else(|| panic!("copytruncate rotation lost lines: {}", daemon_log(&paths)));
 
@@ -158,14 +188,22 @@ fn log_failures_ban_allowlist_holds_bans_survive_crash_and_rotation() {
     // SIGTERM: clean exit, bans stay pinned.
     let status_code = daemon.stop();
     assert!(status_code.success(), "{}", daemon_log(&paths));
-    assert!(!arrives(&lab, &third, &rx), "bans stay after a clean stop");
+    assert!(!lab.arrives(&third, &rx), "bans stay after a clean stop");
 
     // A restart restores from the state file too (the pins are gone here).
     let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(arrives(&lab, &attacker, &rx), "detached: nothing enforced");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lab.arrives(&attacker, &rx), "detached: nothing enforced");
     let daemon = Daemon::start(&lab.guarded, &paths, &args);
-    assert!(!arrives(&lab, &attacker, &rx), "restored from state: {}", daemon_log(&paths));
+    assert!(
+        !lab.arrives(&attacker, &rx),
+        "restored from state: {}",
+        daemon_log(&paths)
+    );
     assert_eq!(bans_of(&lab, &paths).len(), 3);
     daemon.stop();
     let out = cli(&lab.guarded, &paths, &["detach"]);
@@ -183,23 +221,36 @@ fn observe_mode_bans_nothing_and_reports_would_bans() {
     let daemon = Daemon::start(
         &lab.guarded,
         &paths,
-        &["--iface", GUARD_DEV, "--asterisk-log", &log_s, "--observe", "--detach-on-exit"],
+        &[
+            "--iface",
+            GUARD_DEV,
+            "--asterisk-log",
+            &log_s,
+            "--observe",
+            "--detach-on-exit",
+        ],
     );
-    let rx = receiver(&lab);
-    append(&log, &(0..8).map(|n| wrong_password(&attacker, n)).collect::<Vec<_>>());
+    let rx = lab.receiver();
+    append(
+        &log,
+        &(0..8)
+            .map(|n| wrong_password(&attacker, n))
+            .collect::<Vec<_>>(),
+    );
     std::thread::sleep(Duration::from_millis(600));
-    assert!(arrives(&lab, &attacker, &rx), "observe mode drops nothing");
+    assert!(lab.arrives(&attacker, &rx), "observe mode drops nothing");
     let st = status(&lab.guarded, &paths);
     assert_eq!(st["mode"], "observe");
     assert_eq!(st["bans"]["exact_v4"], 0, "{st:#}");
-    let reported = st["recent_bans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|b| b["target"] == attacker.as_str() && b["reason"].as_str().unwrap_or("").contains("observe"));
+    let reported = st["recent_bans"].as_array().unwrap().iter().any(|b| {
+        b["target"] == attacker.as_str() && b["reason"].as_str().unwrap_or("").contains("observe")
+    });
     assert!(reported, "{st:#}");
     assert!(daemon.stop().success());
-    assert!(!paths.pin_root.join(GUARD_DEV).exists(), "--detach-on-exit removes the pins");
+    assert!(
+        !paths.pin_root.join(GUARD_DEV).exists(),
+        "--detach-on-exit removes the pins"
+    );
 }
 
 #[test]
@@ -213,20 +264,42 @@ fn invalid_config_on_reload_is_rejected_and_the_running_one_stays() {
     let daemon = Daemon::start(
         &lab.guarded,
         &paths,
-        &["--config", &config_s, "--iface", GUARD_DEV, "--asterisk-log", &log_s, "--detach-on-exit"],
+        &[
+            "--config",
+            &config_s,
+            "--iface",
+            GUARD_DEV,
+            "--asterisk-log",
+            &log_s,
+            "--detach-on-exit",
+        ],
     );
-    std::fs::write(&config, "[policy.sip_auth]\nmaxretry = \"many\"\nbogus = 1\n").unwrap();
+    std::fs::write(
+        &config,
+        "[policy.sip_auth]\nmaxretry = \"many\"\nbogus = 1\n",
+    )
+    .unwrap();
     let out = cli(&lab.guarded, &paths, &["reload"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("sipshield.toml"), "error names the file: {err}");
+    assert!(
+        err.contains("sipshield.toml"),
+        "error names the file: {err}"
+    );
     daemon.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(300));
     let st = status(&lab.guarded, &paths);
-    assert_eq!(st["daemon"]["running"], true, "still running after a bad SIGHUP");
+    assert_eq!(
+        st["daemon"]["running"], true,
+        "still running after a bad SIGHUP"
+    );
     std::fs::write(&config, "[policy.sip_auth]\nmaxretry = 4\n").unwrap();
     let out = cli(&lab.guarded, &paths, &["reload"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(daemon.stop().success());
 }
 
@@ -239,17 +312,33 @@ fn operator_commands_and_kernel_bans_go_through_the_daemon() {
     let ranged = lab.add_sender(130);
     let paths = DaemonPaths::new("d4");
     let config = paths.log("sipshield.toml");
-    std::fs::write(&config, "[xdp]\nregister_per_second = 1\nregister_burst = 5\n").unwrap();
+    std::fs::write(
+        &config,
+        "[xdp]\nregister_per_second = 1\nregister_burst = 5\n",
+    )
+    .unwrap();
     let config_s = config.to_str().unwrap().to_string();
     let log_s = paths.log("messages").to_str().unwrap().to_string();
     let daemon = Daemon::start(
         &lab.guarded,
         &paths,
-        &["--config", &config_s, "--iface", GUARD_DEV, "--asterisk-log", &log_s, "--detach-on-exit"],
+        &[
+            "--config",
+            &config_s,
+            "--iface",
+            GUARD_DEV,
+            "--asterisk-log",
+            &log_s,
+            "--detach-on-exit",
+        ],
     );
-    let rx = receiver(&lab);
+    let rx = lab.receiver();
 
-    let mode = std::fs::metadata(paths.socket()).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(paths.socket())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "control socket is root-only");
     let nobody = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -261,35 +350,64 @@ fn operator_commands_and_kernel_bans_go_through_the_daemon() {
     assert!(!nobody.status.success(), "an unprivileged user cannot ban");
 
     // Manual address ban with a duration, then removal.
-    let out = cli(&lab.guarded, &paths, &["bans", "add", &manual, "--for", "1h", "--reason", "test"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!arrives(&lab, &manual, &rx));
+    let out = cli(
+        &lab.guarded,
+        &paths,
+        &["bans", "add", &manual, "--for", "1h", "--reason", "test"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!lab.arrives(&manual, &rx));
     let out = cli(&lab.guarded, &paths, &["bans", "del", &manual]);
     assert!(out.status.success());
-    assert!(arrives(&lab, &manual, &rx));
+    assert!(lab.arrives(&manual, &rx));
     let out = cli(&lab.guarded, &paths, &["bans", "del", &manual]);
     assert_eq!(out.status.code(), Some(1), "deleting an absent ban says so");
 
     // Range ban.
     let range = format!("{}.128/25", lab.prefix);
     let out = cli(&lab.guarded, &paths, &["bans", "add", &range]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!arrives(&lab, &ranged, &rx));
-    assert!(arrives(&lab, &manual, &rx), "outside the range");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!lab.arrives(&ranged, &rx));
+    assert!(lab.arrives(&manual, &rx), "outside the range");
 
     // Allowlisting a banned address lifts its ban; banning it is refused.
-    let out = cli(&lab.guarded, &paths, &["allow", "add", &ranged, "--note", "customer"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(arrives(&lab, &ranged, &rx), "allowlist beats the range ban");
+    let out = cli(
+        &lab.guarded,
+        &paths,
+        &["allow", "add", &ranged, "--note", "customer"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lab.arrives(&ranged, &rx), "allowlist beats the range ban");
     let out = cli(&lab.guarded, &paths, &["bans", "add", &ranged]);
-    assert!(!out.status.success(), "allowlisted addresses cannot be banned");
+    assert!(
+        !out.status.success(),
+        "allowlisted addresses cannot be banned"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("allowlisted"));
 
     // A REGISTER flood: the kernel bans, the daemon records it.
-    let tx = lab.outside.enter(|| UdpSocket::bind(format!("{flooder}:0"))).unwrap();
+    let tx = lab
+        .outside
+        .enter(|| UdpSocket::bind(format!("{flooder}:0")))
+        .unwrap();
     for _ in 0..50 {
-        tx.send_to(b"REGISTER sip:pbx SIP/2.0\r\n\r\n", format!("{}:5060", lab.guarded_addr()))
-            .unwrap();
+        tx.send_to(
+            b"REGISTER sip:pbx SIP/2.0\r\n\r\n",
+            format!("{}:5060", lab.guarded_addr()),
+        )
+        .unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
     let out = cli(&lab.guarded, &paths, &["bans", "list", "--json"]);
@@ -307,7 +425,10 @@ fn operator_commands_and_kernel_bans_go_through_the_daemon() {
     let out = cli(&lab.guarded, &paths, &["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sipshield daemon: running"), "{text}");
-    assert!(text.contains(GUARD_DEV) && text.contains("rate_guard"), "{text}");
+    assert!(
+        text.contains(GUARD_DEV) && text.contains("rate_guard"),
+        "{text}"
+    );
     let out = cli(&lab.guarded, &paths, &["top", "--once"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&flooder));
     assert!(daemon.stop().success());

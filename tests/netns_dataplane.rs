@@ -15,7 +15,7 @@ use sipshield_common::{
 };
 use sipshield_tests::{
     harness::Harness,
-    netns::{netns_exists, Netns, VethLab, GUARD_DEV},
+    netns::{drain, netns_exists, Netns, VethLab, GUARD_DEV},
     packet::sip_request,
 };
 
@@ -42,22 +42,6 @@ fn udp_receiver(lab: &VethLab, bind: &str) -> UdpSocket {
     sock
 }
 
-fn udp_sender(lab: &VethLab, from: &str) -> UdpSocket {
-    lab.outside
-        .enter(|| UdpSocket::bind(format!("{from}:0")))
-        .expect("bind sender")
-}
-
-/// Datagrams that arrive within the read timeout.
-fn drain(sock: &UdpSocket) -> Vec<(Vec<u8>, SocketAddr)> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 2048];
-    while let Ok((n, from)) = sock.recv_from(&mut buf) {
-        out.push((buf[..n].to_vec(), from));
-    }
-    out
-}
-
 fn ban(maps: &mut ShieldMaps, ip: &str) {
     let entry = BanEntry {
         expires_ns: 0,
@@ -79,7 +63,7 @@ fn banned_source_udp_and_tcp_do_not_arrive_other_sources_do() {
     let rx = udp_receiver(&lab, &format!("{}:5060", lab.guarded_addr()));
     let to: SocketAddr = format!("{}:5060", lab.guarded_addr()).parse().unwrap();
     for from in [&good, &bad] {
-        let tx = udp_sender(&lab, from);
+        let tx = lab.sender(from);
         for _ in 0..5 {
             tx.send_to(&sip_request("OPTIONS", None), to).unwrap();
         }
@@ -124,7 +108,7 @@ fn banned_ipv6_source_does_not_arrive() {
     let lab = VethLab::new("10.201.2");
     let (_prog, mut maps) = attach(&lab, XdpConfig::default());
     let rx = udp_receiver(&lab, &format!("[{}]:5060", lab.guarded_addr6()));
-    let tx = udp_sender(&lab, &format!("[{}]", lab.sender_addr6()));
+    let tx = lab.sender(&format!("[{}]", lab.sender_addr6()));
     let to: SocketAddr = format!("[{}]:5060", lab.guarded_addr6()).parse().unwrap();
     tx.send_to(b"OPTIONS sip:x SIP/2.0\r\n\r\n", to).unwrap();
     assert_eq!(drain(&rx).len(), 1, "reaches before the ban");
@@ -149,7 +133,7 @@ fn kernel_rate_guard_stops_a_bounded_flood() {
     );
     let rx = udp_receiver(&lab, &format!("{}:5060", lab.guarded_addr()));
     let to: SocketAddr = format!("{}:5060", lab.guarded_addr()).parse().unwrap();
-    let tx = udp_sender(&lab, &flooder);
+    let tx = lab.sender(&flooder);
     let flood = 500;
     for _ in 0..flood {
         tx.send_to(&sip_request("REGISTER", Some("pbx-killer")), to)
@@ -169,7 +153,7 @@ fn kernel_rate_guard_stops_a_bounded_flood() {
         .expect("kernel ban");
     assert_eq!(entry.origin, BanOrigin::RateGuard as u32);
 
-    let ph = udp_sender(&lab, &phone);
+    let ph = lab.sender(&phone);
     ph.send_to(&sip_request("REGISTER", None), to).unwrap();
     assert_eq!(drain(&rx).len(), 1, "another source still gets through");
 }

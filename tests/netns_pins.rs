@@ -1,7 +1,7 @@
 //! Pinning: bans stay enforced with no process holding the program, a
 //! second attach adopts instead of attaching twice, detach removes it all.
 
-use std::{net::UdpSocket, path::PathBuf, time::Duration};
+use std::path::PathBuf;
 
 use sipshield::bpf::{
     clock::monotonic_ns,
@@ -19,7 +19,11 @@ struct PinRoot(PathBuf);
 impl Drop for PinRoot {
     fn drop(&mut self) {
         for entry in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(entry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let _ = std::fs::remove_file(f.path());
             }
             let _ = std::fs::remove_dir(entry.path());
@@ -28,24 +32,15 @@ impl Drop for PinRoot {
     }
 }
 
-fn arrives(lab: &VethLab, from: &str, rx: &UdpSocket) -> bool {
-    let tx = lab.outside.enter(|| UdpSocket::bind(format!("{from}:0"))).unwrap();
-    tx.send_to(b"OPTIONS sip:x SIP/2.0\r\n\r\n", format!("{}:5060", lab.guarded_addr()))
-        .unwrap();
-    let mut buf = [0u8; 256];
-    rx.recv_from(&mut buf).is_ok()
-}
-
 #[test]
 fn pinned_program_survives_its_owner_and_is_adopted_then_detached() {
     let lab = VethLab::new("10.201.5");
     let bad = lab.add_sender(66);
-    let root = PinRoot(PathBuf::from(format!("/sys/fs/bpf/sst{}-pins", std::process::id())));
-    let rx = lab
-        .guarded
-        .enter(|| UdpSocket::bind(format!("{}:5060", lab.guarded_addr())))
-        .unwrap();
-    rx.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let root = PinRoot(PathBuf::from(format!(
+        "/sys/fs/bpf/sst{}-pins",
+        std::process::id()
+    )));
+    let rx = lab.receiver();
 
     let first = lab
         .guarded
@@ -64,8 +59,8 @@ fn pinned_program_survives_its_owner_and_is_adopted_then_detached() {
     // Everything this process held is gone, as after a crash.
     drop(maps);
 
-    assert!(!arrives(&lab, &bad, &rx), "ban enforced with no owner");
-    assert!(arrives(&lab, &format!("{}.2", lab.prefix), &rx));
+    assert!(!lab.arrives(&bad, &rx), "ban enforced with no owner");
+    assert!(lab.arrives(&format!("{}.2", lab.prefix), &rx));
 
     let second = lab
         .guarded
@@ -73,23 +68,47 @@ fn pinned_program_survives_its_owner_and_is_adopted_then_detached() {
         .expect("adopt");
     assert!(second.adopted, "second start adopts");
     assert_eq!(second.program_id, prog_id, "no second program attached");
-    assert_eq!(lab.guarded.enter(|| attached_program_id(GUARD_DEV)), Some(prog_id));
-    assert!(second.maps.bans.get(bad.parse().unwrap()).unwrap().is_some(), "ban kept");
+    assert_eq!(
+        lab.guarded.enter(|| attached_program_id(GUARD_DEV)),
+        Some(prog_id)
+    );
+    assert!(
+        second
+            .maps
+            .bans
+            .get(bad.parse().unwrap())
+            .unwrap()
+            .is_some(),
+        "ban kept"
+    );
     let s = second.maps.stats.snapshot().unwrap();
-    assert!(s.verdict(Action::Drop, Reason::BannedExact) >= 1, "counters continue");
-    assert_eq!(pins::pinned_interfaces(&root.0), vec![GUARD_DEV.to_string()]);
+    assert!(
+        s.verdict(Action::Drop, Reason::BannedExact) >= 1,
+        "counters continue"
+    );
+    assert_eq!(
+        pins::pinned_interfaces(&root.0),
+        vec![GUARD_DEV.to_string()]
+    );
     drop(second);
 
     assert!(pins::detach(&root.0, GUARD_DEV).unwrap());
-    assert_eq!(lab.guarded.enter(|| attached_program_id(GUARD_DEV)), None, "detached");
-    assert!(arrives(&lab, &bad, &rx), "no ban after detach");
+    assert_eq!(
+        lab.guarded.enter(|| attached_program_id(GUARD_DEV)),
+        None,
+        "detached"
+    );
+    assert!(lab.arrives(&bad, &rx), "no ban after detach");
     assert!(pins::pinned_interfaces(&root.0).is_empty());
 }
 
 #[test]
 fn stale_pin_on_a_recreated_interface_is_replaced() {
     let lab = VethLab::new("10.201.6");
-    let root = PinRoot(PathBuf::from(format!("/sys/fs/bpf/sst{}-stale", std::process::id())));
+    let root = PinRoot(PathBuf::from(format!(
+        "/sys/fs/bpf/sst{}-stale",
+        std::process::id()
+    )));
     let first = lab
         .guarded
         .enter(|| pins::attach_or_adopt(&root.0, GUARD_DEV, AttachMode::Auto, MapSizes::default()))

@@ -4,9 +4,11 @@
 
 use std::{
     fs::File,
+    net::{SocketAddr, UdpSocket},
     os::fd::AsRawFd,
     process::{Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
 };
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -160,6 +162,38 @@ impl VethLab {
         format!("fd00:{}::2", self.prefix.replace('.', ":"))
     }
 
+    /// A UDP socket on the guarded side, port 5060 of `.1`, with a short
+    /// read timeout.
+    pub fn receiver(&self) -> UdpSocket {
+        let rx = self
+            .guarded
+            .enter(|| UdpSocket::bind(format!("{}:5060", self.guarded_addr())))
+            .expect("bind receiver");
+        rx.set_read_timeout(Some(Duration::from_millis(150)))
+            .expect("timeout");
+        rx
+    }
+
+    /// A UDP socket on the outside, bound to `from`.
+    pub fn sender(&self, from: &str) -> UdpSocket {
+        self.outside
+            .enter(|| UdpSocket::bind(format!("{from}:0")))
+            .expect("bind sender")
+    }
+
+    /// Sends one SIP OPTIONS from `from` to `.1:5060`; true if it reached `rx`.
+    pub fn arrives(&self, from: &str, rx: &UdpSocket) -> bool {
+        self.sender(from)
+            .send_to(
+                b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n",
+                format!("{}:5060", self.guarded_addr()),
+            )
+            .expect("send");
+        drain(rx)
+            .iter()
+            .any(|(_, peer)| peer.ip().to_string() == from)
+    }
+
     /// Adds `{prefix}.{host}` to the outside end; returns it.
     pub fn add_sender(&self, host: u8) -> String {
         let a = format!("{}.{host}", self.prefix);
@@ -167,6 +201,16 @@ impl VethLab {
             .ip(&["addr", "add", &format!("{a}/24"), "dev", OUTSIDE_DEV]);
         a
     }
+}
+
+/// Datagrams that arrive before the socket's read timeout.
+pub fn drain(sock: &UdpSocket) -> Vec<(Vec<u8>, SocketAddr)> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok((n, from)) = sock.recv_from(&mut buf) {
+        out.push((buf[..n].to_vec(), from));
+    }
+    out
 }
 
 fn run_ok(cmd: &mut Command) -> Output {
