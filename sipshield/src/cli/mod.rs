@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod allow;
 mod attach;
+mod audit;
 mod bans;
 mod config;
 mod connection;
@@ -51,6 +52,8 @@ enum Command {
     Config(config::Args),
     /// Run the log parsers over files and print each failure found (no root needed).
     Parse(parse::Args),
+    /// Audit the host's hardening (SIP, AMI, SSH, PAM, MySQL, web, services, IPS) and print the fixes.
+    Audit(audit::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Attach(args) => attach::run(args),
         Command::Config(args) => config::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(code) => code,
