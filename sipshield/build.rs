@@ -14,16 +14,19 @@ use std::{env, fs, path::PathBuf, process::Command};
 
 const TOOLCHAIN: &str = "sipshield-bpf";
 const BPF_BIN: &str = "sipshield";
+const BASELINES_BIN: &str = "sipshield-baselines";
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let object = out_dir.join(BPF_BIN);
     println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
 
     if skip_requested() {
         // An empty object marks "built without the XDP program".
-        if !object.exists() {
-            fs::write(&object, []).expect("write empty eBPF placeholder");
+        for bin in [BPF_BIN, BASELINES_BIN] {
+            let path = out_dir.join(bin);
+            if !path.exists() {
+                fs::write(&path, []).expect("write empty eBPF placeholder");
+            }
         }
         println!("cargo:warning=AYA_BUILD_SKIP set: this build carries no XDP program");
         return;

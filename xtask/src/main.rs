@@ -3,6 +3,7 @@
 //! xtask depends on nothing that needs the eBPF toolchain, so it builds on a
 //! fresh machine and can install that toolchain itself.
 
+mod bench;
 mod demo;
 mod deps;
 mod lab;
@@ -29,6 +30,13 @@ enum Task {
     },
     /// Show sipshield dropping a banned sender between two namespaces.
     Demo,
+    /// Benchmarks: XDP per-packet cost against baselines, log parsing against
+    /// fail2ban-regex. Writes target/bench/report.{json,md}.
+    Bench {
+        /// Smaller counts and repeats (about a minute).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Task::Deps => deps::install(),
         Task::Test { filter } => test::run(filter.as_deref()),
         Task::Demo => demo::run(),
+        Task::Bench { quick } => bench::run(quick),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

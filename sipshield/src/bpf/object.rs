@@ -7,3 +7,8 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 pub fn is_embedded() -> bool {
     !OBJECT.is_empty()
 }
+
+/// Baseline programs for `cargo xtask bench` (`bench_pass`,
+/// `bench_lookup_drop`); a few KB, never loaded by sipshield itself.
+pub static BASELINES: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipshield-baselines"));
