@@ -19,7 +19,11 @@ pub fn sipshield_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("sipshield");
-    assert!(bin.exists(), "{} missing: cargo build -p sipshield first", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: cargo build -p sipshield first",
+        bin.display()
+    );
     bin
 }
 
@@ -48,8 +52,16 @@ impl DaemonPaths {
 
 impl Drop for DaemonPaths {
     fn drop(&mut self) {
-        for entry in std::fs::read_dir(&self.pin_root).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(&self.pin_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for f in std::fs::read_dir(entry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let _ = std::fs::remove_file(f.path());
             }
             let _ = std::fs::remove_dir(entry.path());
@@ -89,7 +101,11 @@ impl Daemon {
             if let Ok(Some(status)) = d.child.try_wait() {
                 panic!("daemon exited ({status}): {}", daemon_log(paths));
             }
-            assert!(Instant::now() < deadline, "daemon did not start: {}", daemon_log(paths));
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not start: {}",
+                daemon_log(paths)
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         d
@@ -143,13 +159,21 @@ pub fn cli(ns: &Netns, paths: &DaemonPaths, args: &[&str]) -> Output {
 /// `sipshield status --json`, parsed.
 pub fn status(ns: &Netns, paths: &DaemonPaths) -> serde_json::Value {
     let out = cli(ns, paths, &["status", "--json"]);
-    assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "status: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
 /// Appends lines to a log file (creating it).
 pub fn append(path: &Path, lines: &[String]) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).expect("open log");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open log");
     for l in lines {
         writeln!(f, "{l}").expect("append");
     }
