@@ -242,11 +242,25 @@ fn markdown(r: &serde_json::Value) -> String {
             t["lines_per_s"].as_f64().unwrap_or(0.0)
         );
     }
+    let speedup = p["speedup"].as_f64().unwrap_or(0.0);
     let _ = writeln!(
         s,
-        "\nsipshield/fail2ban-regex speed: {:.0}x (target at least 50x); same failure count: {}.",
-        p["speedup"].as_f64().unwrap_or(0.0),
+        "\nsipshield/fail2ban-regex speed: {speedup:.0}x, target at least 50x: {}; same failure count: {}.",
+        if speedup >= 50.0 { "met" } else { "MISSED" },
         p["same_failures"]
+    );
+    let worst_drop = x["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["classes"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["verdict"] == "drop")
+        .filter_map(|c| c["ratio_to_lookup"].as_f64())
+        .fold(0.0f64, f64::max);
+    let _ = writeln!(
+        s,
+        "\nWorst drop-path ratio to the one-lookup baseline at any ban count: {worst_drop:.2}x, target at most 1.5x: {}.",
+        if worst_drop <= 1.5 { "met" } else { "MISSED" }
     );
     s
 }
