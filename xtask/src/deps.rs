@@ -31,6 +31,8 @@ const PACKAGES: &[&str] = &[
     "ethtool",
     "procps",
     "util-linux",
+    // real attack tools for the end-to-end tests
+    "sipvicious",
 ];
 
 /// What is missing, in words; empty when everything is in place.
