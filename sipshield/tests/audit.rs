@@ -45,6 +45,11 @@ fn audit_host(host: &str, extra: &[&str]) -> Run {
     audit(&args)
 }
 
+/// Human output with line wrapping undone, for looking up phrases.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn findings(host: &str) -> Vec<Value> {
     let run = audit_host(host, &["--json"]);
     assert!(
@@ -131,9 +136,22 @@ fn worst_host_names_every_problem_with_file_and_line() {
     );
     assert_eq!(with_id(&all, "sip.qualify").len(), 5, "4 peers, 1 AOR");
     assert_eq!(with_id(&all, "pjsip.anonymous"), vec![at("high", pjsip, 8)]);
+    assert_eq!(with_id(&all, "pjsip.no-auth"), vec![at("high", pjsip, 37)]);
     assert_eq!(
         with_id(&all, "dialplan.guest-outbound"),
-        vec![at("high", sip, 3), at("high", pjsip, 8)]
+        vec![
+            at("high", sip, 3),
+            at("high", pjsip, 8),
+            at("high", pjsip, 37)
+        ]
+    );
+    assert_eq!(
+        with_id(&all, "dialplan.exten-injection"),
+        vec![at("medium", "etc/asterisk/extensions.conf", 9)]
+    );
+    assert_eq!(
+        with_id(&all, "asterisk.live-dangerously"),
+        vec![at("medium", "etc/asterisk/asterisk.conf", 3)]
     );
     assert_eq!(
         with_id(&all, "ami.public-bind"),
@@ -180,6 +198,10 @@ fn worst_host_names_every_problem_with_file_and_line() {
         vec![whole("high", "etc/mysql/my.cnf")]
     );
     assert_eq!(
+        with_id(&all, "mysql.skip-grant-tables"),
+        vec![at("high", "etc/mysql/my.cnf", 9)]
+    );
+    assert_eq!(
         with_id(&all, "web.admin-public"),
         vec![
             at("medium", "etc/apache2/conf-enabled/phpmyadmin.conf", 1),
@@ -219,7 +241,10 @@ fn worst_host_fires_every_check_and_no_other() {
         "sip.trunk-registration",
         "sip.qualify",
         "pjsip.anonymous",
+        "pjsip.no-auth",
         "dialplan.guest-outbound",
+        "dialplan.exten-injection",
+        "asterisk.live-dangerously",
         "ami.public-bind",
         "ami.weak-secret",
         "ami.no-acl",
@@ -233,6 +258,7 @@ fn worst_host_fires_every_check_and_no_other() {
         "ssh.default-port",
         "pam.ssh-lockout",
         "mysql.bind-address",
+        "mysql.skip-grant-tables",
         "web.admin-public",
         "services.ftp",
         "services.tftp",
@@ -302,14 +328,14 @@ fn clean_host_has_nothing_at_medium_or_above() {
 #[test]
 fn clean_host_lists_what_it_skipped_and_why() {
     let run = audit_host("clean", &[]);
-    assert!(run.stdout.contains("Skipped"), "{}", run.stdout);
+    let out = flat(&run.stdout);
+    assert!(out.contains("Skipped"), "{}", run.stdout);
     assert!(
-        run.stdout
-            .contains("chan_sip.so is not loaded (etc/asterisk/modules.conf:3)"),
+        out.contains("chan_sip checks: chan_sip.so is not loaded (etc/asterisk/modules.conf:3)"),
         "a noload'ed driver's weak sip.conf is not audited: {}",
         run.stdout
     );
-    assert!(run.stdout.contains("etc/asterisk/iax.conf not found"));
+    assert!(out.contains("IAX2 checks: etc/asterisk/iax.conf not found"));
 }
 
 // ---------------------------------------------------------------- tricky host
@@ -470,6 +496,7 @@ fn tricky_ips_jail_disabled_by_a_later_drop_in() {
 #[test]
 fn edge_host_skips_unloaded_drivers_disabled_ami_and_client_only_mysql() {
     let run = audit_host("edge", &[]);
+    let out = flat(&run.stdout);
     for reason in [
         "chan_sip.so is not loaded",
         "chan_iax2.so is not loaded",
@@ -477,11 +504,7 @@ fn edge_host_skips_unloaded_drivers_disabled_ami_and_client_only_mysql() {
         "only MySQL client configuration found",
         "no sshd configuration found",
     ] {
-        assert!(
-            run.stdout.contains(reason),
-            "missing {reason:?}:\n{}",
-            run.stdout
-        );
+        assert!(out.contains(reason), "missing {reason:?}:\n{}", run.stdout);
     }
     let all = findings("edge");
     // Include cycles end; the anonymous endpoint's context does not exist and
@@ -509,11 +532,12 @@ fn edge_host_skips_unloaded_drivers_disabled_ami_and_client_only_mysql() {
 #[test]
 fn empty_host_skips_everything_with_reasons() {
     let run = audit_host("empty", &[]);
+    let out = flat(&run.stdout);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains("No findings."));
-    assert!(run.stdout.contains("no MySQL configuration found"));
-    assert!(run.stdout.contains("no Asterisk configuration found"));
-    assert!(run.stdout.contains("0 findings"));
+    assert!(out.contains("No findings."));
+    assert!(out.contains("MySQL checks: no MySQL configuration found"));
+    assert!(out.contains("no Asterisk configuration found"));
+    assert!(out.contains("0 findings"));
     assert!(findings("empty").is_empty());
 }
 
@@ -612,13 +636,42 @@ fn human_output_groups_by_area_and_ends_with_a_summary() {
     })
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "areas in order");
-    assert!(out.contains("etc/asterisk/sip.conf:4"), "file:line shown");
-    assert!(out.contains("fix: alwaysauthreject = yes in [general] of /etc/asterisk/sip.conf"));
+    let first_line = out
+        .lines()
+        .find(|l| l.contains("sip.alwaysauthreject"))
+        .expect("the finding's first line");
+    assert_eq!(
+        first_line.split_whitespace().collect::<Vec<_>>(),
+        ["medium", "sip.alwaysauthreject", "etc/asterisk/sip.conf:4"],
+        "severity, check id and file:line on one line"
+    );
+    assert!(out.contains(
+        "\n            fix: alwaysauthreject = yes in [general] of /etc/asterisk/sip.conf\n"
+    ));
     let last = out.lines().last().unwrap_or("");
     assert_eq!(
         last,
-        "Summary: 40 findings (17 high, 15 medium, 7 low, 1 info), 0 checks skipped"
+        "Summary: 45 findings (20 high, 17 medium, 7 low, 1 info), 0 checks skipped"
     );
+}
+
+#[test]
+fn human_output_fits_a_100_column_terminal() {
+    for host in ["worst", "tricky", "edge", "clean"] {
+        let run = audit_host(host, &[]);
+        for line in run.stdout.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{host}: {} columns: {line}",
+                line.chars().count()
+            );
+        }
+    }
+    // Wrapped text (messages, fixes, skip reasons) stays within 80.
+    let run = audit_host("worst", &[]);
+    for line in run.stdout.lines().filter(|l| l.starts_with("            ")) {
+        assert!(line.chars().count() <= 80, "{line}");
+    }
 }
 
 #[test]

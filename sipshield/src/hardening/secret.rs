@@ -155,6 +155,49 @@ pub fn mask(secret: &str) -> String {
     }
 }
 
+/// Masks passwords written inline in dial strings and SIP URIs
+/// (`IAX2/user:secret@peer/100`, `sip:user:password@host`), so that a config
+/// line quoted in a finding never carries one. An RSA key name
+/// (`IAX2/user:[key]@peer`) and dialplan expressions are left as written.
+pub fn mask_inline(text: &str) -> String {
+    const MARKERS: [&str; 3] = ["iax2/", "sip:", "sips:"];
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let next = MARKERS
+            .iter()
+            .filter_map(|m| lower[i..].find(m).map(|p| i + p + m.len()))
+            .min();
+        let Some(body) = next else {
+            out.push_str(&text[i..]);
+            break;
+        };
+        out.push_str(&text[i..body]);
+        i = body;
+        let rest = &text[body..];
+        let Some(end) = rest.find(['@', '&', ',', ')', '/', ' ', '>', ';', '"']) else {
+            continue;
+        };
+        if !rest[end..].starts_with('@') {
+            continue;
+        }
+        let userinfo = &rest[..end];
+        match userinfo.split_once(':') {
+            Some((user, secret))
+                if !secret.is_empty() && !secret.starts_with('[') && !userinfo.contains("${") =>
+            {
+                out.push_str(user);
+                out.push(':');
+                out.push_str(&mask(secret));
+            }
+            _ => out.push_str(userinfo),
+        }
+        i = body + end;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +220,26 @@ mod tests {
         assert_eq!(mask("passwd"), "\"p…\" (6 chars)");
         assert_eq!(mask("abc"), "\"…\" (3 chars)");
         assert_eq!(mask(""), "\"\" (empty)");
+    }
+
+    #[test]
+    fn inline_credentials_are_masked_in_dial_strings_and_uris() {
+        assert_eq!(
+            mask_inline("Dial(IAX2/pbx2:Sup3rSecret@10.0.0.2/${EXTEN})"),
+            "Dial(IAX2/pbx2:\"S…\" (11 chars)@10.0.0.2/${EXTEN})"
+        );
+        assert_eq!(
+            mask_inline("sip:alice:hunter22@example.com"),
+            "sip:alice:\"h…\" (8 chars)@example.com"
+        );
+        for untouched in [
+            "Dial(IAX2/pbx2:[pbxkey]@10.0.0.2/100)",
+            "Dial(PJSIP/${EXTEN:1}@provider,60)",
+            "Dial(SIP/provider/${EXTEN},60)",
+            "sip:sip.provider.example",
+            "sip:4155550000@sip.provider.example",
+        ] {
+            assert_eq!(mask_inline(untouched), untouched);
+        }
     }
 }

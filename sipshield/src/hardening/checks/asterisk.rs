@@ -6,11 +6,13 @@ use crate::hardening::conf::{is_false, is_true, HostRoot, Origin};
 use crate::hardening::secret;
 use crate::hardening::{Area, Report, Severity};
 
-use super::{at, in_file, is_loopback_text, skip_reason};
+use super::{at, in_file, is_loopback_text, note_unreadable, skip_reason};
 
 mod chan_sip;
 mod dialplan;
+mod injection;
 mod manager;
+mod options;
 mod pjsip;
 
 const AREA: Area = Area::Asterisk;
@@ -35,13 +37,7 @@ pub fn run(host: &HostRoot, report: &mut Report) {
         return;
     }
     let modules = Modules::read(host);
-    let dialplan = match AsteriskConf::read(host, "extensions.conf") {
-        Ok(conf) => Some(conf),
-        Err(e) => {
-            report.skip(AREA, "dialplan.guest-outbound", skip_reason(&e));
-            None
-        }
-    };
+    let dialplan = read(host, report, "extensions.conf", "dialplan checks");
     let mut guests = Vec::new();
     if let Some(conf) = read_for(
         host,
@@ -61,7 +57,16 @@ pub fn run(host: &HostRoot, report: &mut Report) {
         &modules,
         "chan_pjsip.so",
     ) {
-        pjsip::check(&conf, dialplan.as_ref(), &mut guests, report);
+        let username_identifier = modules
+            .not_loaded("res_pjsip_endpoint_identifier_user.so")
+            .is_none();
+        pjsip::check(
+            &conf,
+            dialplan.as_ref(),
+            username_identifier,
+            &mut guests,
+            report,
+        );
     }
     if let Some(conf) = read_for(
         host,
@@ -83,14 +88,21 @@ pub fn run(host: &HostRoot, report: &mut Report) {
         check_ari(&conf, report);
     }
     check_logger(host, report);
+    if let Some(conf) = read(host, report, "asterisk.conf", "asterisk.live-dangerously") {
+        options::check(&conf, report);
+    }
     if let Some(dialplan) = &dialplan {
         dialplan::guest_outbound(dialplan, &guests, report);
+        injection::check(dialplan, report);
     }
 }
 
 fn read(host: &HostRoot, report: &mut Report, name: &str, checks: &str) -> Option<AsteriskConf> {
     match AsteriskConf::read(host, name) {
-        Ok(conf) => Some(conf),
+        Ok(conf) => {
+            note_unreadable(report, AREA, checks, &conf.unreadable);
+            Some(conf)
+        }
         Err(e) => {
             report.skip(AREA, checks, skip_reason(&e));
             None
@@ -301,7 +313,10 @@ fn check_logger(host: &HostRoot, report: &mut Report) {
     let file = format!("{CONFIG_DIR}/logger.conf");
     let fix = format!("security => security in [logfiles] of /{file}");
     let conf = match AsteriskConf::read(host, "logger.conf") {
-        Ok(conf) => conf,
+        Ok(conf) => {
+            note_unreadable(report, AREA, "asterisk.security-log", &conf.unreadable);
+            conf
+        }
         Err(crate::hardening::conf::ConfError::NotFound(_)) => {
             report.findings.push(in_file(
                 AREA,

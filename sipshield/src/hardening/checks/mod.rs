@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::conf::{ConfError, HostRoot, Origin};
+use super::conf::{ConfError, HostRoot, Origin, Unreadable};
 use super::{Area, Finding, Report, Severity};
 
 pub mod asterisk;
@@ -70,6 +70,26 @@ pub(crate) fn skip_reason(err: &ConfError) -> String {
     match err {
         ConfError::NotFound(file) => format!("{file} not found"),
         other => other.to_string(),
+    }
+}
+
+/// Lists the files a configuration pulls in that could not be read: the
+/// checks ran on the rest and may have missed what those files say.
+pub(crate) fn note_unreadable(
+    report: &mut Report,
+    area: Area,
+    checks: &str,
+    unreadable: &[Unreadable],
+) {
+    for u in unreadable {
+        let from = u.from.as_ref().map_or(String::new(), |o| {
+            format!(", included at {}:{}", o.file, o.line)
+        });
+        report.skip(
+            area,
+            &format!("{checks} (in part)"),
+            format!("{}{from}: {}; checked without it", u.file, u.reason),
+        );
     }
 }
 

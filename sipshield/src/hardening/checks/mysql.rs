@@ -5,7 +5,7 @@ use crate::hardening::conf::mycnf::OptionFiles;
 use crate::hardening::conf::{is_false, ConfError, HostRoot};
 use crate::hardening::{Area, Report, Severity};
 
-use super::{at, in_file, is_loopback_text, skip_reason};
+use super::{at, in_file, is_loopback_text, note_unreadable, skip_reason};
 
 const AREA: Area = Area::Mysql;
 const SERVER_UNITS: [&str; 3] = ["mariadb.service", "mysql.service", "mysqld.service"];
@@ -14,14 +14,15 @@ pub fn run(host: &HostRoot, report: &mut Report) {
     let files = match OptionFiles::read(host) {
         Ok(files) => files,
         Err(ConfError::NotFound(_)) => {
-            report.skip(AREA, "mysql.bind-address", "no MySQL configuration found");
+            report.skip(AREA, "MySQL checks", "no MySQL configuration found");
             return;
         }
         Err(e) => {
-            report.skip(AREA, "mysql.bind-address", skip_reason(&e));
+            report.skip(AREA, "MySQL checks", skip_reason(&e));
             return;
         }
     };
+    note_unreadable(report, AREA, "MySQL checks", &files.unreadable);
     let server_installed = files.has_server_group()
         || host.is_dir("var/lib/mysql")
         || SERVER_UNITS
@@ -30,11 +31,12 @@ pub fn run(host: &HostRoot, report: &mut Report) {
     if !server_installed {
         report.skip(
             AREA,
-            "mysql.bind-address",
+            "MySQL checks",
             "only MySQL client configuration found (no server section, data directory or enabled unit)",
         );
         return;
     }
+    skip_grant_tables(&files, report);
     if let Some(skip) = files.server_value("skip-networking") {
         let on = skip.value.as_deref().is_none_or(|v| !is_false(v));
         if on {
@@ -80,4 +82,27 @@ pub fn run(host: &HostRoot, report: &mut Report) {
             }
         }
     }
+}
+
+/// `skip-grant-tables` starts the server without its privilege tables:
+/// every account, and anyone naming any account, logs in without a
+/// password with every privilege (FreePBX keeps every SIP secret there).
+fn skip_grant_tables(files: &OptionFiles, report: &mut Report) {
+    let Some(entry) = files.server_value("skip-grant-tables") else {
+        return;
+    };
+    if entry.value.as_deref().is_some_and(is_false) {
+        return;
+    }
+    report.findings.push(at(
+        AREA,
+        "mysql.skip-grant-tables",
+        Severity::High,
+        &entry.origin,
+        "the MySQL/MariaDB server runs with skip-grant-tables: anyone who can connect logs in as any user, without a password, with all privileges".into(),
+        format!(
+            "delete the skip-grant-tables line from [{}] of /{} and restart the server",
+            entry.group, entry.origin.file
+        ),
+    ));
 }

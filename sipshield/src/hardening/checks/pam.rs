@@ -6,7 +6,7 @@ use crate::hardening::conf::sshd::SshdConfig;
 use crate::hardening::conf::{ConfError, HostRoot};
 use crate::hardening::{Area, Report, Severity};
 
-use super::{at, in_file, skip_reason};
+use super::{at, in_file, note_unreadable, skip_reason};
 
 const AREA: Area = Area::Pam;
 const FAILLOCK_CONF: &str = "etc/security/faillock.conf";
@@ -29,6 +29,7 @@ pub fn run(host: &HostRoot, report: &mut Report) {
             return;
         }
     };
+    note_unreadable(report, AREA, "pam.ssh-lockout", &stack.unreadable);
     if let Ok(sshd) = SshdConfig::read(host) {
         if !super::ssh::accepts_passwords(&sshd) {
             report.skip(

@@ -6,7 +6,7 @@ use crate::hardening::conf::sshd::{SshdConfig, SSHD_CONFIG};
 use crate::hardening::conf::{ConfError, HostRoot};
 use crate::hardening::{Area, Report, Severity};
 
-use super::{at, in_file, skip_reason};
+use super::{at, in_file, note_unreadable, skip_reason};
 
 const AREA: Area = Area::Ssh;
 
@@ -26,6 +26,7 @@ pub fn run(host: &HostRoot, report: &mut Report) {
             return;
         }
     };
+    note_unreadable(report, AREA, "SSH checks", &conf.unreadable);
     root_login(&conf, report);
     password_auth(&conf, report);
     empty_passwords(&conf, report);

@@ -5,7 +5,7 @@ use crate::hardening::conf::apache::{ApacheConf, Directive};
 use crate::hardening::conf::{ConfError, HostRoot, Origin};
 use crate::hardening::{Area, Report, Severity};
 
-use super::{at, is_internal, parse_ip_loose, skip_reason};
+use super::{at, is_internal, note_unreadable, parse_ip_loose, skip_reason};
 
 const AREA: Area = Area::Web;
 const ADMIN_MARKERS: [&str; 4] = ["phpmyadmin", "freepbx", "adminer", "/admin"];
@@ -41,6 +41,7 @@ pub fn run(host: &HostRoot, report: &mut Report) {
             return;
         }
     };
+    note_unreadable(report, AREA, "web.admin-public", &conf.unreadable);
     let public_listen = public_listen(&conf);
     let Some(listen) = public_listen else {
         return;

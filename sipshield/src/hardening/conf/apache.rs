@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::{join_rel, ConfError, HostRoot, Origin};
+use super::{join_rel, ConfError, HostRoot, Origin, Unreadable};
 
 /// (server root, main file) for Debian/Ubuntu and for RHEL-like layouts.
 pub const LAYOUTS: [(&str, &str); 2] = [
@@ -49,6 +49,8 @@ impl Directive {
 pub struct ApacheConf {
     pub main_file: String,
     pub directives: Vec<Directive>,
+    /// Included files that could not be read.
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl ApacheConf {
@@ -60,6 +62,7 @@ impl ApacheConf {
                     let mut conf = ApacheConf {
                         main_file: main.to_string(),
                         directives: Vec::new(),
+                        unreadable: Vec::new(),
                     };
                     let mut visited = HashSet::from([main.to_string()]);
                     let mut stack = Vec::new();
@@ -80,6 +83,7 @@ impl ApacheConf {
         let mut conf = ApacheConf {
             main_file: file.to_string(),
             directives: Vec::new(),
+            unreadable: Vec::new(),
         };
         let mut visited = HashSet::from([file.to_string()]);
         let mut stack = Vec::new();
@@ -144,15 +148,25 @@ impl ApacheConf {
             let name = name.to_ascii_lowercase();
             if name == "include" || name == "includeoptional" {
                 for pattern in args {
-                    for rel in host.glob(server_root, pattern) {
+                    let files = host.glob(server_root, pattern);
+                    let wildcard = pattern.contains(['*', '?', '[']);
+                    if files.is_empty() && name == "include" && !wildcard {
+                        self.unreadable.push(Unreadable {
+                            file: join_rel(server_root, pattern),
+                            from: Some(origin.clone()),
+                            reason: "named by Include but not found (Apache refuses to start)"
+                                .to_string(),
+                        });
+                    }
+                    for rel in files {
                         if host.is_dir(&rel) {
                             // `Include dir/` reads every file in it.
                             for f in host.list_dir(&rel) {
                                 let path = join_rel(&rel, &f);
-                                self.include(host, server_root, &path, stack, visited);
+                                self.include(host, server_root, &path, &origin, stack, visited);
                             }
                         } else {
-                            self.include(host, server_root, &rel, stack, visited);
+                            self.include(host, server_root, &rel, &origin, stack, visited);
                         }
                     }
                 }
@@ -172,17 +186,21 @@ impl ApacheConf {
         host: &HostRoot,
         server_root: &str,
         rel: &str,
+        from: &Origin,
         stack: &mut Vec<Container>,
         visited: &mut HashSet<String>,
     ) {
         if !visited.insert(rel.to_string()) {
             return;
         }
-        if let Ok(text) = host.read(rel) {
-            let depth = stack.len();
-            self.parse(host, server_root, rel, &text, stack, visited);
-            // An unbalanced included file must not leak containers.
-            stack.truncate(depth);
+        match host.read(rel) {
+            Ok(text) => {
+                let depth = stack.len();
+                self.parse(host, server_root, rel, &text, stack, visited);
+                // An unbalanced included file must not leak containers.
+                stack.truncate(depth);
+            }
+            Err(e) => self.unreadable.push(Unreadable::new(rel, Some(from), &e)),
         }
     }
 
@@ -225,7 +243,33 @@ fn split_args(line: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
+
+    #[test]
+    fn includes_keep_their_containers_and_missing_ones_are_recorded() {
+        let (_dir, host) = testing::host(&[
+            (
+                "etc/apache2/apache2.conf",
+                Some(
+                    "Include ports.conf\nInclude gone.conf\nIncludeOptional conf-enabled/*.conf\n\
+                     IncludeOptional maybe.conf\n<VirtualHost *:80>\nInclude vhost.inc\n</VirtualHost>\n",
+                ),
+            ),
+            ("etc/apache2/ports.conf", Some("Listen 80\n")),
+            ("etc/apache2/vhost.inc", Some("<Location /admin>\nRequire local\n")),
+        ]);
+        let conf = ApacheConf::read(&host).expect("read");
+        let require = conf.named("require").next().expect("require");
+        let kinds: Vec<&str> = require.within.iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(kinds, ["virtualhost", "location"]);
+        let unreadable: Vec<&str> = conf.unreadable.iter().map(|u| u.file.as_str()).collect();
+        assert_eq!(
+            unreadable,
+            ["etc/apache2/gone.conf"],
+            "IncludeOptional may miss"
+        );
+    }
 
     #[test]
     fn directives_know_their_containers() {

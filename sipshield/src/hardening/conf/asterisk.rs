@@ -2,13 +2,11 @@
 //! `[section]`, templates `[name](!)`, inheritance `[name](tpl1,tpl2)` (the
 //! templates' values are copied in order, then the section's own follow and
 //! win), `[name](+)` to add to an earlier section, `#include`/`#tryinclude`
-//! (relative to /etc/asterisk, globs allowed, each file read once so include
-//! cycles end), `;` comments with `\;` as a literal, `;-- --;` block
-//! comments, and both `=` and `=>`.
+//! (relative to /etc/asterisk, globs allowed; a file never includes itself
+//! again further down its own include chain, so cycles end), `;` comments
+//! with `\;` as a literal, `;-- --;` block comments, and both `=` and `=>`.
 
-use std::collections::HashSet;
-
-use super::{join_rel, ConfError, HostRoot, Origin};
+use super::{join_rel, ConfError, HostRoot, IncludeChain, Origin, Unreadable};
 
 /// Where Asterisk looks for its configuration, relative to the root.
 pub const CONFIG_DIR: &str = "etc/asterisk";
@@ -67,8 +65,9 @@ pub struct AsteriskConf {
     /// The file asked for, relative to the root.
     pub file: String,
     pub sections: Vec<Section>,
-    /// `#include`s that matched no file (`#tryinclude` ones are not listed).
-    pub missing_includes: Vec<Origin>,
+    /// Included files that could not be read, and `#include`s (not
+    /// `#tryinclude`) that name no file.
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl AsteriskConf {
@@ -84,7 +83,7 @@ impl AsteriskConf {
                 ..AsteriskConf::default()
             },
             current: None,
-            visited: HashSet::from([file.clone()]),
+            chain: IncludeChain::new(&file),
         };
         parser.parse_text(&file, &text);
         Ok(parser.conf)
@@ -100,7 +99,7 @@ impl AsteriskConf {
                 ..AsteriskConf::default()
             },
             current: None,
-            visited: HashSet::from([file.to_string()]),
+            chain: IncludeChain::new(file),
         };
         parser.parse_text(file, text);
         parser.conf
@@ -127,7 +126,7 @@ struct Parser<'h> {
     conf: AsteriskConf,
     /// Index of the section values go to; includes continue it, as in Asterisk.
     current: Option<usize>,
-    visited: HashSet<String>,
+    chain: IncludeChain,
 }
 
 impl Parser<'_> {
@@ -171,16 +170,33 @@ impl Parser<'_> {
             return;
         }
         let files = self.host.glob(CONFIG_DIR, arg);
-        if files.is_empty() && !optional {
-            self.conf.missing_includes.push(origin.clone());
+        if files.is_empty() && !optional && !arg.contains(['*', '?', '[']) {
+            self.conf.unreadable.push(Unreadable {
+                file: join_rel(CONFIG_DIR, arg),
+                from: Some(origin.clone()),
+                reason: "named by #include but not found (#tryinclude is for optional files)"
+                    .to_string(),
+            });
         }
         for rel in files {
-            if !self.visited.insert(rel.clone()) {
+            if let Err(refused) = self.chain.enter(&rel) {
+                if let Some(reason) = refused.reason() {
+                    self.conf.unreadable.push(Unreadable {
+                        file: rel,
+                        from: Some(origin.clone()),
+                        reason,
+                    });
+                }
                 continue;
             }
-            if let Ok(text) = self.host.read(&rel) {
-                self.parse_text(&rel, &text);
+            match self.host.read(&rel) {
+                Ok(text) => self.parse_text(&rel, &text),
+                Err(e) => self
+                    .conf
+                    .unreadable
+                    .push(Unreadable::new(&rel, Some(origin), &e)),
             }
+            self.chain.leave();
         }
     }
 
@@ -301,6 +317,7 @@ fn strip_comments(raw: &str, in_block: &mut bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
 
     fn parse(text: &str) -> AsteriskConf {
@@ -333,6 +350,96 @@ mod tests {
         let reg = g.get("register").expect("register");
         assert!(reg.arrow);
         assert_eq!(reg.value, "user:pw@host");
+    }
+
+    #[test]
+    fn files_that_include_each_other_by_glob_end_and_are_all_read() {
+        let mut files: Vec<(String, String)> = (0..8)
+            .map(|i| {
+                (
+                    format!("etc/asterisk/peers.d/{i}.conf"),
+                    format!("#include peers.d/*.conf\n[peer{i}]\nsecret = s{i}\n"),
+                )
+            })
+            .collect();
+        files.push((
+            "etc/asterisk/sip.conf".into(),
+            "[general]\n#include peers.d/*.conf\n".into(),
+        ));
+        let refs: Vec<(&str, Option<&str>)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+            .collect();
+        let (_dir, host) = testing::host(&refs);
+        let started = std::time::Instant::now();
+        let conf = AsteriskConf::read(&host, "sip.conf").expect("read");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        for i in 0..8 {
+            let peer = conf.section(&format!("peer{i}")).expect("peer read");
+            assert_eq!(peer.get_str("secret"), Some(format!("s{i}").as_str()));
+        }
+        assert!(
+            conf.unreadable
+                .iter()
+                .any(|u| u.reason.contains("more than")),
+            "the include budget is reported, not silently hit"
+        );
+    }
+
+    #[test]
+    fn a_file_included_in_two_sections_counts_in_both() {
+        let (_dir, host) = testing::host(&[
+            (
+                "etc/asterisk/sip.conf",
+                Some("[6001]\n#include phone.inc\n[6002]\n#include phone.inc\n"),
+            ),
+            (
+                "etc/asterisk/phone.inc",
+                Some("type = friend\nqualify = yes\n"),
+            ),
+        ]);
+        let conf = AsteriskConf::read(&host, "sip.conf").expect("read");
+        for name in ["6001", "6002"] {
+            let peer = conf.section(name).expect("peer");
+            assert_eq!(peer.get_str("qualify"), Some("yes"), "[{name}]");
+            assert_eq!(
+                peer.get("qualify").map(|v| v.origin.file.as_str()),
+                Some("etc/asterisk/phone.inc")
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_and_missing_includes_are_recorded_tryinclude_is_optional() {
+        let (_dir, host) = testing::host(&[
+            (
+                "etc/asterisk/sip.conf",
+                Some(
+                    "[general]\n#include sip_secret.conf\n#include \"sip_gone.conf\"\n\
+                     #tryinclude sip_optional.conf\nallowguest = no\n",
+                ),
+            ),
+            ("etc/asterisk/sip_secret.conf", None),
+        ]);
+        let conf = AsteriskConf::read(&host, "sip.conf").expect("read");
+        let files: Vec<(&str, u32)> = conf
+            .unreadable
+            .iter()
+            .map(|u| (u.file.as_str(), u.from.as_ref().map_or(0, |o| o.line)))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("etc/asterisk/sip_secret.conf", 2),
+                ("etc/asterisk/sip_gone.conf", 3)
+            ]
+        );
+        assert_eq!(
+            conf.section("general")
+                .and_then(|g| g.get_str("allowguest")),
+            Some("no"),
+            "the rest of the file is still read"
+        );
     }
 
     #[test]

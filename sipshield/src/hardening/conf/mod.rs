@@ -30,6 +30,103 @@ pub struct Origin {
     pub line: u32,
 }
 
+/// A file a configuration pulls in (an include) that could not be read. The
+/// checks still run on the rest, and the report says what they missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The included file, relative to the root.
+    pub file: String,
+    /// The include line that names it; `None` for a file read on its own
+    /// (a drop-in directory the program reads by default).
+    pub from: Option<Origin>,
+    pub reason: String,
+}
+
+impl Unreadable {
+    pub(crate) fn new(file: &str, from: Option<&Origin>, err: &ConfError) -> Unreadable {
+        let reason = match err {
+            ConfError::NotFound(_) => "not found".to_string(),
+            ConfError::Io { source, .. } => source.to_string(),
+        };
+        Unreadable {
+            file: file.to_string(),
+            from: from.cloned(),
+            reason,
+        }
+    }
+}
+
+/// Deepest include nesting followed (Asterisk stops at 10 levels too).
+const MAX_INCLUDE_DEPTH: usize = 10;
+/// Most files read for one configuration, so files that include each other
+/// through globs cannot make a parse take forever.
+const MAX_INCLUDED_FILES: usize = 1000;
+
+/// Keeps include-following finite. A file is not re-entered while it is
+/// being read (a cycle; the program itself would just nest until its own
+/// limit, adding nothing new), nesting stops at [`MAX_INCLUDE_DEPTH`], and
+/// at most [`MAX_INCLUDED_FILES`] files are read. The same file included
+/// twice side by side is read twice, as the programs do.
+#[derive(Debug)]
+pub(crate) struct IncludeChain {
+    open: Vec<String>,
+    reads: usize,
+}
+
+/// Why an include is not followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotFollowed {
+    /// The file is already being read further up the chain.
+    Cycle,
+    TooDeep,
+    TooMany,
+}
+
+impl NotFollowed {
+    /// The reason to report, `None` for a cycle (nothing is lost).
+    pub(crate) fn reason(self) -> Option<String> {
+        match self {
+            NotFollowed::Cycle => None,
+            NotFollowed::TooDeep => Some(format!(
+                "not read: includes nested deeper than {MAX_INCLUDE_DEPTH} levels"
+            )),
+            NotFollowed::TooMany => Some(format!(
+                "not read: more than {MAX_INCLUDED_FILES} files included"
+            )),
+        }
+    }
+}
+
+impl IncludeChain {
+    /// A chain whose outermost file is `top`.
+    pub(crate) fn new(top: &str) -> IncludeChain {
+        IncludeChain {
+            open: vec![top.to_string()],
+            reads: 1,
+        }
+    }
+
+    /// Enters `file`; the caller reads it, then calls [`IncludeChain::leave`].
+    pub(crate) fn enter(&mut self, file: &str) -> Result<(), NotFollowed> {
+        if self.open.iter().any(|f| f == file) {
+            return Err(NotFollowed::Cycle);
+        }
+        if self.open.len() > MAX_INCLUDE_DEPTH {
+            return Err(NotFollowed::TooDeep);
+        }
+        if self.reads >= MAX_INCLUDED_FILES {
+            return Err(NotFollowed::TooMany);
+        }
+        self.reads += 1;
+        self.open.push(file.to_string());
+        Ok(())
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.open.pop();
+    }
+}
+
 /// The audited filesystem: every path a config names is looked up below it,
 /// never on the auditing host itself.
 #[derive(Debug, Clone)]
@@ -248,9 +345,59 @@ pub fn is_false(v: &str) -> bool {
     )
 }
 
+/// Fake hosts for the parsers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::HostRoot;
+
+    /// A temporary root holding `files` (path relative to the root, text).
+    /// A text of `None` makes a directory where a file is expected, which no
+    /// one, root included, can read as a file.
+    pub(crate) fn host(files: &[(&str, Option<&str>)]) -> (tempfile::TempDir, HostRoot) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (rel, text) in files {
+            let path = dir.path().join(rel);
+            match text {
+                Some(text) => {
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent).expect("mkdir");
+                    }
+                    std::fs::write(&path, text).expect("write");
+                }
+                None => std::fs::create_dir_all(&path).expect("mkdir"),
+            }
+        }
+        let host = HostRoot::new(dir.path());
+        (dir, host)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_include_chain_refuses_cycles_depth_and_volume() {
+        let mut chain = IncludeChain::new("a");
+        assert_eq!(chain.enter("a"), Err(NotFollowed::Cycle));
+        assert_eq!(chain.enter("b"), Ok(()));
+        assert_eq!(chain.enter("a"), Err(NotFollowed::Cycle), "a is still open");
+        chain.leave();
+        assert_eq!(chain.enter("b"), Ok(()), "b again, side by side");
+        chain.leave();
+        for i in 0..MAX_INCLUDE_DEPTH {
+            assert_eq!(chain.enter(&format!("d{i}")), Ok(()));
+        }
+        assert_eq!(chain.enter("deeper"), Err(NotFollowed::TooDeep));
+        let mut chain = IncludeChain::new("top");
+        for i in 1..MAX_INCLUDED_FILES {
+            assert_eq!(chain.enter(&format!("f{i}")), Ok(()));
+            chain.leave();
+        }
+        assert_eq!(chain.enter("one-more"), Err(NotFollowed::TooMany));
+        assert!(NotFollowed::Cycle.reason().is_none());
+        assert!(NotFollowed::TooMany.reason().is_some());
+    }
 
     #[test]
     fn wildcards_match_like_glob() {

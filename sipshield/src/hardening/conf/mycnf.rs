@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::{dir_of, join_rel, ConfError, HostRoot, Origin};
+use super::{dir_of, join_rel, ConfError, HostRoot, Origin, Unreadable};
 
 /// Option files mysqld/mariadbd read, in order, relative to the root.
 pub const DEFAULT_FILES: [&str; 2] = ["etc/my.cnf", "etc/mysql/my.cnf"];
@@ -32,6 +32,8 @@ pub struct OptionFiles {
     /// Files read, in order.
     pub files: Vec<String>,
     pub entries: Vec<OptionEntry>,
+    /// Included files and drop-ins that could not be read.
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl OptionFiles {
@@ -60,7 +62,7 @@ impl OptionFiles {
             }
             if !fallback {
                 for dir in FALLBACK_DIRS {
-                    conf.read_dir(host, dir, &mut visited);
+                    conf.read_dir(host, dir, None, &mut visited);
                 }
             }
         }
@@ -88,12 +90,22 @@ impl OptionFiles {
         Ok(())
     }
 
-    fn read_dir(&mut self, host: &HostRoot, dir: &str, visited: &mut HashSet<String>) {
+    /// The `*.cnf` files of a directory in name order, as `!includedir`
+    /// reads them. An unreadable one is noted; the others still tell what
+    /// the server would do.
+    fn read_dir(
+        &mut self,
+        host: &HostRoot,
+        dir: &str,
+        from: Option<&Origin>,
+        visited: &mut HashSet<String>,
+    ) {
         for name in host.list_dir(dir) {
             if name.ends_with(".cnf") {
-                // An unreadable drop-in is skipped as mysqld would fail on it;
-                // the other files still tell what the server would do.
-                let _ = self.read_file(host, &join_rel(dir, &name), visited);
+                let rel = join_rel(dir, &name);
+                if let Err(e) = self.read_file(host, &rel, visited) {
+                    self.unreadable.push(Unreadable::new(&rel, from, &e));
+                }
             }
         }
     }
@@ -110,11 +122,16 @@ impl OptionFiles {
                 line: u32::try_from(idx + 1).unwrap_or(u32::MAX),
             };
             if let Some(arg) = line.strip_prefix("!includedir") {
-                self.read_dir(host, &join_rel(&dir_of(file), arg.trim()), visited);
+                let dir = join_rel(&dir_of(file), arg.trim());
+                self.read_dir(host, &dir, Some(&origin), visited);
                 continue;
             }
             if let Some(arg) = line.strip_prefix("!include") {
-                let _ = self.read_file(host, &join_rel(&dir_of(file), arg.trim()), visited);
+                let rel = join_rel(&dir_of(file), arg.trim());
+                if let Err(e) = self.read_file(host, &rel, visited) {
+                    self.unreadable
+                        .push(Unreadable::new(&rel, Some(&origin), &e));
+                }
                 continue;
             }
             if let Some(rest) = line.strip_prefix('[') {
@@ -192,7 +209,38 @@ fn strip_trailing_comment(line: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
+
+    #[test]
+    fn includedir_reads_cnf_files_in_name_order_and_records_unreadable_ones() {
+        let (_dir, host) = testing::host(&[
+            (
+                "etc/mysql/my.cnf",
+                Some("[mysqld]\nbind-address = 0.0.0.0\n!includedir /etc/mysql/conf.d/\n"),
+            ),
+            (
+                "etc/mysql/conf.d/50-server.cnf",
+                Some("[mysqld]\nbind-address = 10.0.0.5\n"),
+            ),
+            (
+                "etc/mysql/conf.d/90-local.cnf",
+                Some("[mysqld]\nbind_address=127.0.0.1\n"),
+            ),
+            (
+                "etc/mysql/conf.d/README",
+                Some("[mysqld]\nbind-address = 0.0.0.0\n"),
+            ),
+            ("etc/mysql/conf.d/70-broken.cnf", None),
+        ]);
+        let conf = OptionFiles::read(&host).expect("read");
+        let e = conf.server_value("bind-address").expect("set");
+        assert_eq!(e.value.as_deref(), Some("127.0.0.1"));
+        assert_eq!(e.origin.file, "etc/mysql/conf.d/90-local.cnf");
+        assert_eq!(conf.unreadable.len(), 1);
+        assert_eq!(conf.unreadable[0].file, "etc/mysql/conf.d/70-broken.cnf");
+        assert_eq!(conf.unreadable[0].from.as_ref().map(|o| o.line), Some(3));
+    }
 
     #[test]
     fn later_values_win_and_names_are_normalized() {

@@ -4,9 +4,7 @@
 //! For most keywords the first value wins; values inside a `Match` block only
 //! apply to matching connections, so they never set the global value.
 
-use std::collections::HashSet;
-
-use super::{join_rel, ConfError, HostRoot, Origin};
+use super::{join_rel, ConfError, HostRoot, IncludeChain, Origin, Unreadable};
 
 pub const SSHD_CONFIG: &str = "etc/ssh/sshd_config";
 const SSH_DIR: &str = "etc/ssh";
@@ -47,14 +45,16 @@ impl Entry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SshdConfig {
     pub entries: Vec<Entry>,
+    /// Included files that could not be read.
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl SshdConfig {
     pub fn read(host: &HostRoot) -> Result<SshdConfig, ConfError> {
         let text = host.read(SSHD_CONFIG)?;
         let mut conf = SshdConfig::default();
-        let mut visited = HashSet::from([SSHD_CONFIG.to_string()]);
-        conf.parse(host, SSHD_CONFIG, &text, None, &mut visited);
+        let mut chain = IncludeChain::new(SSHD_CONFIG);
+        conf.parse(host, SSHD_CONFIG, &text, None, &mut chain);
         Ok(conf)
     }
 
@@ -64,7 +64,7 @@ impl SshdConfig {
         file: &str,
         text: &str,
         outer_match: Option<String>,
-        visited: &mut HashSet<String>,
+        chain: &mut IncludeChain,
     ) {
         let mut in_match = outer_match;
         for (idx, raw) in text.lines().enumerate() {
@@ -84,12 +84,7 @@ impl SshdConfig {
                 "include" => {
                     for pattern in args.split_whitespace() {
                         for rel in host.glob(SSH_DIR, pattern) {
-                            if !visited.insert(rel.clone()) {
-                                continue;
-                            }
-                            if let Ok(text) = host.read(&rel) {
-                                self.parse(host, &rel, &text, in_match.clone(), visited);
-                            }
+                            self.include(host, &rel, &origin, in_match.clone(), chain);
                         }
                     }
                 }
@@ -101,6 +96,32 @@ impl SshdConfig {
                 }),
             }
         }
+    }
+
+    /// Reads an included file in place; a `Match` inside it ends with it.
+    fn include(
+        &mut self,
+        host: &HostRoot,
+        rel: &str,
+        from: &Origin,
+        in_match: Option<String>,
+        chain: &mut IncludeChain,
+    ) {
+        if let Err(refused) = chain.enter(rel) {
+            if let Some(reason) = refused.reason() {
+                self.unreadable.push(Unreadable {
+                    file: rel.to_string(),
+                    from: Some(from.clone()),
+                    reason,
+                });
+            }
+            return;
+        }
+        match host.read(rel) {
+            Ok(text) => self.parse(host, rel, &text, in_match, chain),
+            Err(e) => self.unreadable.push(Unreadable::new(rel, Some(from), &e)),
+        }
+        chain.leave();
     }
 
     /// The global effective entry: the first one outside any `Match`.
@@ -153,14 +174,74 @@ fn split_line(raw: &str) -> Option<(String, String)> {
 pub fn parse_str(file: &str, text: &str) -> SshdConfig {
     let host = HostRoot::new(std::path::Path::new("/nonexistent-root"));
     let mut conf = SshdConfig::default();
-    let mut visited = HashSet::new();
-    conf.parse(&host, &join_rel("", file), text, None, &mut visited);
+    let file = join_rel("", file);
+    let mut chain = IncludeChain::new(&file);
+    conf.parse(&host, &file, text, None, &mut chain);
     conf
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
+
+    #[test]
+    fn an_include_inside_match_stays_in_the_match_and_a_match_ends_with_its_file() {
+        let (_dir, host) = testing::host(&[
+            (
+                "etc/ssh/sshd_config",
+                Some(
+                    "Include sshd_config.d/*.conf\nPasswordAuthentication no\n\
+                     Match User admin\n  Include /etc/ssh/admin.conf\n",
+                ),
+            ),
+            (
+                "etc/ssh/sshd_config.d/50-cloud.conf",
+                Some("Match Address 10.0.0.0/8\n  PermitRootLogin yes\n"),
+            ),
+            ("etc/ssh/admin.conf", Some("PasswordAuthentication yes\n")),
+        ]);
+        let conf = SshdConfig::read(&host).expect("read");
+        // The drop-in's Match ended with the drop-in: line 2 is global.
+        let global = conf.global("PasswordAuthentication").expect("global");
+        assert_eq!(
+            (global.origin.file.as_str(), global.origin.line),
+            ("etc/ssh/sshd_config", 2)
+        );
+        assert_eq!(global.first_arg(), "no");
+        let in_match: Vec<(&str, Option<&str>)> = conf
+            .entries
+            .iter()
+            .filter(|e| e.in_match.is_some())
+            .map(|e| (e.origin.file.as_str(), e.in_match.as_deref()))
+            .collect();
+        assert_eq!(
+            in_match,
+            [
+                (
+                    "etc/ssh/sshd_config.d/50-cloud.conf",
+                    Some("Address 10.0.0.0/8")
+                ),
+                ("etc/ssh/admin.conf", Some("User admin")),
+            ]
+        );
+        assert!(conf.global("PermitRootLogin").is_none());
+    }
+
+    #[test]
+    fn an_unreadable_include_is_recorded_and_a_self_include_ends() {
+        let (_dir, host) = testing::host(&[
+            (
+                "etc/ssh/sshd_config",
+                Some("Include /etc/ssh/sshd_config\nInclude locked.conf\nPort 2222\n"),
+            ),
+            ("etc/ssh/locked.conf", None),
+        ]);
+        let conf = SshdConfig::read(&host).expect("read");
+        assert_eq!(conf.unreadable.len(), 1);
+        assert_eq!(conf.unreadable[0].file, "etc/ssh/locked.conf");
+        assert_eq!(conf.all_global("Port").count(), 1);
+    }
 
     #[test]
     fn first_value_wins_and_match_does_not_change_the_global_value() {

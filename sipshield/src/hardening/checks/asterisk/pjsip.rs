@@ -2,16 +2,19 @@
 //! authentication, outbound registrations and AOR qualify.
 
 use crate::hardening::conf::asterisk::{AsteriskConf, Section};
-use crate::hardening::{Report, Severity};
+use crate::hardening::{secret, Report, Severity};
 
-use super::{at, host_path, weak_secret, GuestEntry, AREA};
+use super::{acl_restricts, at, host_path, weak_secret, GuestEntry, AREA};
 
 /// `match` values that identify every source address.
 const ANY_SOURCE: [&str; 5] = ["0.0.0.0/0", "0.0.0.0/0.0.0.0", "::/0", "0.0.0.0", "::"];
 
+/// `username_identifier`: res_pjsip_endpoint_identifier_user may load, so
+/// requests are matched to endpoints by the user part of their From header.
 pub(super) fn check(
     conf: &AsteriskConf,
     dialplan: Option<&AsteriskConf>,
+    username_identifier: bool,
     guests: &mut Vec<GuestEntry>,
     report: &mut Report,
 ) {
@@ -72,11 +75,9 @@ pub(super) fn check(
             ));
         }
     }
+    let open_names: Vec<String> = open.iter().map(|(e, _, _)| e.name.clone()).collect();
     for (endpoint, why, fix) in open {
-        if endpoint
-            .get_str("auth")
-            .is_some_and(|a| !a.trim().is_empty())
-        {
+        if has_auth(endpoint) {
             continue;
         }
         let context_value = endpoint.get("context");
@@ -107,6 +108,19 @@ pub(super) fn check(
         });
     }
 
+    if username_identifier && !global_acl(conf) {
+        for endpoint in objects_of(conf, "endpoint") {
+            let skip = endpoint.name == "anonymous"
+                || open_names.contains(&endpoint.name)
+                || has_auth(endpoint)
+                || acl_restricts(endpoint)
+                || !by_username(endpoint);
+            if !skip {
+                no_auth(conf, endpoint, dialplan, guests, report);
+            }
+        }
+    }
+
     for reg in objects_of(conf, "registration") {
         let Some(auth_name) = reg.get_str("outbound_auth") else {
             continue;
@@ -117,7 +131,7 @@ pub(super) fn check(
         if !has_password {
             continue;
         }
-        let server = reg.get_str("server_uri").unwrap_or("(no server_uri)");
+        let server = secret::mask_inline(reg.get_str("server_uri").unwrap_or("(no server_uri)"));
         report.findings.push(at(
             AREA,
             "sip.trunk-registration",
@@ -143,6 +157,82 @@ pub(super) fn check(
             format!("qualify_frequency = 60 in [{}] of {}", aor.name, host_path(&aor.origin.file)),
         ));
     }
+}
+
+/// An endpoint without inbound auth that the username identifier can match:
+/// anyone who writes its name in the From header gets its context.
+fn no_auth(
+    conf: &AsteriskConf,
+    endpoint: &Section,
+    dialplan: Option<&AsteriskConf>,
+    guests: &mut Vec<GuestEntry>,
+    report: &mut Report,
+) {
+    let name = endpoint.name.as_str();
+    let context_value = endpoint.get("context");
+    let context = context_value.map_or("default", |v| v.value.trim());
+    if dialplan.is_some_and(|d| !d.has_section(context)) {
+        return;
+    }
+    let path = host_path(&endpoint.origin.file);
+    let by_ip = objects_of(conf, "identify")
+        .find(|i| i.get_str("endpoint").is_some_and(|e| e.trim() == name));
+    let identify_by = endpoint.get("identify_by");
+    let shown = identify_by.map_or(
+        "identify_by not set, default username,ip".to_string(),
+        |v| format!("identify_by = {}", v.value),
+    );
+    let fix = match by_ip {
+        Some(identify) => format!(
+            "identify_by = ip in [{name}] of {path} (its [{}] matches the address it calls from)",
+            identify.name
+        ),
+        None => format!(
+            "auth = {name}-auth in [{name}] of {path}, with a [{name}-auth] type = auth section holding a random 16+ character password"
+        ),
+    };
+    let origin = identify_by.map_or(&endpoint.origin, |v| &v.origin);
+    report.findings.push(at(
+        AREA,
+        "pjsip.no-auth",
+        Severity::High,
+        origin,
+        format!(
+            "PJSIP endpoint [{name}] has no inbound auth and is matched by username ({shown}): a request from any address with From: <sip:{name}@…> is taken as it and reaches context [{context}]"
+        ),
+        fix.clone(),
+    ));
+    guests.push(GuestEntry {
+        context: context.to_string(),
+        via: format!("PJSIP endpoint [{name}] matched by username without auth"),
+        origin: origin.clone(),
+        fix,
+    });
+}
+
+fn has_auth(endpoint: &Section) -> bool {
+    endpoint
+        .get_str("auth")
+        .is_some_and(|a| !a.trim().is_empty())
+}
+
+/// Whether `identify_by` (default `username,ip`) lets the username
+/// identifier match this endpoint.
+fn by_username(endpoint: &Section) -> bool {
+    endpoint.get_str("identify_by").is_none_or(|v| {
+        v.split(',').any(|m| {
+            matches!(
+                m.trim().to_ascii_lowercase().as_str(),
+                "username" | "auth_username"
+            )
+        })
+    })
+}
+
+/// A `type = acl` section with deny and permit (or a named `acl`) restricts
+/// every request PJSIP takes, whatever the endpoint.
+fn global_acl(conf: &AsteriskConf) -> bool {
+    objects_of(conf, "acl").any(acl_restricts)
 }
 
 fn objects_of<'a>(conf: &'a AsteriskConf, kind: &'a str) -> impl Iterator<Item = &'a Section> + 'a {
