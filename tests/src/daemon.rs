@@ -144,8 +144,13 @@ pub fn daemon_log(paths: &DaemonPaths) -> String {
 
 /// Runs a sipshield CLI command in `ns` against this daemon's paths.
 pub fn cli(ns: &Netns, paths: &DaemonPaths, args: &[&str]) -> Output {
+    cli_in(&ns.name, paths, args)
+}
+
+/// As `cli`, in the namespace of this name.
+pub fn cli_in(ns: &str, paths: &DaemonPaths, args: &[&str]) -> Output {
     Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", ns.name))
+        .arg(format!("--net=/run/netns/{ns}"))
         .arg(sipshield_bin())
         .args(args)
         .arg("--socket")

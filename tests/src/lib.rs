@@ -3,5 +3,6 @@
 
 pub mod daemon;
 pub mod harness;
+pub mod lab;
 pub mod netns;
 pub mod packet;

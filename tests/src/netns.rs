@@ -29,6 +29,19 @@ impl Netns {
         ns
     }
 
+    /// Creates a namespace with exactly this name (the demo's readable
+    /// `ssd-pbx`...), replacing a stale one left by a killed run.
+    pub fn named(name: &str) -> Netns {
+        let _ = Command::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .status();
+        run_ok(Command::new("ip").args(["netns", "add", name]));
+        let ns = Netns { name: name.into() };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
     /// Runs `ip <args>` inside the namespace; panics with its stderr on failure.
     pub fn ip(&self, args: &[&str]) {
         run_ok(Command::new("ip").args(["-n", &self.name]).args(args));

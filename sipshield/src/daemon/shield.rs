@@ -44,9 +44,15 @@ impl Shield {
         let now = clock::monotonic_ns();
         for a in &mut self.attachments {
             if target.prefix_len() == target.max_prefix_len() {
+                // Re-banning a source the kernel (or an earlier decision)
+                // already banned keeps the moment its ban began.
+                let created_ns = match a.maps.bans.get(target.addr()) {
+                    Ok(Some(old)) if old.expires_ns == 0 || old.expires_ns > now => old.created_ns,
+                    _ => now,
+                };
                 let entry = BanEntry {
                     expires_ns,
-                    created_ns: now,
+                    created_ns,
                     origin: origin as u32,
                     _pad: 0,
                 };

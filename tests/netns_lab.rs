@@ -1,0 +1,382 @@
+//! End-to-end: the lab (a PBX behind a router; attacker, trunk and phone in
+//! their own namespaces; sipshield's daemon guarding the PBX's interface)
+//! against the real attack tools. Each test builds its own lab and removes
+//! it, also when it fails. Needs root, bpffs and the Debian packages that
+//! `cargo xtask deps` installs (sipvicious, sipsak, hping3).
+
+use std::{
+    net::IpAddr,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use sipshield_common::maps::BanOrigin;
+use sipshield_tests::{
+    lab::{
+        attack::{bogus_register, Attacker},
+        scene::{Lab, PHONE_SECRET},
+        shield::ShieldOptions,
+        topology::*,
+    },
+    netns::Netns,
+};
+
+fn lab(tag: &str, opts: ShieldOptions) -> Lab {
+    Lab::new(|role| Netns::create(&role[..3]), tag, &opts)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// The phone and the trunk both complete their calls.
+fn legit_traffic_works(lab: &mut Lab, when: &str) {
+    lab.phone_round()
+        .unwrap_or_else(|e| panic!("phone {when}: {e:#}\n{}", lab.shield.log()));
+    lab.trunk_round()
+        .unwrap_or_else(|e| panic!("trunk {when}: {e:#}\n{}", lab.shield.log()));
+}
+
+/// Bound on the time from a scanner's first packet to its kernel ban.
+const SCANNER_BAN_BOUND_NS: u64 = 1_000_000;
+
+#[test]
+fn svmap_and_svwar_are_banned_by_the_kernel_at_their_first_packet() {
+    let mut lab = lab("scan", ShieldOptions::default());
+    legit_traffic_works(&mut lab, "before the scan");
+    let attacker = Attacker::new(&lab.topo);
+    let map = attacker.svmap(SCANNER);
+    let war = attacker.svwar(ATTACKER, "100-140");
+    eprintln!("svmap: {}\nsvwar: {}", map.output.trim(), war.output.trim());
+
+    let maps = lab.shield.maps();
+    for scanner in [SCANNER, ATTACKER] {
+        assert_eq!(
+            lab.pbx.seen(ip(scanner)).requests,
+            0,
+            "{scanner}: no request reached the PBX, so no answer went back"
+        );
+        let ban = maps
+            .bans
+            .get(ip(scanner))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{scanner} banned by the kernel: {}", lab.shield.log()));
+        assert_eq!(ban.origin, BanOrigin::Scanner as u32, "{scanner}");
+        let stats = maps.sources.get(ip(scanner)).unwrap().expect("counted");
+        assert_eq!(
+            stats.total_messages(),
+            1,
+            "{scanner}: banned at its first packet"
+        );
+        let first_to_ban = ban.created_ns.saturating_sub(stats.first_seen_ns);
+        eprintln!("{scanner}: first packet to kernel ban {first_to_ban} ns");
+        assert!(first_to_ban <= SCANNER_BAN_BOUND_NS, "{first_to_ban} ns");
+    }
+    // Their retransmissions were all dropped: svmap got no answer, svwar
+    // found no extension.
+    assert!(
+        !map.output.contains(PBX),
+        "svmap found nothing: {}",
+        map.output
+    );
+    assert!(
+        !war.output.contains("reqauth"),
+        "svwar found nothing: {}",
+        war.output
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    for scanner in [SCANNER, ATTACKER] {
+        let rec = lab
+            .shield
+            .ban_of(scanner)
+            .unwrap_or_else(|| panic!("daemon recorded {scanner}: {:?}", lab.shield.bans()));
+        assert_eq!(rec["class"], "scanner");
+    }
+    legit_traffic_works(&mut lab, "after the scan");
+    assert!(lab.shield.stop(), "daemon exits cleanly");
+}
+
+#[test]
+fn svcrack_is_banned_from_log_failures_before_it_finds_the_password() {
+    // Signatures only count here, as if the cracker had changed its
+    // User-Agent: the log path alone must stop it.
+    let opts = ShieldOptions {
+        scanner_count_only: true,
+        ..Default::default()
+    };
+    let mut lab = lab("crack", opts);
+    legit_traffic_works(&mut lab, "before the attack");
+    let attacker = Attacker::new(&lab.topo);
+    // The right password is 8th: past policy.sip_auth.maxretry (5).
+    let dictionary = [
+        "1234",
+        "200",
+        "password",
+        "admin",
+        "0000",
+        "12345",
+        "qwerty",
+        PHONE_SECRET,
+        "letmein",
+    ];
+    let run = attacker.svcrack(CRACKER, "200", &dictionary);
+    eprintln!("svcrack ({:?}): {}", run.elapsed, run.output.trim());
+
+    let seen = lab.pbx.seen(ip(CRACKER));
+    assert_eq!(seen.registered, 0, "svcrack never got in: {seen:?}");
+    assert!(!run.output.contains("The password for"), "{}", run.output);
+    assert!(
+        (5..=7).contains(&seen.auth_failures),
+        "banned at the 5th failure (plus what was in flight): {seen:?}"
+    );
+    let ban = lab
+        .shield
+        .wait_kernel_ban(CRACKER, Duration::from_secs(1))
+        .expect("svcrack banned in the kernel");
+    assert_eq!(ban.origin, BanOrigin::Userspace as u32);
+    let rec = lab.shield.ban_of(CRACKER).expect("daemon ban record");
+    assert_eq!(rec["class"], "sip-auth");
+    assert_eq!(rec["origin"], "log");
+    // The signature was still counted.
+    let stats = lab.shield.maps().sources.get(ip(CRACKER)).unwrap().unwrap();
+    assert!(stats.total_messages() >= 6, "{stats:?}");
+    legit_traffic_works(&mut lab, "after the attack");
+}
+
+#[test]
+fn floods_are_cut_the_trunk_is_never_banned_and_calls_go_on() {
+    let mut lab = lab("flood", ShieldOptions::default());
+    legit_traffic_works(&mut lab, "before the flood");
+    let topo_attacker = Attacker::new(&lab.topo);
+
+    // hping3 forges failing REGISTERs from three sources and from the
+    // trunk's own address (500/s each, 1.6 s); sipsak floods OPTIONS.
+    let forged: Vec<&str> = SPOOFED.iter().copied().chain([TRUNK]).collect();
+    const PER_SOURCE: u32 = 800;
+    let mut during = Vec::new();
+    std::thread::scope(|s| {
+        let floods: Vec<_> = forged
+            .iter()
+            .map(|src| {
+                let a = &topo_attacker;
+                s.spawn(move || a.hping_flood(src, PER_SOURCE, 2_000, &bogus_register(src)))
+            })
+            .collect();
+        let sipsak = s.spawn(|| topo_attacker.sipsak_flood(FLOODER, 2_000));
+        std::thread::sleep(Duration::from_millis(300));
+        // The phone and the trunk, while the floods run.
+        // A round is 7 messages; one every 200 ms stays a phone's pace
+        // (the rate guard allows 50 messages/s per source).
+        let until = Instant::now() + Duration::from_millis(1_200);
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(200));
+            let phone = lab
+                .phone_round()
+                .map(|_| ())
+                .map_err(|e| format!("phone: {e:#}"));
+            let trunk = lab
+                .trunk_round()
+                .map(|_| ())
+                .map_err(|e| format!("trunk: {e:#}"));
+            during.push((phone, trunk));
+        }
+        for f in floods {
+            eprintln!("{}", f.join().unwrap().output.trim());
+        }
+        eprintln!("{}", sipsak.join().unwrap().output.trim());
+    });
+    assert!(!during.is_empty());
+    for (phone, trunk) in &during {
+        assert!(
+            phone.is_ok() && trunk.is_ok(),
+            "during the flood: {phone:?} {trunk:?}"
+        );
+    }
+    eprintln!("{} phone and trunk rounds during the flood", during.len());
+
+    let maps = lab.shield.maps();
+    // Forged sources: cut within the REGISTER burst (20), by whichever
+    // comes first: the kernel rate guard, or the daemon reading 5 failures.
+    for src in SPOOFED {
+        let seen = lab.pbx.seen(ip(src)).requests;
+        assert!(seen <= 21, "{src}: {seen} REGISTERs reached the PBX");
+        let ban = maps
+            .bans
+            .get(ip(src))
+            .unwrap()
+            .expect("forged source banned");
+        assert!(
+            [BanOrigin::RateGuard as u32, BanOrigin::Userspace as u32].contains(&ban.origin),
+            "{src}: {ban:?}"
+        );
+    }
+    // sipsak: cut after the message burst (100).
+    let seen = lab.pbx.seen(ip(FLOODER)).requests;
+    assert!(
+        (1..=101).contains(&seen),
+        "sipsak flood reached the PBX {seen} times"
+    );
+    assert!(maps.bans.get(ip(FLOODER)).unwrap().is_some());
+
+    // The trunk: allowlisted, so never banned, in the kernel or by the
+    // daemon, though its forged REGISTERs all failed in the log...
+    assert_eq!(lab.pbx.seen(ip(TRUNK)).auth_failures, u64::from(PER_SOURCE));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        maps.bans.get(ip(TRUNK)).unwrap().is_none(),
+        "trunk banned in the kernel"
+    );
+    assert!(
+        lab.shield.ban_of(TRUNK).is_none(),
+        "trunk banned by the daemon"
+    );
+    // ...and the operator is told what would have happened.
+    let status = lab.shield.status();
+    let would: Vec<&Value> = status["recent_bans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["target"] == TRUNK)
+        .collect();
+    assert!(
+        !would.is_empty(),
+        "would-ban of the trunk reported: {status:#}"
+    );
+    assert!(would[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("WOULD BAN"));
+    legit_traffic_works(&mut lab, "after the flood");
+}
+
+#[test]
+fn sigkill_mid_attack_keeps_bans_enforced_and_restart_adopts_them() {
+    let mut lab = lab("kill", ShieldOptions::default());
+    let attacker = Attacker::new(&lab.topo);
+    attacker.svmap(SCANNER);
+    assert!(lab
+        .shield
+        .wait_kernel_ban(SCANNER, Duration::from_secs(1))
+        .is_some());
+    let program = attached_program(&lab);
+
+    std::thread::scope(|s| {
+        let flood =
+            s.spawn(|| attacker.hping_flood(SPOOFED[0], 1_500, 1_000, &bogus_register(SPOOFED[0])));
+        std::thread::sleep(Duration::from_millis(150));
+        lab.shield.crash();
+        flood.join().unwrap();
+    });
+    // With the daemon dead: the program still runs, the old ban holds, the
+    // flood was cut, and a new scanner is still banned by the kernel.
+    assert_eq!(attached_program(&lab), program, "program still attached");
+    attacker.svmap(SCANNER);
+    attacker.svwar(ATTACKER, "100-105");
+    for src in [SCANNER, ATTACKER] {
+        assert_eq!(lab.pbx.seen(ip(src)).requests, 0, "{src} reached the PBX");
+    }
+    assert!(lab.pbx.seen(ip(SPOOFED[0])).requests <= 21);
+    let maps = lab.shield.maps();
+    for src in [SCANNER, ATTACKER, SPOOFED[0]] {
+        assert!(
+            maps.bans.get(ip(src)).unwrap().is_some(),
+            "{src} banned while the daemon was down"
+        );
+    }
+    lab.phone_round()
+        .expect("the phone works with the daemon down");
+
+    // Restart: the same program is adopted, not reloaded, and the daemon
+    // knows every ban, including the one the kernel made without it.
+    let topo = &lab.topo;
+    lab.shield.restart(topo);
+    assert_eq!(attached_program(&lab), program, "pinned program adopted");
+    std::thread::sleep(Duration::from_millis(300));
+    for src in [SCANNER, ATTACKER, SPOOFED[0]] {
+        assert!(
+            lab.shield.ban_of(src).is_some(),
+            "{src} known after restart: {:?}\n{}",
+            lab.shield.bans(),
+            lab.shield.log()
+        );
+    }
+    legit_traffic_works(&mut lab, "after the restart");
+}
+
+#[test]
+fn observe_mode_drops_nothing_and_reports_every_would_ban() {
+    let opts = ShieldOptions {
+        observe: true,
+        ..Default::default()
+    };
+    let mut lab = lab("obs", opts);
+    let attacker = Attacker::new(&lab.topo);
+    attacker.svmap(SCANNER);
+    attacker.sipsak_flood(FLOODER, 300);
+    for n in 0..6 {
+        attacker.sipsak_register(GUESSER, "200", &format!("guess{n}"));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Everything reached the PBX.
+    assert!(lab.pbx.seen(ip(SCANNER)).requests >= 1);
+    // The kernel passed all 300 flood messages (the PBX's socket buffer
+    // overflows under sipsak's burst, so it may read fewer), far more than
+    // the 100 of the burst that enforce mode allows.
+    let maps = lab.shield.maps();
+    let flood = maps
+        .sources
+        .get(ip(FLOODER))
+        .unwrap()
+        .expect("flood counted");
+    assert_eq!(flood.total_messages(), 300);
+    assert!(lab.pbx.seen(ip(FLOODER)).requests > 101);
+    assert_eq!(lab.pbx.seen(ip(GUESSER)).auth_failures, 6);
+    // Nothing was banned...
+    assert!(
+        maps.bans.entries().unwrap().is_empty(),
+        "kernel bans in observe mode"
+    );
+    assert!(lab.shield.bans().is_empty(), "daemon bans in observe mode");
+    // ...and every would-ban was reported, with what would have been dropped.
+    let status = lab.shield.status();
+    assert_eq!(status["daemon"]["observe"], true);
+    assert!(
+        status["packets"]["would_drop"].as_u64().unwrap() > 0,
+        "{status:#}"
+    );
+    assert_eq!(
+        status["packets"]["dropped"].as_u64().unwrap_or(0),
+        0,
+        "{status:#}"
+    );
+    for src in [SCANNER, FLOODER, GUESSER] {
+        let reported = status["recent_bans"].as_array().unwrap().iter().any(|b| {
+            b["target"] == src && b["reason"].as_str().unwrap_or("").starts_with("WOULD BAN")
+        });
+        assert!(reported, "would-ban of {src}: {status:#}");
+    }
+    legit_traffic_works(&mut lab, "in observe mode");
+}
+
+/// The id of the XDP program on the PBX's interface.
+fn attached_program(lab: &Lab) -> u64 {
+    let out = Command::new("ip")
+        .args([
+            "-n",
+            &lab.topo.pbx.name,
+            "-j",
+            "-d",
+            "link",
+            "show",
+            "dev",
+            PBX_DEV,
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0]["xdp"]["prog"]["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no XDP program on {PBX_DEV}: {v}"))
+}
