@@ -14,17 +14,26 @@ use std::{
 
 use crate::netns::Netns;
 
-/// The sipshield binary next to the test executable (target/<profile>/).
+/// The sipshield binary: `$SIPSHIELD_BIN`, or next to this executable
+/// (target/<profile>/ for binaries, its parent for tests in deps/).
 pub fn sipshield_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("SIPSHIELD_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("sipshield");
-    assert!(
-        bin.exists(),
-        "{} missing: cargo build -p sipshield first",
-        bin.display()
-    );
-    bin
+    let dir = exe.parent().expect("executable dir");
+    let found = [Some(dir), dir.parent()]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("sipshield"))
+        .find(|b| b.exists());
+    match found {
+        Some(bin) => bin,
+        None => panic!(
+            "sipshield binary missing near {}: cargo build -p sipshield first",
+            dir.display()
+        ),
+    }
 }
 
 /// Paths one daemon uses, all private to the test.

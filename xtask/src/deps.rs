@@ -31,8 +31,10 @@ const PACKAGES: &[&str] = &[
     "ethtool",
     "procps",
     "util-linux",
-    // real attack tools for the end-to-end tests
+    // real attack tools for the end-to-end tests and the demo
     "sipvicious",
+    "sipsak",
+    "hping3",
 ];
 
 /// What is missing, in words; empty when everything is in place.

@@ -1,12 +1,8 @@
-//! Namespaces for the demo, removed on drop; bpffs; leftover checks.
+//! bpffs, Ctrl-C, and the check that no lab namespace was left behind.
 
-use std::{
-    fs::File,
-    os::fd::AsRawFd,
-    process::{Command, Stdio},
-};
+use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::shell::{self, run};
 
@@ -30,89 +26,6 @@ pub fn assert_no_leftovers() -> Result<()> {
         bail!("namespaces left behind: {}", ours.join(" "));
     }
     Ok(())
-}
-
-/// A namespace the demo created; deleted (processes killed) on drop.
-pub struct Ns {
-    pub name: String,
-}
-
-impl Ns {
-    pub fn create(name: &str) -> Result<Ns> {
-        // A stale one from an interrupted run would make `add` fail.
-        let _ = Command::new("ip")
-            .args(["netns", "del", name])
-            .stderr(Stdio::null())
-            .status();
-        run(Command::new("ip").args(["netns", "add", name]))?;
-        let ns = Ns { name: name.into() };
-        ns.ip(&["link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    pub fn ip(&self, args: &[&str]) -> Result<()> {
-        let out = shell::output(Command::new("ip").args(["-n", &self.name]).args(args))?;
-        if !out.status.success() {
-            bail!(
-                "ip -n {} {}: {}",
-                self.name,
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(())
-    }
-
-    pub fn command(&self, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, program]);
-        c
-    }
-
-    /// Runs `f` on this thread inside the namespace.
-    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
-        let home = File::open("/proc/thread-self/ns/net")?;
-        let target = File::open(format!("/run/netns/{}", self.name))
-            .with_context(|| format!("namespace {}", self.name))?;
-        setns(&target)?;
-        let r = f();
-        setns(&home)?;
-        Ok(r)
-    }
-}
-
-fn setns(f: &File) -> Result<()> {
-    // SAFETY: valid namespace fd; affects only this thread.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        bail!("setns: {}", std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-TERM", pid]).status();
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-KILL", pid]).status();
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-        eprintln!("lab: removed namespace {}", self.name);
-    }
 }
 
 /// Ctrl-C sets a flag the demo polls, so guards run and tear the lab down.

@@ -176,7 +176,10 @@ pub fn render(r: &Value) -> String {
                     None => "permanent".into(),
                     Some(e) => format!("in {}", remaining(e)),
                 },
-                s(ban.get("reason").unwrap_or(&Value::Null)),
+                match ban["repeats"].as_u64() {
+                    Some(n) => format!("{} (seen {n} times)", s(&ban["reason"])),
+                    None => s(ban.get("reason").unwrap_or(&Value::Null)),
+                },
             ]);
         }
         out += &t.render(2);

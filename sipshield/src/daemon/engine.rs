@@ -224,6 +224,21 @@ impl Engine {
                     Some(entry) => format!("allowlisted ({} {})", entry.source, entry.net),
                     None => "observe mode".to_string(),
                 };
+                // A source that keeps offending while its would-be ban
+                // would still run is one report, with a repeat count: a
+                // forged flood from a trunk's address must not bury the rest.
+                let target = ban.ip.to_string();
+                let now = status::unix(ban.at);
+                if let Some(open) = self.would.iter_mut().find(|w| {
+                    w["target"] == target.as_str()
+                        && w["class"] == ban.class.as_str()
+                        && w["expires"].as_u64().is_none_or(|e| e > now)
+                }) {
+                    let repeats = open["repeats"].as_u64().unwrap_or(1) + 1;
+                    open["repeats"] = json!(repeats);
+                    log::debug!("would ban {target} again ({what}), {repeats} times so far");
+                    return;
+                }
                 log::warn!(
                     "would ban {} for {} ({what}: {}), not banned: {why}",
                     ban.ip,
