@@ -1,7 +1,10 @@
 //! Baseline XDP programs for `cargo xtask bench`: `bench_pass` returns
 //! XDP_PASS and nothing else; `bench_lookup_drop` reads the source address at
 //! the fixed untagged offset and drops it if it is in a plain hash map. What
-//! sipshield costs is measured against these.
+//! sipshield costs is measured against these. `bench_redirect` is the drop
+//! benchmark's traffic generator: run through BPF_PROG_TEST_RUN with live
+//! frames, it redirects every frame into the veth whose ifindex is in
+//! `BASE_TX[0]`, so the peer receives raw frames as from a NIC driver.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
@@ -11,9 +14,10 @@ fn main() {}
 #[cfg(target_arch = "bpf")]
 mod programs {
     use aya_ebpf::{
-        bindings::xdp_action::{XDP_DROP, XDP_PASS},
+        bindings::xdp_action::{XDP_ABORTED, XDP_DROP, XDP_PASS},
+        helpers::bpf_redirect,
         macros::{map, xdp},
-        maps::HashMap,
+        maps::{Array, HashMap},
         programs::XdpContext,
     };
 
@@ -21,6 +25,17 @@ mod programs {
     static BASE_BANS_V4: HashMap<[u8; 4], u8> = HashMap::with_max_entries(1 << 20, 0);
     #[map]
     static BASE_BANS_V6: HashMap<[u8; 16], u8> = HashMap::with_max_entries(1 << 20, 0);
+
+    #[map]
+    static BASE_TX: Array<u32> = Array::with_max_entries(1, 0);
+
+    #[xdp]
+    pub fn bench_redirect(_ctx: XdpContext) -> u32 {
+        match BASE_TX.get(0) {
+            Some(ifindex) => unsafe { bpf_redirect(*ifindex, 0) as u32 },
+            None => XDP_ABORTED,
+        }
+    }
 
     #[xdp]
     pub fn bench_pass(_ctx: XdpContext) -> u32 {

@@ -22,7 +22,7 @@ const F2B_FILTER: &str = "/etc/fail2ban/filter.d/asterisk.conf";
 
 pub fn run(quick: bool) -> Result<()> {
     deps::ensure()?;
-    deps::ensure_packages(&["fail2ban"])?;
+    deps::ensure_packages(&["fail2ban", "nftables", "ethtool"])?;
     if !shell::is_root() {
         bail!("the benchmarks load BPF programs: run as root");
     }
@@ -45,7 +45,7 @@ pub fn run(quick: bool) -> Result<()> {
     std::fs::create_dir_all(&out_dir)?;
 
     eprintln!(
-        "bench: [1/2] XDP per-packet cost (BPF_PROG_TEST_RUN){}",
+        "bench: [1/3] XDP per-packet cost (BPF_PROG_TEST_RUN){}",
         if quick { ", quick" } else { "" }
     );
     let mut cmd = Command::new(release.join("sipshield-bench"));
@@ -55,7 +55,18 @@ pub fn run(quick: bool) -> Result<()> {
     }
     let xdp: serde_json::Value = serde_json::from_slice(&checked_output(&mut cmd)?)?;
 
-    eprintln!("bench: [2/2] log parsing: sipshield parse vs fail2ban-regex");
+    eprintln!(
+        "bench: [2/3] drop rate of a banned source: sipshield vs nftables, NIC-like and skb paths"
+    );
+    let mut cmd = Command::new(release.join("sipshield-bench"));
+    cmd.arg("droprate");
+    if quick {
+        cmd.arg("--quick");
+    }
+    let droprate: serde_json::Value = serde_json::from_slice(&checked_output(&mut cmd)?)?;
+    let droprate = with_drop_ratios(droprate);
+
+    eprintln!("bench: [3/3] log parsing: sipshield parse vs fail2ban-regex");
     let lines = if quick { 50_000 } else { 400_000 };
     let log = out_dir.join("asterisk-bench.log");
     let made: serde_json::Value = serde_json::from_slice(&checked_output(
@@ -94,6 +105,7 @@ pub fn run(quick: bool) -> Result<()> {
         "quick": quick,
         "machine": machine(),
         "xdp": xdp,
+        "droprate": droprate,
         "parse": parse,
     });
     std::fs::write(
@@ -105,6 +117,35 @@ pub fn run(quick: bool) -> Result<()> {
     println!("{md}");
     eprintln!("bench: wrote target/bench/report.json and target/bench/report.md");
     Ok(())
+}
+
+/// Adds, per path and ban count, sipshield's drop rate over each nftables
+/// method's.
+fn with_drop_ratios(mut d: serde_json::Value) -> serde_json::Value {
+    let points = d["points"].as_array().cloned().unwrap_or_default();
+    let mpps = |path: &str, method: &str, bans: u64| {
+        points
+            .iter()
+            .find(|p| p["path"] == path && p["method"] == method && p["bans"] == bans)
+            .and_then(|p| p["mpps"].as_f64())
+    };
+    let mut ratios = Vec::new();
+    for p in points.iter().filter(|p| p["method"] == "sipshield") {
+        let (path, bans) = (
+            p["path"].as_str().unwrap_or(""),
+            p["bans"].as_u64().unwrap_or(0),
+        );
+        let ours = p["mpps"].as_f64().unwrap_or(0.0);
+        let ratio = |m| mpps(path, m, bans).filter(|v| *v > 0.0).map(|v| ours / v);
+        ratios.push(serde_json::json!({
+            "path": path,
+            "bans": bans,
+            "over_nft_netdev": ratio("nft-netdev-ingress"),
+            "over_nft_raw": ratio("nft-inet-raw-prerouting"),
+        }));
+    }
+    d["ratios"] = serde_json::Value::Array(ratios);
+    d
 }
 
 fn checked_output(cmd: &mut Command) -> Result<Vec<u8>> {
@@ -220,6 +261,7 @@ fn markdown(r: &serde_json::Value) -> String {
         );
         prev = bans;
     }
+    droprate_markdown(&mut s, &r["droprate"]);
     let p = &r["parse"];
     let _ = writeln!(s, "\n## Log parsing\n");
     let _ = writeln!(
@@ -263,6 +305,60 @@ fn markdown(r: &serde_json::Value) -> String {
         if worst_drop <= 1.5 { "met" } else { "MISSED" }
     );
     s
+}
+
+fn droprate_markdown(s: &mut String, d: &serde_json::Value) {
+    let _ = writeln!(s, "\n## Drop rate of a banned source\n");
+    let _ = writeln!(
+        s,
+        "One banned source, the ban set holding N addresses (sipshield's ban map, or an nftables named set).\n\
+         NIC-like: frames redirected into the veth by an XDP generator (BPF_PROG_TEST_RUN live frames), no skb, as from a NIC driver.\n\
+         skb: frames sent through an AF_PACKET socket, as trafgen does; XDP on veth then first copies the skb.\n\
+         Mpps = packets the receiver dropped per second of wall time; CPU = busy time of all cores per million packets (generator included).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| path | bans | method | Mpps dropped | CPU ms per Mpkt |"
+    );
+    let _ = writeln!(s, "|---|---:|---|---:|---:|");
+    for p in d["points"].as_array().cloned().unwrap_or_default() {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.2} | {:.0} |",
+            p["path"].as_str().unwrap_or("?"),
+            p["bans"],
+            p["method"].as_str().unwrap_or("?"),
+            p["mpps"].as_f64().unwrap_or(0.0),
+            p["cpu_ms_per_mpkt"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n| path | bans | sipshield / nft netdev ingress | sipshield / nft inet raw prerouting |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|");
+    let mut worst_nic = f64::INFINITY;
+    for r in d["ratios"].as_array().cloned().unwrap_or_default() {
+        let netdev = r["over_nft_netdev"].as_f64().unwrap_or(0.0);
+        if r["path"] == "nic-like" {
+            worst_nic = worst_nic.min(netdev);
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.2}x | {:.2}x |",
+            r["path"].as_str().unwrap_or("?"),
+            r["bans"],
+            netdev,
+            r["over_nft_raw"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if worst_nic.is_finite() {
+        let _ = writeln!(
+            s,
+            "\nWorst NIC-like ratio to nftables netdev ingress: {worst_nic:.2}x, target at least 2x: {}.",
+            if worst_nic >= 2.0 { "met" } else { "MISSED" }
+        );
+    }
 }
 
 #[cfg(test)]

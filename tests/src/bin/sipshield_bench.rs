@@ -3,6 +3,8 @@
 //!
 //! `sipshield-bench xdp [--quick]`: ns/packet of each packet class through
 //! BPF_PROG_TEST_RUN at several ban counts, next to the baseline programs.
+//! `sipshield-bench droprate [--quick]`: Mpps a banned source is dropped at,
+//! sipshield against nftables, on the NIC-like and the skb path.
 //! `sipshield-bench make-log PATH LINES`: writes a realistic Asterisk log.
 
 use std::{
@@ -31,12 +33,17 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = match args.first().map(String::as_str) {
         Some("xdp") => xdp(args.iter().any(|a| a == "--quick"))?,
+        Some("droprate") => {
+            sipshield_tests::bench::droprate::run(args.iter().any(|a| a == "--quick"))?
+        }
         Some("make-log") => {
             let path = args.get(1).context("make-log PATH LINES")?;
             let lines: usize = args.get(2).context("make-log PATH LINES")?.parse()?;
             make_log(path, lines)?
         }
-        _ => bail!("usage: sipshield-bench xdp [--quick] | make-log PATH LINES"),
+        _ => {
+            bail!("usage: sipshield-bench xdp [--quick] | droprate [--quick] | make-log PATH LINES")
+        }
     };
     println!("{out}");
     Ok(())

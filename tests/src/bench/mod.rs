@@ -1,0 +1,3 @@
+//! Measurements for `cargo xtask bench` that need the kernel.
+
+pub mod droprate;
