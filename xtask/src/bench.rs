@@ -1,12 +1,14 @@
 //! `cargo xtask bench [--quick]`: measurements, side by side with what
 //! operators would use instead, every figure a ratio within one run.
 //!
-//! Covered: per-packet cost of the XDP program (BPF_PROG_TEST_RUN) against a
-//! pass-only and a one-lookup drop baseline at several ban counts, with the
-//! time to load the bans; log parsing of `sipshield parse` against
-//! `fail2ban-regex` with fail2ban's stock asterisk filter on the same log.
-//! Not yet covered (see docs/benchmarks.md): drop rate on the NIC-like and skb
-//! paths against nftables, iperf3 overhead, ban latency, daemon memory.
+//! Covered, each against its peer in the same run: the XDP program's
+//! per-packet cost (BPF_PROG_TEST_RUN) against a pass-only and a one-lookup
+//! drop baseline at several ban counts, with the time to load the bans; the
+//! drop rate of a banned source against nftables on the NIC-like and skb
+//! paths; iperf3 throughput with and without sipshield; ban latency (log
+//! path, kernel rate guard); restoring 100k/1M bans and the daemon's memory;
+//! log parsing of `sipshield parse` against `fail2ban-regex`. Measurements
+//! that need the kernel run in `sipshield-bench` (tests/src/bench/).
 
 use std::{
     fmt::Write as _,
@@ -16,13 +18,13 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{deps, lab, shell};
+use crate::{deps, lab, plot, shell};
 
 const F2B_FILTER: &str = "/etc/fail2ban/filter.d/asterisk.conf";
 
 pub fn run(quick: bool) -> Result<()> {
     deps::ensure()?;
-    deps::ensure_packages(&["fail2ban", "nftables", "ethtool"])?;
+    deps::ensure_packages(&["fail2ban", "nftables", "ethtool", "iperf3", "gnuplot-nox"])?;
     if !shell::is_root() {
         bail!("the benchmarks load BPF programs: run as root");
     }
@@ -45,7 +47,7 @@ pub fn run(quick: bool) -> Result<()> {
     std::fs::create_dir_all(&out_dir)?;
 
     eprintln!(
-        "bench: [1/3] XDP per-packet cost (BPF_PROG_TEST_RUN){}",
+        "bench: [1/5] XDP per-packet cost (BPF_PROG_TEST_RUN){}",
         if quick { ", quick" } else { "" }
     );
     let mut cmd = Command::new(release.join("sipshield-bench"));
@@ -56,17 +58,16 @@ pub fn run(quick: bool) -> Result<()> {
     let xdp: serde_json::Value = serde_json::from_slice(&checked_output(&mut cmd)?)?;
 
     eprintln!(
-        "bench: [2/3] drop rate of a banned source: sipshield vs nftables, NIC-like and skb paths"
+        "bench: [2/5] drop rate of a banned source: sipshield vs nftables, NIC-like and skb paths"
     );
-    let mut cmd = Command::new(release.join("sipshield-bench"));
-    cmd.arg("droprate");
-    if quick {
-        cmd.arg("--quick");
-    }
-    let droprate: serde_json::Value = serde_json::from_slice(&checked_output(&mut cmd)?)?;
-    let droprate = with_drop_ratios(droprate);
+    let droprate = with_drop_ratios(sub(&release, "droprate", quick)?);
 
-    eprintln!("bench: [3/3] log parsing: sipshield parse vs fail2ban-regex");
+    eprintln!("bench: [3/5] legitimate throughput: iperf3 with and without sipshield");
+    let iperf = sub(&release, "iperf", quick)?;
+    eprintln!("bench: [4/5] ban latency, restoring bans from the state file, daemon memory");
+    let daemon = sub(&release, "daemon", quick)?;
+
+    eprintln!("bench: [5/5] log parsing: sipshield parse vs fail2ban-regex");
     let lines = if quick { 50_000 } else { 400_000 };
     let log = out_dir.join("asterisk-bench.log");
     let made: serde_json::Value = serde_json::from_slice(&checked_output(
@@ -106,17 +107,38 @@ pub fn run(quick: bool) -> Result<()> {
         "machine": machine(),
         "xdp": xdp,
         "droprate": droprate,
+        "iperf": iperf,
+        "daemon": daemon,
         "parse": parse,
     });
     std::fs::write(
         out_dir.join("report.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    let md = markdown(&report);
+    let mut md = markdown(&report);
+    match plot::draw(&report, &out_dir) {
+        Ok(pngs) => {
+            md.push_str("\n## Plots\n\n");
+            for p in pngs {
+                md.push_str(&format!("![{p}]({p})\n\n"));
+            }
+        }
+        Err(e) => eprintln!("bench: no plots: {e:#}"),
+    }
     std::fs::write(out_dir.join("report.md"), &md)?;
     println!("{md}");
     eprintln!("bench: wrote target/bench/report.json and target/bench/report.md");
     Ok(())
+}
+
+/// Runs `sipshield-bench <what> [--quick]`; its JSON.
+fn sub(release: &std::path::Path, what: &str, quick: bool) -> Result<serde_json::Value> {
+    let mut cmd = Command::new(release.join("sipshield-bench"));
+    cmd.arg(what);
+    if quick {
+        cmd.arg("--quick");
+    }
+    Ok(serde_json::from_slice(&checked_output(&mut cmd)?)?)
 }
 
 /// Adds, per path and ban count, sipshield's drop rate over each nftables
@@ -262,6 +284,8 @@ fn markdown(r: &serde_json::Value) -> String {
         prev = bans;
     }
     droprate_markdown(&mut s, &r["droprate"]);
+    iperf_markdown(&mut s, &r["iperf"]);
+    daemon_markdown(&mut s, &r["daemon"]);
     let p = &r["parse"];
     let _ = writeln!(s, "\n## Log parsing\n");
     let _ = writeln!(
@@ -305,6 +329,113 @@ fn markdown(r: &serde_json::Value) -> String {
         if worst_drop <= 1.5 { "met" } else { "MISSED" }
     );
     s
+}
+
+fn iperf_markdown(s: &mut String, d: &serde_json::Value) {
+    let _ = writeln!(
+        s,
+        "\n## Legitimate traffic through the guarded interface (iperf3)\n"
+    );
+    let _ = writeln!(
+        s,
+        "Non-SIP traffic (port 5201) across the veth, three ways in one run: no XDP program, the empty XDP_PASS baseline, sipshield.\n\
+         On veth, attaching any XDP program stops the peer from sending 64 KB GSO super-packets, which is what the first column\n\
+         enjoys; a physical NIC delivers MTU-sized frames either way and runs GRO after XDP. sipshield's own cost is the last ratio.\n"
+    );
+    let _ = writeln!(s, "| proto | no XDP Gbit/s | empty XDP Gbit/s | sipshield Gbit/s | sipshield / no XDP | sipshield / empty XDP |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    let mut worst = f64::INFINITY;
+    let mut worst_own = f64::INFINITY;
+    for r in d["rows"].as_array().cloned().unwrap_or_default() {
+        let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+        worst = worst.min(f("ratio"));
+        worst_own = worst_own.min(f("ratio_to_xdp_pass"));
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {:.2} | {:.2} | {:.0}% | {:.0}% |",
+            r["proto"].as_str().unwrap_or("?"),
+            f("without_gbps"),
+            f("xdp_pass_gbps"),
+            f("with_gbps"),
+            f("ratio") * 100.0,
+            f("ratio_to_xdp_pass") * 100.0
+        );
+    }
+    if worst.is_finite() {
+        let _ = writeln!(
+            s,
+            "\nTarget: with sipshield at least 90% of without. Against no XDP program: {:.0}%, {}; against an empty XDP program: {:.0}%, {}.",
+            worst * 100.0,
+            if worst >= 0.9 { "met" } else { "MISSED (the veth GSO effect above)" },
+            worst_own * 100.0,
+            if worst_own >= 0.9 { "met" } else { "MISSED" }
+        );
+    }
+}
+
+fn daemon_markdown(s: &mut String, d: &serde_json::Value) {
+    let l = &d["log_ban"];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+    let _ = writeln!(s, "\n## Ban latency\n");
+    let _ = writeln!(
+        s,
+        "Log path: the 5th failure line of a fresh source appended to the Asterisk log, until the source is in the kernel's ban map\n\
+         (its next packet is dropped), daemon defaults (5 failures, logs polled every {} ms), {} trials.\n",
+        l["poll_interval_ms"], l["trials"]
+    );
+    let _ = writeln!(s, "| p50 | p99 | min | max |");
+    let _ = writeln!(s, "|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+        f(&l["p50_ms"]),
+        f(&l["p99_ms"]),
+        f(&l["min_ms"]),
+        f(&l["max_ms"])
+    );
+    let p99 = f(&l["p99_ms"]);
+    let _ = writeln!(
+        s,
+        "\nTarget p99 at most 100 ms: {}.",
+        if p99 > 0.0 && p99 <= 100.0 {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+    let r = &d["rate_guard_ban"];
+    let at = r["banned_at_packet"].as_u64().unwrap_or(0);
+    let burst = r["register_burst"].as_u64().unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "\nKernel rate guard, program alone (no daemon running): a REGISTER flood of {} packets from one source was banned at packet {at}, \
+         {:.0} us after its first packet; configured burst {burst} at {}/s. Target, within the burst and no userspace round trip: {}.",
+        r["sent"],
+        f(&r["first_packet_to_ban_us"]),
+        r["register_per_second"],
+        if at > 0 && at <= burst + 1 { "met" } else { "MISSED" }
+    );
+    let _ = writeln!(s, "\n## Scale: restoring bans at start, daemon memory\n");
+    let _ = writeln!(
+        s,
+        "A state file of N active bans; time from starting `sipshield run` (program load and verification included) until the kernel holds all N; the daemon's resident memory then and its peak.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| bans | state file MB | start to all bans in the kernel | RSS MB | peak RSS MB |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
+    for r in d["restore"].as_array().cloned().unwrap_or_default() {
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.2} s | {:.0} | {:.0} |",
+            r["bans"],
+            f(&r["state_file_mb"]),
+            f(&r["restore_s"]),
+            f(&r["rss_mb"]),
+            f(&r["peak_rss_mb"])
+        );
+    }
 }
 
 fn droprate_markdown(s: &mut String, d: &serde_json::Value) {

@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod deps;
 mod lab;
+mod plot;
 mod shell;
 mod test;
 

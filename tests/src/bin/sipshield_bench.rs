@@ -5,6 +5,10 @@
 //! BPF_PROG_TEST_RUN at several ban counts, next to the baseline programs.
 //! `sipshield-bench droprate [--quick]`: Mpps a banned source is dropped at,
 //! sipshield against nftables, on the NIC-like and the skb path.
+//! `sipshield-bench daemon [--quick]`: ban latency (log path, rate guard),
+//! restoring 100k/1M bans from the state file, daemon memory.
+//! `sipshield-bench iperf [--quick]`: TCP/UDP throughput with and without
+//! sipshield attached.
 //! `sipshield-bench make-log PATH LINES`: writes a realistic Asterisk log.
 
 use std::{
@@ -33,6 +37,12 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = match args.first().map(String::as_str) {
         Some("xdp") => xdp(args.iter().any(|a| a == "--quick"))?,
+        Some("daemon") => {
+            sipshield_tests::bench::daemon_bench::run(args.iter().any(|a| a == "--quick"))?
+        }
+        Some("iperf") => {
+            sipshield_tests::bench::throughput::run(args.iter().any(|a| a == "--quick"))?
+        }
         Some("droprate") => {
             sipshield_tests::bench::droprate::run(args.iter().any(|a| a == "--quick"))?
         }
@@ -42,7 +52,7 @@ fn main() -> Result<()> {
             make_log(path, lines)?
         }
         _ => {
-            bail!("usage: sipshield-bench xdp [--quick] | droprate [--quick] | make-log PATH LINES")
+            bail!("usage: sipshield-bench xdp [--quick] | droprate [--quick] | daemon [--quick] | iperf [--quick] | make-log PATH LINES")
         }
     };
     println!("{out}");

@@ -1,0 +1,251 @@
+//! Daemon-side measurements: how fast a ban lands (a failure line in the
+//! log → the kernel drops the source; a flood → the kernel rate guard bans
+//! it with no userspace at all), and how the daemon scales (time to restore
+//! 100k and 1M bans from its state file into the kernel, and its memory).
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use sipshield::{
+    bpf::{clock::monotonic_ns, pins, AttachMode, LoadedProgram, MapSizes},
+    offence::OffenceClass,
+    state::{BanOrigin, BanRecord, BanTarget, State, StateFile, STATE_VERSION},
+};
+use sipshield_common::config::XdpConfig;
+
+use crate::{
+    daemon::{append, wrong_password, Daemon, DaemonPaths},
+    harness::Harness,
+    netns::{VethLab, GUARD_DEV},
+};
+
+/// p-th percentile (0..=100) of sorted `v`.
+fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// Failure line appended → source in the kernel's ban map (the next packet
+/// of it is dropped), over `trials` fresh sources, daemon defaults
+/// (5 failures, 50 ms log polling).
+pub fn log_ban_latency(trials: u32) -> Result<Value> {
+    let lab = VethLab::new("10.211.1");
+    let paths = DaemonPaths::new("lat");
+    let log = paths.log("messages");
+    append(&log, &[]);
+    let log_arg = log.to_str().context("utf-8 path")?.to_string();
+    let _daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &[
+            "--iface",
+            GUARD_DEV,
+            "--asterisk-log",
+            &log_arg,
+            "--detach-on-exit",
+        ],
+    );
+    let maps = wait_maps(&paths)?;
+    let mut ms = Vec::new();
+    for t in 0..trials {
+        let ip = Ipv4Addr::from(0x0a4d_0000u32 + 256 * (t / 250) + (t % 250) + 1);
+        let ips = ip.to_string();
+        // Four failures first, untimed; the fifth crosses the threshold.
+        let lines: Vec<String> = (0..4).map(|n| wrong_password(&ips, n)).collect();
+        append(&log, &lines);
+        std::thread::sleep(Duration::from_millis(120));
+        let t0 = Instant::now();
+        append(&log, &[wrong_password(&ips, 4)]);
+        loop {
+            if maps.bans.get(IpAddr::V4(ip))?.is_some() {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(3) {
+                bail!("{ips} not banned 3 s after its fifth failure");
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        // Next trial at a random phase of the daemon's poll cycle.
+        std::thread::sleep(Duration::from_millis(u64::from(rand::random::<u8>() % 50)));
+    }
+    let mut sorted = ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    Ok(json!({
+        "trials": trials,
+        "p50_ms": percentile(&sorted, 50.0),
+        "p99_ms": percentile(&sorted, 99.0),
+        "max_ms": sorted.last().copied().unwrap_or(0.0),
+        "min_ms": sorted.first().copied().unwrap_or(0.0),
+        "poll_interval_ms": 50,
+    }))
+}
+
+fn wait_maps(paths: &DaemonPaths) -> Result<sipshield::bpf::ShieldMaps> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(m) = pins::open_pinned(&paths.pin_root, GUARD_DEV) {
+            return Ok(m);
+        }
+        if Instant::now() > deadline {
+            bail!("daemon did not pin its maps");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A REGISTER flood from one source against the program alone (no daemon
+/// running): at which packet and how long after the first the kernel's
+/// rate guard banned it.
+pub fn rate_guard_ban() -> Result<Value> {
+    let lab = VethLab::new("10.211.2");
+    let mut prog = LoadedProgram::load(MapSizes::default())?;
+    let mut maps = prog.take_maps()?;
+    let config = XdpConfig::default();
+    maps.config.write(&config, &Harness::default_prefixes())?;
+    lab.guarded
+        .enter(|| prog.attach(GUARD_DEV, AttachMode::Auto))?;
+    let src = lab.add_sender(77);
+    let tx = lab.sender(&src);
+    let to = format!("{}:5060", lab.guarded_addr());
+    let sent = 200u32;
+    for n in 0..sent {
+        let msg = format!(
+            "REGISTER sip:{0} SIP/2.0\r\nVia: SIP/2.0/UDP {src}:5060;branch=z9hG4bK{n}\r\nFrom: <sip:100@{0}>;tag={n}\r\nTo: <sip:100@{0}>\r\nCall-ID: {n}@{src}\r\nCSeq: {n} REGISTER\r\nUser-Agent: Z 5.5.2\r\nContent-Length: 0\r\n\r\n",
+            lab.guarded_addr()
+        );
+        tx.send_to(msg.as_bytes(), &to)?;
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let ip: IpAddr = src.parse()?;
+    let ban = maps.bans.get(ip)?.context("flood source not banned")?;
+    let stats = maps.sources.get(ip)?.context("flood source not counted")?;
+    let burst = config.register_limit.window_ns / config.register_limit.interval_ns.max(1);
+    Ok(json!({
+        "sent": sent,
+        "register_burst": burst,
+        "register_per_second": 1_000_000_000 / config.register_limit.interval_ns.max(1),
+        "banned_at_packet": stats.total_messages(),
+        "first_packet_to_ban_us": ban.created_ns.saturating_sub(stats.first_seen_ns) as f64 / 1e3,
+        "userspace_involved": false,
+    }))
+}
+
+/// Writes a state file of `n` active bans, starts the daemon on it, and
+/// times until the kernel holds all of them; the daemon's memory then.
+pub fn restore(n: u32) -> Result<Value> {
+    let lab = VethLab::new("10.211.3");
+    let paths = DaemonPaths::new("rst");
+    let now = sipshield::state::unix_secs(std::time::SystemTime::now());
+    let bans = (0..n)
+        .map(|i| BanRecord {
+            target: BanTarget::addr(IpAddr::V4(Ipv4Addr::from(0x2000_0000u32 + i))),
+            created: now,
+            expires: Some(now + 86_400),
+            class: OffenceClass::SipAuth,
+            origin: BanOrigin::Log,
+            offence_number: 1,
+            reason: "5 sip-auth offences within 10m".into(),
+        })
+        .collect();
+    let state = State {
+        version: STATE_VERSION,
+        saved_at: now,
+        bans,
+        history: Vec::new(),
+        allow: Vec::new(),
+    };
+    std::fs::create_dir_all(paths.state_dir())?;
+    StateFile::in_dir(&paths.state_dir()).save(&state)?;
+    let file_mb = std::fs::metadata(paths.state_dir().join("state.json"))?.len() as f64 / 1e6;
+    drop(state);
+    let log = paths.log("messages");
+    append(&log, &[]);
+    let log_arg = log.to_str().context("utf-8 path")?.to_string();
+    let t0 = Instant::now();
+    let started_ns = monotonic_ns();
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &[
+            "--iface",
+            GUARD_DEV,
+            "--asterisk-log",
+            &log_arg,
+            "--detach-on-exit",
+        ],
+    );
+    let maps = wait_maps(&paths)?;
+    loop {
+        let (v4, v6) = maps.bans.len();
+        if v4 + v6 >= n as usize {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            bail!("only {v4} of {n} bans restored after 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let restore_s = t0.elapsed().as_secs_f64();
+    let _ = started_ns;
+    std::thread::sleep(Duration::from_millis(300));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))?;
+    let field = |name: &str| -> f64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    Ok(json!({
+        "bans": n,
+        "state_file_mb": file_mb,
+        "restore_s": restore_s,
+        "rss_mb": field("VmRSS:"),
+        "peak_rss_mb": field("VmHWM:"),
+    }))
+}
+
+/// Everything above.
+pub fn run(quick: bool) -> Result<Value> {
+    let trials = if quick { 20 } else { 100 };
+    eprintln!("bench:   ban latency, log path, {trials} trials");
+    let log = log_ban_latency(trials)?;
+    eprintln!(
+        "bench:     p50 {:.1} ms, p99 {:.1} ms",
+        log["p50_ms"].as_f64().unwrap_or(0.0),
+        log["p99_ms"].as_f64().unwrap_or(0.0)
+    );
+    let rate = rate_guard_ban()?;
+    eprintln!(
+        "bench:   rate guard: banned at packet {} (burst {}), {:.0} us after the first",
+        rate["banned_at_packet"],
+        rate["register_burst"],
+        rate["first_packet_to_ban_us"].as_f64().unwrap_or(0.0)
+    );
+    let sizes: &[u32] = if quick {
+        &[0, 10_000, 100_000]
+    } else {
+        &[0, 100_000, 1_000_000]
+    };
+    let mut scale = Vec::new();
+    for &n in sizes {
+        let r = restore(n)?;
+        eprintln!(
+            "bench:   restore {n} bans: {:.2} s, daemon RSS {:.0} MB (peak {:.0} MB)",
+            r["restore_s"].as_f64().unwrap_or(0.0),
+            r["rss_mb"].as_f64().unwrap_or(0.0),
+            r["peak_rss_mb"].as_f64().unwrap_or(0.0)
+        );
+        scale.push(r);
+    }
+    Ok(json!({ "log_ban": log, "rate_guard_ban": rate, "restore": scale }))
+}

@@ -1,0 +1,158 @@
+//! PNG plots for the benchmark report, drawn by gnuplot (Debian package
+//! gnuplot-nox) from the report's JSON: ns/packet against the ban count,
+//! and the drop rate of each method per path.
+
+use std::{fmt::Write as _, path::Path, process::Command};
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+
+/// Writes `xdp-ns-per-packet.png` and `drop-rate.png` into `dir`; returns
+/// the file names written.
+pub fn draw(report: &Value, dir: &Path) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    if let Some(name) = ns_per_packet(report, dir)? {
+        written.push(name);
+    }
+    if let Some(name) = drop_rate(report, dir)? {
+        written.push(name);
+    }
+    Ok(written)
+}
+
+fn label(bans: u64) -> String {
+    match bans {
+        b if b >= 1_000_000 && b % 1_000_000 == 0 => format!("{}M", b / 1_000_000),
+        b if b >= 1_000 && b % 1_000 == 0 => format!("{}k", b / 1_000),
+        b => b.to_string(),
+    }
+}
+
+fn gnuplot(script: &str, dir: &Path) -> Result<()> {
+    let path = dir.join("plot.gp");
+    std::fs::write(&path, script)?;
+    let out = Command::new("gnuplot")
+        .arg(&path)
+        .current_dir(dir)
+        .output()?;
+    if !out.status.success() {
+        bail!("gnuplot: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// One line per drop-path class plus the two baselines, ns against bans.
+fn ns_per_packet(report: &Value, dir: &Path) -> Result<Option<String>> {
+    let rows = report["xdp"]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let series = ["blocked v4", "blocked v6", "range-blocked v4"];
+    let mut data =
+        String::from("# bans-label pass lookup-v4 lookup-v6 blocked-v4 blocked-v6 range\n");
+    for (i, r) in rows.iter().enumerate() {
+        let class = |name: &str| {
+            r["classes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["class"].as_str().is_some_and(|n| n.starts_with(name)))
+                .and_then(|c| c["ns"].as_f64())
+                .unwrap_or(f64::NAN)
+        };
+        let _ = writeln!(
+            data,
+            "{i} \"{}\" {} {} {} {} {} {}",
+            label(r["bans"].as_u64().unwrap_or(0)),
+            r["baseline_pass_ns"].as_f64().unwrap_or(f64::NAN),
+            r["baseline_lookup_v4_ns"].as_f64().unwrap_or(f64::NAN),
+            r["baseline_lookup_v6_ns"].as_f64().unwrap_or(f64::NAN),
+            class(series[0]),
+            class(series[1]),
+            class("range"),
+        );
+    }
+    std::fs::write(dir.join("xdp-ns.dat"), data)?;
+    let name = "xdp-ns-per-packet.png";
+    gnuplot(
+        &format!(
+            "set terminal pngcairo size 900,540\nset output '{name}'\n\
+             set title 'XDP cost of a dropped packet (BPF_PROG_TEST_RUN)'\n\
+             set xlabel 'bans loaded'\nset ylabel 'ns per packet'\nset yrange [0:*]\n\
+             set key outside right\nset grid ytics\n\
+             plot 'xdp-ns.dat' using 1:5:xtic(2) with linespoints lw 2 title 'sipshield blocked v4', \\\n\
+             '' using 1:6 with linespoints lw 2 title 'sipshield blocked v6', \\\n\
+             '' using 1:7 with linespoints lw 2 title 'sipshield range-blocked', \\\n\
+             '' using 1:4 with linespoints dt 2 title 'one-lookup drop v4 (baseline)', \\\n\
+             '' using 1:3 with linespoints dt 3 title 'XDP_PASS only (baseline)'\n"
+        ),
+        dir,
+    )?;
+    Ok(Some(name.into()))
+}
+
+/// Grouped bars: Mpps dropped per method at each ban count, one panel per
+/// path.
+fn drop_rate(report: &Value, dir: &Path) -> Result<Option<String>> {
+    let points = report["droprate"]["points"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if points.is_empty() {
+        return Ok(None);
+    }
+    let methods = [
+        "sipshield",
+        "nft-netdev-ingress",
+        "nft-inet-raw-prerouting",
+        "none",
+    ];
+    let mut panels = String::new();
+    for (n, path) in ["nic-like", "skb"].iter().enumerate() {
+        let mut bans: Vec<u64> = points
+            .iter()
+            .filter(|p| p["path"] == *path)
+            .filter_map(|p| p["bans"].as_u64())
+            .collect();
+        bans.sort_unstable();
+        bans.dedup();
+        let mut data = String::new();
+        for b in &bans {
+            let _ = write!(data, "\"{}\"", label(*b));
+            for m in methods {
+                let v = points
+                    .iter()
+                    .find(|p| p["path"] == *path && p["method"] == m && p["bans"] == *b)
+                    .and_then(|p| p["mpps"].as_f64())
+                    .unwrap_or(0.0);
+                let _ = write!(data, " {v}");
+            }
+            data.push('\n');
+        }
+        let file = format!("drop-{path}.dat");
+        std::fs::write(dir.join(&file), data)?;
+        let _ = write!(
+            panels,
+            "set title '{} path'\n\
+             plot '{file}' using 2:xtic(1) title 'sipshield (XDP)', '' using 3 title 'nftables netdev ingress', \
+             '' using 4 title 'nftables inet raw prerouting', '' using 5 title 'nothing (stack drops it)'\n",
+            if n == 0 { "NIC-like (XDP-redirected frames)" } else { "skb (AF_PACKET sender)" }
+        );
+    }
+    let name = "drop-rate.png";
+    gnuplot(
+        &format!(
+            "set terminal pngcairo size 1100,480\nset output '{name}'\n\
+             set multiplot layout 1,2 title 'Banned source: packets dropped per second'\n\
+             set style data histograms\nset style histogram clustered gap 1\n\
+             set style fill solid 0.8 border -1\nset boxwidth 0.9\n\
+             set ylabel 'Mpps dropped'\nset xlabel 'addresses in the ban set'\nset yrange [0:*]\nset grid ytics\n\
+             set key top right font ',8'\n{panels}unset multiplot\n"
+        ),
+        dir,
+    )?;
+    Ok(Some(name.into()))
+}
