@@ -79,7 +79,7 @@ fn ns_per_packet(report: &Value, dir: &Path) -> Result<Option<String>> {
     let name = "xdp-ns-per-packet.png";
     gnuplot(
         &format!(
-            "set terminal pngcairo size 900,540\nset output '{name}'\n\
+            "set terminal pngcairo size 900,540 noenhanced\nset output '{name}'\n\
              set title 'XDP cost of a dropped packet (BPF_PROG_TEST_RUN)'\n\
              set xlabel 'bans loaded'\nset ylabel 'ns per packet'\nset yrange [0:*]\n\
              set key outside right\nset grid ytics\n\
@@ -145,12 +145,12 @@ fn drop_rate(report: &Value, dir: &Path) -> Result<Option<String>> {
     let name = "drop-rate.png";
     gnuplot(
         &format!(
-            "set terminal pngcairo size 1100,480\nset output '{name}'\n\
+            "set terminal pngcairo size 1100,520 noenhanced\nset output '{name}'\n\
              set multiplot layout 1,2 title 'Banned source: packets dropped per second'\n\
              set style data histograms\nset style histogram clustered gap 1\n\
              set style fill solid 0.8 border -1\nset boxwidth 0.9\n\
              set ylabel 'Mpps dropped'\nset xlabel 'addresses in the ban set'\nset yrange [0:*]\nset grid ytics\n\
-             set key top right font ',8'\n{panels}unset multiplot\n"
+             set key outside below font ',9'\n{panels}unset multiplot\n"
         ),
         dir,
     )?;
