@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,13 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             scan(io::stdin().lock(), &name, args.json, &mut out, &mut tally)
         } else {
             let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-            scan(
-                BufReader::with_capacity(256 * 1024, file),
-                &name,
-                args.json,
-                &mut out,
-                &mut tally,
-            )
+            scan(file, &name, args.json, &mut out, &mut tally)
         };
         match result {
             Ok(()) => {}
@@ -92,54 +86,160 @@ fn output_failed(err: io::Error) -> anyhow::Result<ExitCode> {
     Err(err).context("writing output")
 }
 
+/// Bytes read and parsed at a time; a block is split across the cores at
+/// line boundaries and the results are written in file order.
+const BLOCK: usize = 8 << 20;
+
+/// What one worker found in its share of a block.
+#[derive(Default)]
+struct Share {
+    lines: u64,
+    known_good: u64,
+    /// (line number within the share, 1-based; the failure)
+    failures: Vec<(u64, logs::Failure)>,
+}
+
+fn parse_share(bytes: &[u8]) -> Share {
+    let mut share = Share::default();
+    for raw in bytes.split(|b| *b == b'\n') {
+        share.lines += 1;
+        match logs::parse_line(&String::from_utf8_lossy(raw)) {
+            None => {}
+            Some(Parsed::KnownGood(_)) => share.known_good += 1,
+            Some(Parsed::Failure(f)) => share.failures.push((share.lines, f)),
+        }
+    }
+    share
+}
+
+/// `bytes` (whole lines, without the last newline) cut into about `n`
+/// pieces at newlines.
+fn split_lines(bytes: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(n);
+    let mut rest = bytes;
+    for left in (1..n).rev() {
+        let target = rest.len() / (left + 1);
+        match rest[target..].iter().position(|b| *b == b'\n') {
+            Some(at) if target + at + 1 < rest.len() => {
+                pieces.push(&rest[..target + at]);
+                rest = &rest[target + at + 1..];
+            }
+            _ => break,
+        }
+    }
+    pieces.push(rest);
+    pieces
+}
+
+/// Fills `buf` from `input` as far as it goes; the count read (0 at EOF).
+fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 fn scan(
-    mut input: impl BufRead,
+    input: impl Read,
     name: &str,
     json: bool,
     out: &mut impl Write,
     tally: &mut Tally,
 ) -> Result<(), ScanError> {
-    let mut buf = Vec::with_capacity(1024);
+    scan_blocks(input, BLOCK, name, json, out, tally)
+}
+
+fn scan_blocks(
+    mut input: impl Read,
+    block: usize,
+    name: &str,
+    json: bool,
+    out: &mut impl Write,
+    tally: &mut Tally,
+) -> Result<(), ScanError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let mut data: Vec<u8> = Vec::with_capacity(block * 2);
     let mut number = 0u64;
     loop {
-        buf.clear();
-        if input
-            .read_until(b'\n', &mut buf)
-            .map_err(ScanError::Input)?
-            == 0
-        {
-            return Ok(());
-        }
-        number += 1;
-        tally.lines += 1;
-        let line = String::from_utf8_lossy(&buf);
-        match logs::parse_line(&line) {
-            None => {}
-            Some(Parsed::KnownGood(_)) => tally.known_good += 1,
-            Some(Parsed::Failure(failure)) => {
-                tally.failures += 1;
-                *tally.by_kind.entry(failure.kind).or_default() += 1;
-                let written = if json {
-                    let record = Record {
-                        file: name,
-                        line: number,
-                        source: failure.source,
-                        event: failure.kind,
-                        ip: failure.ip,
-                    };
-                    serde_json::to_writer(&mut *out, &record)
-                        .map_err(io::Error::from)
-                        .and_then(|()| out.write_all(b"\n"))
-                } else {
-                    writeln!(
-                        out,
-                        "{name}:{number}  {}  {}  {}",
-                        failure.source, failure.kind, failure.ip
-                    )
-                };
-                written.map_err(ScanError::Output)?;
+        let old = data.len();
+        data.resize(old + block, 0);
+        let read = fill(&mut input, &mut data[old..]).map_err(ScanError::Input)?;
+        data.truncate(old + read);
+        let eof = read == 0;
+        // Whole lines only, unless the file ends (its last line may lack
+        // a newline) or one line is longer than a block (cut: parsers
+        // refuse lines that long anyway).
+        let end = match data.iter().rposition(|b| *b == b'\n') {
+            _ if eof => data.len(),
+            Some(nl) => nl + 1,
+            None if data.len() >= block => data.len(),
+            None => continue,
+        };
+        if end > 0 {
+            let body = match data[..end].strip_suffix(b"\n") {
+                Some(b) => b,
+                None => &data[..end],
+            };
+            let pieces = split_lines(body, workers);
+            let shares: Vec<Share> = std::thread::scope(|s| {
+                let handles: Vec<_> = pieces
+                    .iter()
+                    .map(|piece| s.spawn(move || parse_share(piece)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+            for share in shares {
+                for (at, failure) in &share.failures {
+                    write_failure(out, name, number + at, failure, json, tally)
+                        .map_err(ScanError::Output)?;
+                }
+                number += share.lines;
+                tally.lines += share.lines;
+                tally.known_good += share.known_good;
             }
         }
+        data.drain(..end);
+        if eof {
+            return Ok(());
+        }
+    }
+}
+
+fn write_failure(
+    out: &mut impl Write,
+    name: &str,
+    number: u64,
+    failure: &logs::Failure,
+    json: bool,
+    tally: &mut Tally,
+) -> io::Result<()> {
+    tally.failures += 1;
+    *tally.by_kind.entry(failure.kind).or_default() += 1;
+    if json {
+        let record = Record {
+            file: name,
+            line: number,
+            source: failure.source,
+            event: failure.kind,
+            ip: failure.ip,
+        };
+        serde_json::to_writer(&mut *out, &record).map_err(io::Error::from)?;
+        out.write_all(b"\n")
+    } else {
+        writeln!(
+            out,
+            "{name}:{number}  {}  {}  {}",
+            failure.source, failure.kind, failure.ip
+        )
     }
 }
 
@@ -159,4 +259,66 @@ fn print_summary(tally: &Tally) {
         "{} lines read, {} failures{kinds}, {} known good",
         tally.lines, tally.failures, tally.known_good
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAIL: &str = "[2026-11-25 10:00:00] NOTICE[1] chan_sip.c: Registration from '<sip:a@b>' failed for '192.0.2.";
+    const TAIL: &str = ":5060' - Wrong password";
+
+    fn log(lines: usize) -> String {
+        (1..=lines)
+            .map(|n| {
+                if n % 3 == 0 {
+                    format!("{FAIL}{}{TAIL}\n", n % 250)
+                } else {
+                    format!("noise line {n}\n")
+                }
+            })
+            .collect()
+    }
+
+    fn run(text: &str, block: usize) -> (String, u64, u64) {
+        let mut out = Vec::new();
+        let mut tally = Tally::default();
+        if scan_blocks(text.as_bytes(), block, "f", false, &mut out, &mut tally).is_err() {
+            panic!("scan failed");
+        }
+        (String::from_utf8(out).unwrap(), tally.lines, tally.failures)
+    }
+
+    #[test]
+    fn small_blocks_give_the_same_lines_and_numbers_as_one_block() {
+        let text = log(500);
+        let whole = run(&text, 1 << 20);
+        assert_eq!(whole.1, 500);
+        assert_eq!(whole.2, 166);
+        assert!(whole.0.starts_with("f:3  asterisk"), "{}", whole.0);
+        // Blocks larger than the longest line (about 110 bytes); longer
+        // lines are cut by design.
+        for block in [128, 200, 1000, 4096] {
+            assert_eq!(run(&text, block), whole, "block {block}");
+        }
+    }
+
+    #[test]
+    fn last_line_without_newline_and_empty_input() {
+        let text = format!("a\n{FAIL}9{TAIL}");
+        let (out, lines, failures) = run(&text, 1 << 20);
+        assert_eq!((lines, failures), (2, 1));
+        assert!(out.starts_with("f:2  "), "{out}");
+        assert_eq!(run("", 1 << 20), (String::new(), 0, 0));
+        assert_eq!(run("\n\n", 1 << 20).1, 2);
+    }
+
+    #[test]
+    fn split_lines_cuts_only_at_newlines() {
+        let text = b"aa\nbbbb\ncc\nd";
+        let pieces = split_lines(text, 3);
+        assert!(pieces.len() > 1);
+        assert_eq!(pieces.join(&b'\n'), text.to_vec());
+        assert_eq!(split_lines(b"one", 4), vec![&b"one"[..]]);
+    }
 }

@@ -137,10 +137,7 @@ fn ban_set(n: u32) -> Vec<Ipv4Addr> {
 /// The receiver as one method sets it up; `dropped()` reads its count.
 enum Receiver {
     None,
-    Sipshield {
-        _prog: LoadedProgram,
-        maps: sipshield::bpf::ShieldMaps,
-    },
+    Sipshield(Box<(LoadedProgram, sipshield::bpf::ShieldMaps)>),
     Nft,
 }
 
@@ -167,7 +164,7 @@ impl Receiver {
                     maps.bans.insert((*a).into(), entry)?;
                 }
                 pair.rx.enter(|| prog.attach("r0", AttachMode::Driver))?;
-                Receiver::Sipshield { _prog: prog, maps }
+                Receiver::Sipshield(Box::new((prog, maps)))
             }
             Method::NftNetdev | Method::NftRaw => {
                 let (family, hook) = if method == Method::NftNetdev {
@@ -211,7 +208,7 @@ impl Receiver {
     fn dropped(&self, pair: &Pair) -> Result<u64> {
         match self {
             Receiver::None => pair.rx_packets(),
-            Receiver::Sipshield { maps, .. } => Ok(maps.stats.snapshot()?.total(Action::Drop)),
+            Receiver::Sipshield(loaded) => Ok(loaded.1.stats.snapshot()?.total(Action::Drop)),
             Receiver::Nft => {
                 let out = pair
                     .rx
@@ -354,9 +351,10 @@ pub fn point(path: Path, method: Method, bans: u32, quick: bool) -> Result<Value
                 generate_nic_like(&pair, repeat)?;
                 u64::from(repeat)
             }
-            Path::Skb => {
-                generate_skb(&pair, Duration::from_millis(if quick { 300 } else { 1_000 }))?
-            }
+            Path::Skb => generate_skb(
+                &pair,
+                Duration::from_millis(if quick { 300 } else { 1_000 }),
+            )?,
         };
         let secs = t.elapsed().as_secs_f64();
         let cpu = busy_cpu_ns()?.saturating_sub(cpu0) as f64;
