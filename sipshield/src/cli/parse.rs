@@ -103,7 +103,13 @@ fn parse_share(bytes: &[u8]) -> Share {
     let mut share = Share::default();
     for raw in bytes.split(|b| *b == b'\n') {
         share.lines += 1;
-        match logs::parse_line(&String::from_utf8_lossy(raw)) {
+        // Valid UTF-8 (nearly every line) is checked far faster than a
+        // lossy conversion walks it.
+        let line = match std::str::from_utf8(raw) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
+        match logs::parse_line(&line) {
             None => {}
             Some(Parsed::KnownGood(_)) => share.known_good += 1,
             Some(Parsed::Failure(f)) => share.failures.push((share.lines, f)),
@@ -131,18 +137,19 @@ fn split_lines(bytes: &[u8], n: usize) -> Vec<&[u8]> {
     pieces
 }
 
-/// Fills `buf` from `input` as far as it goes; the count read (0 at EOF).
-fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match input.read(&mut buf[n..]) {
+/// Appends up to `max` bytes from `input` to `buf`; the count read (0 at
+/// EOF). No zero-filling of the block first.
+fn fill(input: &mut impl Read, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let mut total = 0;
+    while total < max {
+        match input.by_ref().take((max - total) as u64).read_to_end(buf) {
             Ok(0) => break,
-            Ok(k) => n += k,
+            Ok(k) => total += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(n)
+    Ok(total)
 }
 
 fn scan(
@@ -167,10 +174,7 @@ fn scan_blocks(
     let mut data: Vec<u8> = Vec::with_capacity(block * 2);
     let mut number = 0u64;
     loop {
-        let old = data.len();
-        data.resize(old + block, 0);
-        let read = fill(&mut input, &mut data[old..]).map_err(ScanError::Input)?;
-        data.truncate(old + read);
+        let read = fill(&mut input, &mut data, block).map_err(ScanError::Input)?;
         let eof = read == 0;
         // Whole lines only, unless the file ends (its last line may lack
         // a newline) or one line is longer than a block (cut: parsers
