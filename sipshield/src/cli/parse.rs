@@ -318,6 +318,16 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_lines_are_still_read() {
+        let mut text = b"noise \xff\xfe\n".to_vec();
+        text.extend_from_slice(format!("{FAIL}7{TAIL}\n").as_bytes());
+        let mut out = Vec::new();
+        let mut tally = Tally::default();
+        assert!(scan_blocks(&text[..], 1 << 20, "f", false, &mut out, &mut tally).is_ok());
+        assert_eq!((tally.lines, tally.failures), (2, 1));
+    }
+
+    #[test]
     fn split_lines_cuts_only_at_newlines() {
         let text = b"aa\nbbbb\ncc\nd";
         let pieces = split_lines(text, 3);
