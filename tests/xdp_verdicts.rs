@@ -608,8 +608,12 @@ fn scanner_match_is_case_insensitive_and_tolerates_blanks() {
 #[test]
 fn ordinary_user_agents_and_lookalikes_pass() {
     let mut h = Harness::new();
-    let variants: [&[u8]; 5] = [
+    let variants: [&[u8]; 7] = [
         b"REGISTER sip:x SIP/2.0\r\nUser-Agent: Yealink SIP-T46S 66.86.0.15\r\n\r\n",
+        // In the body, past the empty line that ends the headers: not a
+        // header, and not scanned.
+        b"MESSAGE sip:x SIP/2.0\r\nContent-Type: text/plain\r\n\r\nhi\r\nUser-Agent: friendly-scanner\r\n",
+        b"MESSAGE sip:x SIP/2.0\nContent-Type: text/plain\n\nUser-Agent: friendly-scanner\n",
         b"REGISTER sip:x SIP/2.0\r\nUser-Agent: Asterisk PBX 20.5.0\r\n\r\n",
         b"OPTIONS sip:x SIP/2.0\r\nX-User-Agent: friendly-scanner\r\n\r\n",
         b"OPTIONS sip:x SIP/2.0\r\nSubject: User-Agent: friendly-scanner\r\n\r\n",
