@@ -41,18 +41,21 @@ fn gnuplot(script: &str, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One line per drop-path class plus the two baselines, ns against bans.
-fn ns_per_packet(report: &Value, dir: &Path) -> Result<Option<String>> {
-    let rows = report["xdp"]["rows"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let series = ["blocked v4", "blocked v6", "range-blocked v4"];
-    let mut data =
-        String::from("# bans-label pass lookup-v4 lookup-v6 blocked-v4 blocked-v6 range\n");
+/// Columns of `xdp-ns.dat`, 1-based as gnuplot counts them.
+const COL_INDEX: usize = 1;
+const COL_LABEL: usize = 2;
+const COL_PASS: usize = 3;
+const COL_LOOKUP_V4: usize = 4;
+const COL_LOOKUP_V6: usize = 5;
+const COL_BLOCKED_V4: usize = 6;
+const COL_BLOCKED_V6: usize = 7;
+const COL_RANGE: usize = 8;
+
+/// The rows of `xdp-ns.dat`: one line per ban count, the columns above.
+fn ns_data(rows: &[Value]) -> String {
+    let mut data = String::from(
+        "# index bans-label pass-only lookup-v4 lookup-v6 blocked-v4 blocked-v6 range-blocked\n",
+    );
     for (i, r) in rows.iter().enumerate() {
         let class = |name: &str| {
             r["classes"]
@@ -70,12 +73,24 @@ fn ns_per_packet(report: &Value, dir: &Path) -> Result<Option<String>> {
             r["baseline_pass_ns"].as_f64().unwrap_or(f64::NAN),
             r["baseline_lookup_v4_ns"].as_f64().unwrap_or(f64::NAN),
             r["baseline_lookup_v6_ns"].as_f64().unwrap_or(f64::NAN),
-            class(series[0]),
-            class(series[1]),
+            class("blocked v4"),
+            class("blocked v6"),
             class("range"),
         );
     }
-    std::fs::write(dir.join("xdp-ns.dat"), data)?;
+    data
+}
+
+/// One line per drop-path class plus the baselines, ns against bans.
+fn ns_per_packet(report: &Value, dir: &Path) -> Result<Option<String>> {
+    let rows = report["xdp"]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    std::fs::write(dir.join("xdp-ns.dat"), ns_data(&rows))?;
     let name = "xdp-ns-per-packet.png";
     gnuplot(
         &format!(
@@ -83,11 +98,12 @@ fn ns_per_packet(report: &Value, dir: &Path) -> Result<Option<String>> {
              set title 'XDP cost of a dropped packet (BPF_PROG_TEST_RUN)'\n\
              set xlabel 'bans loaded'\nset ylabel 'ns per packet'\nset yrange [0:*]\n\
              set key outside right\nset grid ytics\n\
-             plot 'xdp-ns.dat' using 1:5:xtic(2) with linespoints lw 2 title 'sipshield blocked v4', \\\n\
-             '' using 1:6 with linespoints lw 2 title 'sipshield blocked v6', \\\n\
-             '' using 1:7 with linespoints lw 2 title 'sipshield range-blocked', \\\n\
-             '' using 1:4 with linespoints dt 2 title 'one-lookup drop v4 (baseline)', \\\n\
-             '' using 1:3 with linespoints dt 3 title 'XDP_PASS only (baseline)'\n"
+             plot 'xdp-ns.dat' using {COL_INDEX}:{COL_BLOCKED_V4}:xtic({COL_LABEL}) with linespoints lw 2 title 'sipshield blocked v4', \\\n\
+             '' using {COL_INDEX}:{COL_BLOCKED_V6} with linespoints lw 2 title 'sipshield blocked v6', \\\n\
+             '' using {COL_INDEX}:{COL_RANGE} with linespoints lw 2 title 'sipshield range-blocked', \\\n\
+             '' using {COL_INDEX}:{COL_LOOKUP_V4} with linespoints dt 2 lc rgb '#b06000' title 'one-lookup drop v4 (baseline)', \\\n\
+             '' using {COL_INDEX}:{COL_LOOKUP_V6} with linespoints dt 2 lc rgb '#a02050' title 'one-lookup drop v6 (baseline)', \\\n\
+             '' using {COL_INDEX}:{COL_PASS} with linespoints dt 3 lc rgb '#404040' title 'XDP_PASS only (baseline)'\n"
         ),
         dir,
     )?;
@@ -155,4 +171,44 @@ fn drop_rate(report: &Value, dir: &Path) -> Result<Option<String>> {
         dir,
     )?;
     Ok(Some(name.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn ns_data_columns_match_the_plot() {
+        let rows = vec![json!({
+            "bans": 10_000,
+            "baseline_pass_ns": 21.0,
+            "baseline_lookup_v4_ns": 46.0,
+            "baseline_lookup_v6_ns": 49.0,
+            "classes": [
+                {"class": "blocked v4", "ns": 62.0},
+                {"class": "blocked v6", "ns": 64.0},
+                {"class": "range-blocked", "ns": 65.0},
+            ],
+        })];
+        let data = ns_data(&rows);
+        let line = data.lines().nth(1).unwrap();
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let col = |n: usize| cols[n - 1];
+        assert_eq!(col(COL_INDEX), "0");
+        assert_eq!(col(COL_LABEL), "\"10k\"");
+        assert_eq!(col(COL_PASS), "21");
+        assert_eq!(col(COL_LOOKUP_V4), "46");
+        assert_eq!(col(COL_LOOKUP_V6), "49");
+        assert_eq!(col(COL_BLOCKED_V4), "62");
+        assert_eq!(col(COL_BLOCKED_V6), "64");
+        assert_eq!(col(COL_RANGE), "65");
+        assert_eq!(cols.len(), COL_RANGE);
+        // The header names every column too.
+        assert_eq!(
+            data.lines().next().unwrap().split_whitespace().count(),
+            COL_RANGE + 1
+        );
+    }
 }
