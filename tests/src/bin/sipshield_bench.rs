@@ -184,7 +184,7 @@ fn xdp(quick: bool) -> Result<Value> {
     } else {
         &[0, 10_000, 100_000, 1_000_000]
     };
-    let repeat: u32 = if quick { 100_000 } else { 1_000_000 };
+    let repeat: u32 = 1_000_000;
     let max = counts.iter().copied().max().unwrap_or(0) + 16;
 
     let mut h = Harness::with_sizes(MapSizes {
