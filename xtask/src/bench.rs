@@ -387,30 +387,35 @@ fn iperf_markdown(s: &mut String, d: &serde_json::Value) {
 }
 
 fn daemon_markdown(s: &mut String, d: &serde_json::Value) {
-    let l = &d["log_ban"];
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+    let rows = d["log_ban"].as_array().cloned().unwrap_or_default();
     let _ = writeln!(s, "\n## Ban latency\n");
     let _ = writeln!(
         s,
         "Log path: the 5th failure line of a fresh source appended to the Asterisk log, until the source is in the kernel's ban map\n\
-         (its next packet is dropped), daemon defaults (5 failures, logs polled every {} ms), {} trials.\n",
-        l["poll_interval_ms"], l["trials"]
+         (its next packet is dropped); daemon defaults (5 failures, logs polled every 50 ms); with no other bans, and with 100k bans\n\
+         held (restored from the state file at start), which the daemon must keep saving and pruning meanwhile.\n"
     );
-    let _ = writeln!(s, "| p50 | p99 | min | max |");
-    let _ = writeln!(s, "|---:|---:|---:|---:|");
-    let _ = writeln!(
-        s,
-        "| {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
-        f(&l["p50_ms"]),
-        f(&l["p99_ms"]),
-        f(&l["min_ms"]),
-        f(&l["max_ms"])
-    );
-    let p99 = f(&l["p99_ms"]);
+    let _ = writeln!(s, "| bans held | trials | p50 | p99 | min | max |");
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
+    let mut worst = 0.0f64;
+    for l in &rows {
+        worst = worst.max(f(&l["p99_ms"]));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+            l["bans_held"],
+            l["trials"],
+            f(&l["p50_ms"]),
+            f(&l["p99_ms"]),
+            f(&l["min_ms"]),
+            f(&l["max_ms"])
+        );
+    }
     let _ = writeln!(
         s,
         "\nTarget p99 at most 100 ms: {}.",
-        if p99 > 0.0 && p99 <= 100.0 {
+        if !rows.is_empty() && worst <= 100.0 {
             "met"
         } else {
             "MISSED"

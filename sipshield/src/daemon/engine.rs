@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use sipshield_common::{counters::Reason, event::EventKind, maps::BanOrigin as KernelOrigin};
 
 use super::{
+    saver::{Finished, StateSaver},
     shield::Shield,
     status::{self, DaemonInfo},
     watch::LogWatch,
@@ -35,14 +36,18 @@ pub struct Engine {
     pub config_path: String,
     pub policy: Policy,
     pub shield: Shield,
-    pub state_file: StateFile,
+    pub saver: StateSaver,
     pub watches: Vec<LogWatch>,
     pub started: Instant,
     /// State changed since the last save.
     pub dirty: bool,
     /// Would-bans (observe mode, allowlisted sources), newest first.
     would: VecDeque<Value>,
+    last_kernel_prune: Instant,
 }
+
+/// How often the whole kernel ban table is walked for expired entries.
+const KERNEL_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn kernel_expiry(expires_unix: Option<u64>) -> u64 {
     match expires_unix {
@@ -72,11 +77,12 @@ impl Engine {
             config_path,
             policy,
             shield,
-            state_file,
+            saver: StateSaver::new(state_file),
             watches,
             started: Instant::now(),
             dirty: false,
             would: VecDeque::new(),
+            last_kernel_prune: Instant::now(),
         }
     }
 
@@ -280,20 +286,46 @@ impl Engine {
     }
 
     /// Periodic: expire bans, prune the kernel tables.
+    /// Every second: expired policy bans are lifted from the kernel one by
+    /// one. The walk over the whole kernel table (entries nobody lifts: a ban
+    /// whose event was lost) costs about a microsecond per entry, over a
+    /// second at 1M bans, so it runs only every `KERNEL_PRUNE_EVERY`; the
+    /// program ignores expired entries meanwhile.
     pub fn housekeeping(&mut self) {
         let expired = self.policy.expire(SystemTime::now());
         self.lift(&expired);
-        if let Err(e) = self.shield.prune_expired() {
-            log::warn!("pruning expired kernel bans: {e}");
+        if self.last_kernel_prune.elapsed() >= KERNEL_PRUNE_EVERY {
+            self.last_kernel_prune = Instant::now();
+            if let Err(e) = self.shield.prune_expired() {
+                log::warn!("pruning expired kernel bans: {e}");
+            }
         }
     }
 
     pub fn save_if_dirty(&mut self) {
+        if self.saver.poll() == Finished::Failed {
+            self.dirty = true;
+        }
+        if !self.dirty || !self.saver.ready() {
+            return;
+        }
+        self.saver.start(self.policy.snapshot(SystemTime::now()));
+        self.dirty = false;
+    }
+
+    /// Shutdown: waits for a save in flight, then writes what is left.
+    pub fn save_now(&mut self) {
+        if !self.saver.wait() {
+            self.dirty = true;
+        }
         if !self.dirty {
             return;
         }
-        let snapshot = self.policy.snapshot(SystemTime::now());
-        match self.state_file.save(&snapshot) {
+        match self
+            .saver
+            .file()
+            .save(&self.policy.snapshot(SystemTime::now()))
+        {
             Ok(()) => self.dirty = false,
             Err(e) => log::error!("saving state: {e}"),
         }

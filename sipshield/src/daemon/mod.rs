@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod run;
+pub mod saver;
 pub mod shield;
 pub mod status;
 pub mod watch;

@@ -298,7 +298,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
 
     server_task.abort();
-    engine.save_if_dirty();
+    engine.save_now();
     let _ = std::fs::remove_file(&socket_path);
     if opts.detach_on_exit {
         let ifaces: Vec<String> = engine

@@ -11,7 +11,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use sipshield::{
-    bpf::{clock::monotonic_ns, pins, AttachMode, LoadedProgram, MapSizes},
+    bpf::{pins, AttachMode, LoadedProgram, MapSizes},
     offence::OffenceClass,
     state::{BanOrigin, BanRecord, BanTarget, State, StateFile, STATE_VERSION},
 };
@@ -35,9 +35,14 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 /// Failure line appended → source in the kernel's ban map (the next packet
 /// of it is dropped), over `trials` fresh sources, daemon defaults
 /// (5 failures, 50 ms log polling).
-pub fn log_ban_latency(trials: u32) -> Result<Value> {
+/// With `held` bans already in the daemon's state (restored at start):
+/// what a busy PBX's daemon carries while it keeps banning.
+pub fn log_ban_latency(trials: u32, held: u32) -> Result<Value> {
     let lab = VethLab::new("10.211.1");
     let paths = DaemonPaths::new("lat");
+    if held > 0 {
+        write_state(&paths, held)?;
+    }
     let log = paths.log("messages");
     append(&log, &[]);
     let log_arg = log.to_str().context("utf-8 path")?.to_string();
@@ -53,6 +58,7 @@ pub fn log_ban_latency(trials: u32) -> Result<Value> {
         ],
     );
     let maps = wait_maps(&paths)?;
+    wait_bans(&maps, held)?;
     let mut ms = Vec::new();
     for t in 0..trials {
         let ip = Ipv4Addr::from(0x0a4d_0000u32 + 256 * (t / 250) + (t % 250) + 1);
@@ -80,6 +86,7 @@ pub fn log_ban_latency(trials: u32) -> Result<Value> {
     sorted.sort_by(f64::total_cmp);
     Ok(json!({
         "trials": trials,
+        "bans_held": held,
         "p50_ms": percentile(&sorted, 50.0),
         "p99_ms": percentile(&sorted, 99.0),
         "max_ms": sorted.last().copied().unwrap_or(0.0),
@@ -138,11 +145,9 @@ pub fn rate_guard_ban() -> Result<Value> {
     }))
 }
 
-/// Writes a state file of `n` active bans, starts the daemon on it, and
-/// times until the kernel holds all of them; the daemon's memory then.
-pub fn restore(n: u32) -> Result<Value> {
-    let lab = VethLab::new("10.211.3");
-    let paths = DaemonPaths::new("rst");
+/// Writes a state file of `n` active bans for the daemon of `paths`; its
+/// size in MB.
+fn write_state(paths: &DaemonPaths, n: u32) -> Result<f64> {
     let now = sipshield::state::unix_secs(std::time::SystemTime::now());
     let bans = (0..n)
         .map(|i| BanRecord {
@@ -164,13 +169,34 @@ pub fn restore(n: u32) -> Result<Value> {
     };
     std::fs::create_dir_all(paths.state_dir())?;
     StateFile::in_dir(&paths.state_dir()).save(&state)?;
-    let file_mb = std::fs::metadata(paths.state_dir().join("state.json"))?.len() as f64 / 1e6;
-    drop(state);
+    Ok(std::fs::metadata(paths.state_dir().join("state.json"))?.len() as f64 / 1e6)
+}
+
+/// Waits (up to 120 s) until the kernel holds at least `n` bans.
+fn wait_bans(maps: &sipshield::bpf::ShieldMaps, n: u32) -> Result<()> {
+    let t0 = Instant::now();
+    loop {
+        let (v4, v6) = maps.bans.len();
+        if v4 + v6 >= n as usize {
+            return Ok(());
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            bail!("only {} of {n} bans in the kernel after 120 s", v4 + v6);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Writes a state file of `n` active bans, starts the daemon on it, and
+/// times until the kernel holds all of them; the daemon's memory then.
+pub fn restore(n: u32) -> Result<Value> {
+    let lab = VethLab::new("10.211.3");
+    let paths = DaemonPaths::new("rst");
+    let file_mb = write_state(&paths, n)?;
     let log = paths.log("messages");
     append(&log, &[]);
     let log_arg = log.to_str().context("utf-8 path")?.to_string();
     let t0 = Instant::now();
-    let started_ns = monotonic_ns();
     let daemon = Daemon::start(
         &lab.guarded,
         &paths,
@@ -183,18 +209,8 @@ pub fn restore(n: u32) -> Result<Value> {
         ],
     );
     let maps = wait_maps(&paths)?;
-    loop {
-        let (v4, v6) = maps.bans.len();
-        if v4 + v6 >= n as usize {
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(120) {
-            bail!("only {v4} of {n} bans restored after 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_bans(&maps, n)?;
     let restore_s = t0.elapsed().as_secs_f64();
-    let _ = started_ns;
     std::thread::sleep(Duration::from_millis(300));
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))?;
     let field = |name: &str| -> f64 {
@@ -217,13 +233,17 @@ pub fn restore(n: u32) -> Result<Value> {
 /// Everything above.
 pub fn run(quick: bool) -> Result<Value> {
     let trials = if quick { 20 } else { 100 };
-    eprintln!("bench:   ban latency, log path, {trials} trials");
-    let log = log_ban_latency(trials)?;
-    eprintln!(
-        "bench:     p50 {:.1} ms, p99 {:.1} ms",
-        log["p50_ms"].as_f64().unwrap_or(0.0),
-        log["p99_ms"].as_f64().unwrap_or(0.0)
-    );
+    let mut log = Vec::new();
+    for held in [0, 100_000] {
+        eprintln!("bench:   ban latency, log path, {trials} trials, {held} bans held");
+        let l = log_ban_latency(trials, held)?;
+        eprintln!(
+            "bench:     p50 {:.1} ms, p99 {:.1} ms",
+            l["p50_ms"].as_f64().unwrap_or(0.0),
+            l["p99_ms"].as_f64().unwrap_or(0.0)
+        );
+        log.push(l);
+    }
     let rate = rate_guard_ban()?;
     eprintln!(
         "bench:   rate guard: banned at packet {} (burst {}), {:.0} us after the first",
