@@ -38,6 +38,18 @@ pub fn monotonic_to_wall(ns: u64) -> SystemTime {
     }
 }
 
+/// The monotonic instant (ns) of a wall-clock `at` that has passed (a
+/// ban's start; for a kernel ban, its own time, converted there and back);
+/// instants ahead of now map to now.
+pub fn monotonic_since(at: SystemTime) -> u64 {
+    let now_wall = SystemTime::now();
+    let now_mono = monotonic_ns();
+    match now_wall.duration_since(at) {
+        Ok(ago) => now_mono.saturating_sub(ago.as_nanos().min(u64::MAX as u128) as u64),
+        Err(_) => now_mono,
+    }
+}
+
 /// Monotonic expiry for a ban of `duration` from now; `None` = permanent (0).
 pub fn expiry_after(duration: Option<Duration>) -> u64 {
     match duration {
@@ -66,6 +78,15 @@ mod tests {
         let mono = wall_to_monotonic(SystemTime::UNIX_EPOCH);
         assert!(mono <= monotonic_ns());
         assert!(monotonic_ns() - mono < 1_000_000_000);
+    }
+
+    #[test]
+    fn a_past_instant_round_trips_within_a_millisecond() {
+        let mono = monotonic_ns().saturating_sub(5_000_000_000);
+        let back = monotonic_since(monotonic_to_wall(mono));
+        assert!(back.abs_diff(mono) < 1_000_000, "{mono} vs {back}");
+        let ahead = monotonic_since(SystemTime::now() + Duration::from_secs(60));
+        assert!(ahead <= monotonic_ns());
     }
 
     #[test]

@@ -82,9 +82,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         None => 0,
                         Some(d) => clock::expiry_after(Some(parse_duration(d)?)),
                     };
-                    args.conn
-                        .pinned_shield()?
-                        .ban(net, expires, BanOrigin::Userspace)?;
+                    args.conn.pinned_shield()?.ban(
+                        net,
+                        clock::monotonic_ns(),
+                        expires,
+                        BanOrigin::Userspace,
+                    )?;
                     println!("banned {net} in the kernel (daemon not running: it adopts the ban at start)");
                 }
             }

@@ -94,6 +94,7 @@ impl Engine {
     fn enforce(&mut self, record: &BanRecord) -> Result<(), BpfError> {
         self.shield.ban(
             record.target.as_net(),
+            clock::monotonic_since(state::from_unix_secs(record.created)),
             kernel_expiry(record.expires),
             Self::kernel_origin(record),
         )
@@ -214,7 +215,11 @@ impl Engine {
                     OffenceClass::Scanner => KernelOrigin::Scanner,
                     _ => KernelOrigin::Userspace,
                 };
-                match self.shield.ban(IpNet::from(order.ip), expires, origin) {
+                let created = clock::monotonic_since(order.at);
+                match self
+                    .shield
+                    .ban(IpNet::from(order.ip), created, expires, origin)
+                {
                     Ok(()) => log::warn!(
                         "banned {} for {}: {}",
                         order.ip,

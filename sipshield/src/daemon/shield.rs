@@ -32,24 +32,20 @@ impl Shield {
         Ok(())
     }
 
-    /// Bans `target` until monotonic `expires_ns` (0 = permanent). A host
-    /// prefix goes to the exact table, anything wider to the range trie.
+    /// Bans `target` from monotonic `created_ns` (when the ban began: the
+    /// kernel's own time for a ban it made) until `expires_ns` (0 =
+    /// permanent). A host prefix goes to the exact table, anything wider to
+    /// the range trie.
     pub fn ban(
         &mut self,
         target: IpNet,
+        created_ns: u64,
         expires_ns: u64,
         origin: BanOrigin,
     ) -> Result<(), BpfError> {
         let target = addr::canonical_net(target);
-        let now = clock::monotonic_ns();
         for a in &mut self.attachments {
             if target.prefix_len() == target.max_prefix_len() {
-                // Re-banning a source the kernel (or an earlier decision)
-                // already banned keeps the moment its ban began.
-                let created_ns = match a.maps.bans.get(target.addr()) {
-                    Ok(Some(old)) if old.expires_ns == 0 || old.expires_ns > now => old.created_ns,
-                    _ => now,
-                };
                 let entry = BanEntry {
                     expires_ns,
                     created_ns,
@@ -59,7 +55,7 @@ impl Shield {
                 a.maps.bans.insert(target.addr(), entry)?;
             } else {
                 let entry = RangeEntry {
-                    created_ns: now,
+                    created_ns,
                     origin: origin as u32,
                     _pad: 0,
                 };
