@@ -7,30 +7,16 @@ use std::{
     time::Duration,
 };
 
-use sipshield::bpf::{clock::monotonic_ns, AttachMode, LoadedProgram, MapSizes, ShieldMaps};
+use sipshield::bpf::{clock::monotonic_ns, ShieldMaps};
 use sipshield_common::{
     config::{RateLimit, XdpConfig},
     counters::{Action, Reason},
     maps::{BanEntry, BanOrigin},
 };
 use sipshield_tests::{
-    harness::Harness,
-    netns::{drain, netns_exists, Netns, VethLab, GUARD_DEV},
+    netns::{drain, netns_exists, Netns, VethLab},
     packet::sip_request,
 };
-
-/// The program attached in the lab's guarded namespace.
-fn attach(lab: &VethLab, config: XdpConfig) -> (LoadedProgram, ShieldMaps) {
-    let mut prog = LoadedProgram::load(MapSizes::default()).expect("load");
-    let mut maps = prog.take_maps().expect("maps");
-    maps.config
-        .write(&config, &Harness::default_prefixes())
-        .expect("config");
-    lab.guarded
-        .enter(|| prog.attach(GUARD_DEV, AttachMode::Auto))
-        .expect("attach to veth in namespace");
-    (prog, maps)
-}
 
 fn udp_receiver(lab: &VethLab, bind: &str) -> UdpSocket {
     let sock = lab
@@ -57,7 +43,7 @@ fn banned_source_udp_and_tcp_do_not_arrive_other_sources_do() {
     let lab = VethLab::new("10.201.1");
     let good = lab.add_sender(10);
     let bad = lab.add_sender(66);
-    let (_prog, mut maps) = attach(&lab, XdpConfig::default());
+    let (_prog, mut maps) = lab.attach_sipshield(XdpConfig::default());
     ban(&mut maps, &bad);
 
     let rx = udp_receiver(&lab, &format!("{}:5060", lab.guarded_addr()));
@@ -106,7 +92,7 @@ fn banned_source_udp_and_tcp_do_not_arrive_other_sources_do() {
 #[test]
 fn banned_ipv6_source_does_not_arrive() {
     let lab = VethLab::new("10.201.2");
-    let (_prog, mut maps) = attach(&lab, XdpConfig::default());
+    let (_prog, mut maps) = lab.attach_sipshield(XdpConfig::default());
     let rx = udp_receiver(&lab, &format!("[{}]:5060", lab.guarded_addr6()));
     let tx = lab.sender(&format!("[{}]", lab.sender_addr6()));
     let to: SocketAddr = format!("[{}]:5060", lab.guarded_addr6()).parse().unwrap();
@@ -123,14 +109,11 @@ fn kernel_rate_guard_stops_a_bounded_flood() {
     let flooder = lab.add_sender(77);
     let phone = lab.add_sender(20);
     let burst = 10;
-    let (_prog, maps) = attach(
-        &lab,
-        XdpConfig {
-            register_limit: RateLimit::new(2, burst),
-            message_limit: RateLimit::new(0, 0),
-            ..XdpConfig::default()
-        },
-    );
+    let (_prog, maps) = lab.attach_sipshield(XdpConfig {
+        register_limit: RateLimit::new(2, burst),
+        message_limit: RateLimit::new(0, 0),
+        ..XdpConfig::default()
+    });
     let rx = udp_receiver(&lab, &format!("{}:5060", lab.guarded_addr()));
     let to: SocketAddr = format!("{}:5060", lab.guarded_addr()).parse().unwrap();
     let tx = lab.sender(&flooder);

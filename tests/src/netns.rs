@@ -11,6 +11,11 @@ use std::{
     time::Duration,
 };
 
+use sipshield::bpf::{AttachMode, LoadedProgram, MapSizes, ShieldMaps};
+use sipshield_common::config::XdpConfig;
+
+use crate::harness::Harness;
+
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A named network namespace, deleted on drop (its processes killed first).
@@ -205,6 +210,20 @@ impl VethLab {
         drain(rx)
             .iter()
             .any(|(_, peer)| peer.ip().to_string() == from)
+    }
+
+    /// sipshield's program with default map sizes and `config`, attached
+    /// (native) to the guarded end.
+    pub fn attach_sipshield(&self, config: XdpConfig) -> (LoadedProgram, ShieldMaps) {
+        let mut prog = LoadedProgram::load(MapSizes::default()).expect("load");
+        let mut maps = prog.take_maps().expect("maps");
+        maps.config
+            .write(&config, &Harness::default_prefixes())
+            .expect("config");
+        self.guarded
+            .enter(|| prog.attach(GUARD_DEV, AttachMode::Auto))
+            .expect("attach to veth in namespace");
+        (prog, maps)
     }
 
     /// Adds `{prefix}.{host}` to the outside end; returns it.

@@ -5,13 +5,14 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use sipshield::{
-    bpf::{pins, AttachMode, LoadedProgram, MapSizes},
+    bpf::pins,
     offence::OffenceClass,
     state::{BanOrigin, BanRecord, BanTarget, State, StateFile, STATE_VERSION},
 };
@@ -19,7 +20,6 @@ use sipshield_common::config::XdpConfig;
 
 use crate::{
     daemon::{append, wrong_password, Daemon, DaemonPaths},
-    harness::Harness,
     netns::{VethLab, GUARD_DEV},
 };
 
@@ -34,31 +34,16 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 
 /// Failure line appended → source in the kernel's ban map (the next packet
 /// of it is dropped), over `trials` fresh sources, daemon defaults
-/// (5 failures, 50 ms log polling).
-/// With `held` bans already in the daemon's state (restored at start):
-/// what a busy PBX's daemon carries while it keeps banning.
+/// (5 failures, 50 ms log polling), with `held` bans already in the
+/// daemon's state (restored at start): what a busy PBX's daemon carries
+/// while it keeps banning.
 pub fn log_ban_latency(trials: u32, held: u32) -> Result<Value> {
     let lab = VethLab::new("10.211.1");
     let paths = DaemonPaths::new("lat");
     if held > 0 {
         write_state(&paths, held)?;
     }
-    let log = paths.log("messages");
-    append(&log, &[]);
-    let log_arg = log.to_str().context("utf-8 path")?.to_string();
-    let _daemon = Daemon::start(
-        &lab.guarded,
-        &paths,
-        &[
-            "--iface",
-            GUARD_DEV,
-            "--asterisk-log",
-            &log_arg,
-            "--detach-on-exit",
-        ],
-    );
-    let maps = wait_maps(&paths)?;
-    wait_bans(&maps, held)?;
+    let (_daemon, maps, log) = run_daemon(&lab, &paths, held)?;
     let mut ms = Vec::new();
     for t in 0..trials {
         let ip = Ipv4Addr::from(0x0a4d_0000u32 + 256 * (t / 250) + (t % 250) + 1);
@@ -95,6 +80,33 @@ pub fn log_ban_latency(trials: u32, held: u32) -> Result<Value> {
     }))
 }
 
+/// `sipshield run` guarding the lab's veth and following an (empty)
+/// Asterisk log, once its maps are pinned and it has put the `held` bans of
+/// its state file into the kernel; the daemon, its maps, the log.
+fn run_daemon(
+    lab: &VethLab,
+    paths: &DaemonPaths,
+    held: u32,
+) -> Result<(Daemon, sipshield::bpf::ShieldMaps, PathBuf)> {
+    let log = paths.log("messages");
+    append(&log, &[]);
+    let log_arg = log.to_str().context("utf-8 path")?.to_string();
+    let daemon = Daemon::start(
+        &lab.guarded,
+        paths,
+        &[
+            "--iface",
+            GUARD_DEV,
+            "--asterisk-log",
+            &log_arg,
+            "--detach-on-exit",
+        ],
+    );
+    let maps = wait_maps(paths)?;
+    wait_bans(&maps, held)?;
+    Ok((daemon, maps, log))
+}
+
 fn wait_maps(paths: &DaemonPaths) -> Result<sipshield::bpf::ShieldMaps> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -113,12 +125,8 @@ fn wait_maps(paths: &DaemonPaths) -> Result<sipshield::bpf::ShieldMaps> {
 /// rate guard banned it.
 pub fn rate_guard_ban() -> Result<Value> {
     let lab = VethLab::new("10.211.2");
-    let mut prog = LoadedProgram::load(MapSizes::default())?;
-    let mut maps = prog.take_maps()?;
     let config = XdpConfig::default();
-    maps.config.write(&config, &Harness::default_prefixes())?;
-    lab.guarded
-        .enter(|| prog.attach(GUARD_DEV, AttachMode::Auto))?;
+    let (_prog, maps) = lab.attach_sipshield(config);
     let src = lab.add_sender(77);
     let tx = lab.sender(&src);
     let to = format!("{}:5060", lab.guarded_addr());
@@ -193,23 +201,8 @@ pub fn restore(n: u32) -> Result<Value> {
     let lab = VethLab::new("10.211.3");
     let paths = DaemonPaths::new("rst");
     let file_mb = write_state(&paths, n)?;
-    let log = paths.log("messages");
-    append(&log, &[]);
-    let log_arg = log.to_str().context("utf-8 path")?.to_string();
     let t0 = Instant::now();
-    let daemon = Daemon::start(
-        &lab.guarded,
-        &paths,
-        &[
-            "--iface",
-            GUARD_DEV,
-            "--asterisk-log",
-            &log_arg,
-            "--detach-on-exit",
-        ],
-    );
-    let maps = wait_maps(&paths)?;
-    wait_bans(&maps, n)?;
+    let (daemon, _maps, _log) = run_daemon(&lab, &paths, n)?;
     let restore_s = t0.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(300));
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))?;

@@ -14,13 +14,10 @@ use aya::{
     EbpfLoader,
 };
 use serde_json::{json, Value};
-use sipshield::bpf::{object, AttachMode, LoadedProgram, MapSizes};
+use sipshield::bpf::object;
 use sipshield_common::config::XdpConfig;
 
-use crate::{
-    harness::Harness,
-    netns::{VethLab, GUARD_DEV},
-};
+use crate::netns::{VethLab, GUARD_DEV};
 
 struct Server(Child);
 
@@ -103,13 +100,7 @@ pub fn run(quick: bool) -> Result<Value> {
         empty
             .guarded
             .enter(|| pass.attach(GUARD_DEV, XdpMode::Default))?;
-        let mut prog = LoadedProgram::load(MapSizes::default())?;
-        let mut maps = prog.take_maps()?;
-        maps.config
-            .write(&XdpConfig::default(), &Harness::default_prefixes())?;
-        guarded
-            .guarded
-            .enter(|| prog.attach(GUARD_DEV, AttachMode::Auto))?;
+        let _shield = guarded.attach_sipshield(XdpConfig::default());
         let mut runs: [Vec<f64>; 3] = Default::default();
         for _ in 0..3 {
             for (i, lab) in [&plain, &empty, &guarded].into_iter().enumerate() {
