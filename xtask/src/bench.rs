@@ -30,19 +30,7 @@ pub fn run(quick: bool) -> Result<()> {
     }
     lab::mount_bpffs()?;
     let root = shell::workspace_root();
-    shell::run(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "--release",
-        "-p",
-        "sipshield",
-        "-p",
-        "sipshield-tests",
-        "--bin",
-        "sipshield",
-        "--bin",
-        "sipshield-bench",
-    ]))?;
-    let release = root.join("target/release");
+    let release = shell::build_with_sipshield("sipshield-bench", true)?;
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
 

@@ -16,24 +16,13 @@ pub fn run() -> Result<()> {
     if !shell::is_root() {
         bail!("the demo creates network namespaces and attaches XDP: run as root");
     }
-    let root = shell::workspace_root();
-    shell::run(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "-p",
-        "sipshield",
-        "-p",
-        "sipshield-tests",
-        "--bin",
-        "sipshield",
-        "--bin",
-        "sipshield-lab",
-    ]))?;
+    let debug = shell::build_with_sipshield("sipshield-lab", false)?;
     lab::mount_bpffs()?;
     // Ctrl-C reaches the lab binary too; we only wait for it to clean up.
     interrupt::install();
-    let status = Command::new(root.join("target/debug/sipshield-lab"))
+    let status = Command::new(debug.join("sipshield-lab"))
         .arg("demo")
-        .env("SIPSHIELD_BIN", root.join("target/debug/sipshield"))
+        .env("SIPSHIELD_BIN", debug.join("sipshield"))
         .status()?;
     let clean = lab::assert_no_leftovers();
     if interrupt::hit() {

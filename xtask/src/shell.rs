@@ -11,6 +11,24 @@ pub fn workspace_root() -> std::path::PathBuf {
         .unwrap_or_else(|| ".".into())
 }
 
+/// Builds the `sipshield` binary and one binary of the
+/// `sipshield-tests` crate (the lab or the bench); returns the target
+/// directory they are in.
+pub fn build_with_sipshield(tests_bin: &str, release: bool) -> Result<std::path::PathBuf> {
+    let root = workspace_root();
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&root).arg("build");
+    if release {
+        cmd.arg("--release");
+    }
+    cmd.args(["-p", "sipshield", "-p", "sipshield-tests"])
+        .args(["--bin", "sipshield", "--bin", tests_bin]);
+    run(&mut cmd)?;
+    Ok(root
+        .join("target")
+        .join(if release { "release" } else { "debug" }))
+}
+
 /// Runs `cmd`, inheriting stdio; fails with its exit status.
 pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("+ {}", describe(cmd));

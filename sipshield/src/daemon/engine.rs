@@ -3,7 +3,7 @@
 //! by one task; `run` feeds it.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     net::IpAddr,
     time::{Instant, SystemTime},
 };
@@ -90,11 +90,15 @@ impl Engine {
         record.origin.kernel()
     }
 
-    /// Writes one policy ban into every interface's maps.
-    fn enforce(&mut self, record: &BanRecord) -> Result<(), BpfError> {
+    /// Writes one policy ban into every interface's maps. `kernel_created`:
+    /// when the kernel already holds it, the start it recorded (exact; the
+    /// state file keeps whole seconds).
+    fn enforce(&mut self, record: &BanRecord, kernel_created: Option<u64>) -> Result<(), BpfError> {
+        let created = kernel_created
+            .unwrap_or_else(|| clock::monotonic_since(state::from_unix_secs(record.created)));
         self.shield.ban(
             record.target.as_net(),
-            clock::monotonic_since(state::from_unix_secs(record.created)),
+            created,
             kernel_expiry(record.expires),
             Self::kernel_origin(record),
         )
@@ -128,6 +132,11 @@ impl Engine {
             Some(a) => (a.maps.bans.entries()?, a.maps.ranges.entries()?),
             None => (Vec::new(), Vec::new()),
         };
+        let kernel_created: HashMap<IpNet, u64> = kernel_exact
+            .iter()
+            .filter(|(_, e)| e.is_active(mono_now))
+            .map(|(ip, e)| (IpNet::from(addr::canonical(*ip)), e.created_ns))
+            .collect();
         for (ip, entry) in kernel_exact {
             if !entry.is_active(mono_now) || known.contains(&IpNet::from(addr::canonical(ip))) {
                 continue;
@@ -157,7 +166,8 @@ impl Engine {
         }
         let active: Vec<BanRecord> = self.policy.bans().cloned().collect();
         for record in &active {
-            self.enforce(record)?;
+            let created = kernel_created.get(&record.target.as_net()).copied();
+            self.enforce(record, created)?;
         }
         let lifted = self.policy.lift_allowlisted();
         self.lift(&lifted);
@@ -458,7 +468,7 @@ impl Engine {
                         now,
                     )
                     .map_err(|e| e.to_string())?;
-                self.enforce(&record).map_err(err)?;
+                self.enforce(&record, None).map_err(err)?;
                 self.dirty = true;
                 log::warn!("manual ban of {} ({})", record.target, record.reason);
                 Ok(ban_json(&record))
