@@ -6,7 +6,6 @@
 
 use std::{
     net::IpAddr,
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -362,22 +361,8 @@ fn observe_mode_drops_nothing_and_reports_every_would_ban() {
 }
 
 /// The id of the XDP program on the PBX's interface.
-fn attached_program(lab: &Lab) -> u64 {
-    let out = Command::new("ip")
-        .args([
-            "-n",
-            &lab.topo.pbx.name,
-            "-j",
-            "-d",
-            "link",
-            "show",
-            "dev",
-            PBX_DEV,
-        ])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v[0]["xdp"]["prog"]["id"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no XDP program on {PBX_DEV}: {v}"))
+fn attached_program(lab: &Lab) -> u32 {
+    lab.topo
+        .pbx_program_id()
+        .unwrap_or_else(|| panic!("no XDP program on {PBX_DEV}"))
 }

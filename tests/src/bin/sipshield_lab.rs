@@ -320,14 +320,10 @@ impl Demo {
         Ok(())
     }
 
-    fn program_id(&mut self) -> Result<u64> {
-        let name = self.lab()?.topo.pbx.name.clone();
-        let out = std::process::Command::new("ip")
-            .args(["-n", &name, "-j", "-d", "link", "show", "dev", PBX_DEV])
-            .output()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        v[0]["xdp"]["prog"]["id"]
-            .as_u64()
+    fn program_id(&mut self) -> Result<u32> {
+        self.lab()?
+            .topo
+            .pbx_program_id()
             .context("no XDP program on pbx0")
     }
 

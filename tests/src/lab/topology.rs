@@ -124,6 +124,12 @@ impl Topology {
         self.router.ip(&["link", "set", h.router_dev, "up"]);
     }
 
+    /// The id of the XDP program on the PBX's guarded interface, if any.
+    pub fn pbx_program_id(&self) -> Option<u32> {
+        self.pbx
+            .enter(|| sipshield::bpf::pins::attached_program_id(PBX_DEV))
+    }
+
     /// All five namespace names (for messages).
     pub fn names(&self) -> [&str; 5] {
         [
