@@ -1,7 +1,9 @@
-//! Pinning: bans stay enforced with no process holding the program, a
-//! second attach adopts instead of attaching twice, detach removes it all.
+//! Pinning: one program and one set of maps for every interface; bans stay
+//! enforced with no process holding the program; a restart adopts, an
+//! upgrade replaces the program in place, a size change migrates every
+//! entry; nothing a failed adoption touches loses a ban.
 
-use std::path::PathBuf;
+use std::{net::UdpSocket, path::PathBuf, time::Duration};
 
 use sipshield::bpf::{
     clock::monotonic_ns,
@@ -9,53 +11,64 @@ use sipshield::bpf::{
     AttachMode, MapSizes,
 };
 use sipshield_common::{
+    config::{RateLimit, XdpConfig},
     counters::{Action, Reason},
-    maps::{BanEntry, BanOrigin},
+    maps::{BanEntry, BanOrigin, Meta, LAYOUT_VERSION},
 };
-use sipshield_tests::netns::{VethLab, GUARD_DEV};
+use sipshield_tests::{
+    harness::Harness,
+    netns::{drain, VethLab, GUARD_DEV},
+};
 
 struct PinRoot(PathBuf);
 
+impl PinRoot {
+    fn new(tag: &str) -> PinRoot {
+        PinRoot(PathBuf::from(format!(
+            "/sys/fs/bpf/sst{}-{tag}",
+            std::process::id()
+        )))
+    }
+}
+
 impl Drop for PinRoot {
     fn drop(&mut self) {
-        for entry in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(entry.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::remove_file(f.path());
-            }
-            let _ = std::fs::remove_dir(entry.path());
-        }
-        let _ = std::fs::remove_dir(&self.0);
+        pins::purge(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+fn operator_ban() -> BanEntry {
+    BanEntry {
+        expires_ns: 0,
+        created_ns: monotonic_ns(),
+        origin: BanOrigin::Operator as u32,
+        _pad: 0,
+    }
+}
+
+fn ifaces(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
 fn pinned_program_survives_its_owner_and_is_adopted_then_detached() {
     let lab = VethLab::new("10.201.5");
     let bad = lab.add_sender(66);
-    let root = PinRoot(PathBuf::from(format!(
-        "/sys/fs/bpf/sst{}-pins",
-        std::process::id()
-    )));
+    let root = PinRoot::new("pins");
     let rx = lab.receiver();
+    let sizes = MapSizes::default();
 
     let first = lab
         .guarded
-        .enter(|| pins::attach_or_adopt(&root.0, GUARD_DEV, AttachMode::Auto, MapSizes::default()))
+        .enter(|| pins::attach_all(&root.0, &ifaces(&[GUARD_DEV]), AttachMode::Auto, sizes))
         .expect("attach");
-    assert!(!first.adopted);
+    assert!(!first.links[0].adopted);
     let prog_id = first.program_id;
     let mut maps = first.maps;
-    let entry = BanEntry {
-        expires_ns: 0,
-        created_ns: monotonic_ns(),
-        origin: BanOrigin::Userspace as u32,
-        _pad: 0,
-    };
-    maps.bans.insert(bad.parse().unwrap(), entry).unwrap();
+    maps.bans
+        .insert(bad.parse().unwrap(), operator_ban())
+        .unwrap();
     // Everything this process held is gone, as after a crash.
     drop(maps);
 
@@ -64,23 +77,24 @@ fn pinned_program_survives_its_owner_and_is_adopted_then_detached() {
 
     let second = lab
         .guarded
-        .enter(|| pins::attach_or_adopt(&root.0, GUARD_DEV, AttachMode::Auto, MapSizes::default()))
+        .enter(|| pins::attach_all(&root.0, &ifaces(&[GUARD_DEV]), AttachMode::Auto, sizes))
         .expect("adopt");
-    assert!(second.adopted, "second start adopts");
+    assert!(
+        second.links[0].adopted,
+        "second start adopts: {}",
+        second.how
+    );
     assert_eq!(second.program_id, prog_id, "no second program attached");
     assert_eq!(
         lab.guarded.enter(|| attached_program_id(GUARD_DEV)),
         Some(prog_id)
     );
-    assert!(
-        second
-            .maps
-            .bans
-            .get(bad.parse().unwrap())
-            .unwrap()
-            .is_some(),
-        "ban kept"
-    );
+    assert!(second
+        .maps
+        .bans
+        .get(bad.parse().unwrap())
+        .unwrap()
+        .is_some());
     let s = second.maps.stats.snapshot().unwrap();
     assert!(
         s.verdict(Action::Drop, Reason::BannedExact) >= 1,
@@ -100,30 +114,207 @@ fn pinned_program_survives_its_owner_and_is_adopted_then_detached() {
     );
     assert!(lab.arrives(&bad, &rx), "no ban after detach");
     assert!(pins::pinned_interfaces(&root.0).is_empty());
+    // The maps, and the ban in them, stay until purged.
+    let maps = pins::open_maps(&root.0).expect("maps kept");
+    assert!(maps.bans.get(bad.parse().unwrap()).unwrap().is_some());
+}
+
+/// Sends from `from` to `to:5060` and says whether `rx` got it.
+fn reaches(lab: &VethLab, from: &str, to: &str, rx: &UdpSocket, payload: &[u8]) -> bool {
+    lab.sender(from)
+        .send_to(payload, format!("{to}:5060"))
+        .expect("send");
+    drain(rx).iter().any(|(_, p)| p.ip().to_string() == from)
 }
 
 #[test]
-fn stale_pin_on_a_recreated_interface_is_replaced() {
-    let lab = VethLab::new("10.201.6");
-    let root = PinRoot(PathBuf::from(format!(
-        "/sys/fs/bpf/sst{}-stale",
-        std::process::id()
-    )));
+fn a_kernel_ban_made_on_one_interface_drops_on_every_other_with_no_daemon() {
+    let lab = VethLab::new("10.201.7");
+    lab.add_link("sg1", "so1", "10.201.8");
+    let bad = lab.add_sender(66);
+    let root = PinRoot::new("shared");
+    let pinned = lab
+        .guarded
+        .enter(|| {
+            pins::attach_all(
+                &root.0,
+                &ifaces(&[GUARD_DEV, "sg1"]),
+                AttachMode::Auto,
+                MapSizes::default(),
+            )
+        })
+        .expect("attach both");
+    assert_eq!(pinned.links.len(), 2);
+    let mut maps = pinned.maps;
+    maps.config
+        .write(
+            &XdpConfig {
+                register_limit: RateLimit::new(1, 2),
+                message_limit: RateLimit::new(0, 0),
+                ..XdpConfig::default()
+            },
+            &Harness::default_prefixes(),
+        )
+        .unwrap();
+    drop(maps);
+    let rx_a = lab.receiver();
+    let rx_b = lab
+        .guarded
+        .enter(|| UdpSocket::bind("10.201.8.1:5060"))
+        .unwrap();
+    rx_b.set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
+    let register = b"REGISTER sip:pbx SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+    assert!(reaches(
+        &lab,
+        &bad,
+        "10.201.8.1",
+        &rx_b,
+        b"OPTIONS sip:x SIP/2.0\r\n\r\n"
+    ));
+    // A REGISTER flood on the first interface: the rate guard bans.
+    for _ in 0..5 {
+        reaches(&lab, &bad, &lab.guarded_addr(), &rx_a, register);
+    }
+    let maps = pins::open_maps(&root.0).unwrap();
+    assert!(maps
+        .kernel_bans
+        .get(bad.parse().unwrap())
+        .unwrap()
+        .is_some());
+    // The second interface drops it too: one table.
+    assert!(!reaches(
+        &lab,
+        &bad,
+        "10.201.8.1",
+        &rx_b,
+        b"OPTIONS sip:x SIP/2.0\r\n\r\n"
+    ));
+    let s = maps.stats.snapshot().unwrap();
+    assert!(s.verdict(Action::Drop, Reason::BannedKernel) >= 1);
+}
+
+#[test]
+fn an_upgrade_replaces_the_program_in_place_and_a_resize_migrates_every_ban() {
+    let lab = VethLab::new("10.201.9");
+    let bad = lab.add_sender(66);
+    let root = PinRoot::new("upgrade");
+    let rx = lab.receiver();
+    let sizes = MapSizes::default();
     let first = lab
         .guarded
-        .enter(|| pins::attach_or_adopt(&root.0, GUARD_DEV, AttachMode::Auto, MapSizes::default()))
+        .enter(|| pins::attach_all(&root.0, &ifaces(&[GUARD_DEV]), AttachMode::Auto, sizes))
         .unwrap();
-    let old = first.program_id;
-    drop(first);
+    let old_prog = first.program_id;
+    let mut maps = first.maps;
+    maps.bans
+        .insert(bad.parse().unwrap(), operator_ban())
+        .unwrap();
+    maps.kernel_bans
+        .insert(
+            "10.201.9.67".parse().unwrap(),
+            BanEntry {
+                origin: BanOrigin::RateGuard as u32,
+                ..operator_ban()
+            },
+        )
+        .unwrap();
+    // Pretend an older build left this program behind.
+    maps.meta
+        .write(Meta {
+            layout: LAYOUT_VERSION,
+            _pad: 0,
+            build_id: 1,
+        })
+        .unwrap();
+    drop(maps);
+
+    let second = lab
+        .guarded
+        .enter(|| pins::attach_all(&root.0, &ifaces(&[GUARD_DEV]), AttachMode::Auto, sizes))
+        .expect("upgrade");
+    assert!(second.how.contains("replaced in place"), "{}", second.how);
+    assert_ne!(second.program_id, old_prog, "the new build runs");
+    assert_eq!(
+        lab.guarded.enter(|| attached_program_id(GUARD_DEV)),
+        Some(second.program_id)
+    );
+    assert!(second
+        .maps
+        .bans
+        .get(bad.parse().unwrap())
+        .unwrap()
+        .is_some());
+    drop(second);
+    assert!(!lab.arrives(&bad, &rx), "still banned after the upgrade");
+
+    // New map sizes: every entry moves to new maps.
+    let bigger = MapSizes {
+        max_bans: sizes.max_bans / 2,
+        max_kernel_bans: 4096,
+        ..sizes
+    };
+    let third = lab
+        .guarded
+        .enter(|| pins::attach_all(&root.0, &ifaces(&[GUARD_DEV]), AttachMode::Auto, bigger))
+        .expect("migrate");
+    assert!(third.how.contains("migrated"), "{}", third.how);
+    assert!(third.maps.bans.get(bad.parse().unwrap()).unwrap().is_some());
+    assert!(third
+        .maps
+        .kernel_bans
+        .get("10.201.9.67".parse().unwrap())
+        .unwrap()
+        .is_some());
+    assert!(
+        !root.0.join("maps-old").exists(),
+        "old maps removed after the copy"
+    );
+    drop(third);
+    assert!(!lab.arrives(&bad, &rx), "still banned after the migration");
+}
+
+#[test]
+fn a_stale_link_on_a_recreated_interface_is_replaced_and_the_bans_kept() {
+    let lab = VethLab::new("10.201.6");
+    let root = PinRoot::new("stale");
+    let first = lab
+        .guarded
+        .enter(|| {
+            pins::attach_all(
+                &root.0,
+                &ifaces(&[GUARD_DEV]),
+                AttachMode::Auto,
+                MapSizes::default(),
+            )
+        })
+        .unwrap();
+    let mut maps = first.maps;
+    maps.bans
+        .insert("10.201.6.66".parse().unwrap(), operator_ban())
+        .unwrap();
+    drop(maps);
     // The interface goes away and comes back: the old link is defunct.
     drop(lab);
     let lab = VethLab::new("10.201.6");
+    let bad = lab.add_sender(66);
+    let rx = lab.receiver();
     let again = lab
         .guarded
-        .enter(|| pins::attach_or_adopt(&root.0, GUARD_DEV, AttachMode::Auto, MapSizes::default()))
+        .enter(|| {
+            pins::attach_all(
+                &root.0,
+                &ifaces(&[GUARD_DEV]),
+                AttachMode::Auto,
+                MapSizes::default(),
+            )
+        })
         .unwrap();
-    assert!(!again.adopted);
-    assert_ne!(again.program_id, old);
+    assert!(!again.links[0].adopted);
+    assert!(
+        again.maps.bans.get(bad.parse().unwrap()).unwrap().is_some(),
+        "the kernel-only ban survived the failed adoption"
+    );
     drop(again);
-    assert!(pins::detach(&root.0, GUARD_DEV).unwrap());
+    assert!(!lab.arrives(&bad, &rx));
 }

@@ -160,13 +160,25 @@ fn ban_ranges_drop_inside_and_pass_outside() {
     assert_eq!(h.verdicts(Action::Drop, Reason::BannedRange), 2);
 }
 
+fn kernel_ban(h: &mut Harness, addr: &str) {
+    let entry = BanEntry {
+        expires_ns: 0,
+        created_ns: monotonic_ns(),
+        origin: BanOrigin::RateGuard as u32,
+        _pad: 0,
+    };
+    h.maps.kernel_bans.insert(ip(addr), entry).unwrap();
+}
+
+// The log/operator table is looked up before the allowlist: userspace
+// never writes an allowlisted address there (daemon and CLI tests).
 #[test]
-fn allowlist_beats_ban_table_and_ranges() {
+fn allowlist_beats_kernel_bans_and_ranges() {
     let mut h = Harness::new();
-    ban(&mut h, "192.0.2.1", 0);
+    kernel_ban(&mut h, "192.0.2.1");
     ban_range(&mut h, "192.0.2.0/24");
     allow(&mut h, "192.0.2.0/28");
-    ban(&mut h, "2001:db8::1", 0);
+    kernel_ban(&mut h, "2001:db8::1");
     allow(&mut h, "2001:db8::/64");
     assert_eq!(h.run(&register("192.0.2.1")), XDP_PASS);
     assert_eq!(h.run(&register("192.0.2.5")), XDP_PASS);
@@ -398,9 +410,11 @@ fn every_sip_method_is_recognised_over_udp_and_tcp() {
     h.run(&Frame::udp("192.0.2.71", SIP, reply).build());
     h.run(&Frame::udp("192.0.2.71", SIP, b"GET / HTTP/1.1\r\n\r\n").build());
     h.run(&Frame::udp("192.0.2.71", SIP, b"REGISTE").build()); // cut short
-    h.run(&Frame::udp("192.0.2.71", SIP, b"register sip:x SIP/2.0\r\n").build()); // methods are case-sensitive
+                                                               // Read as pjsip reads it: any case (xdp_attacks.rs has the rule).
+    h.run(&Frame::udp("192.0.2.71", SIP, b"register sip:x SIP/2.0\r\n").build());
     assert_eq!(method_count(&h, "192.0.2.71", Method::Response), 1);
-    assert_eq!(method_count(&h, "192.0.2.71", Method::Other), 3);
+    assert_eq!(method_count(&h, "192.0.2.71", Method::Other), 2);
+    assert_eq!(method_count(&h, "192.0.2.71", Method::Register), 1);
     let stats = h.maps.sources.get(ip("192.0.2.71")).unwrap().unwrap();
     assert!(
         stats.bytes > 0 && stats.first_seen_ns > 0 && stats.last_seen_ns >= stats.first_seen_ns
@@ -453,11 +467,16 @@ fn rate_guard_bans_exactly_when_the_register_bucket_empties() {
     for i in 1..=5 {
         assert_eq!(h.run(&pkt), XDP_PASS, "request {i} is within the burst");
     }
-    assert!(h.maps.bans.get(ip("198.51.100.20")).unwrap().is_none());
+    assert!(h
+        .maps
+        .kernel_bans
+        .get(ip("198.51.100.20"))
+        .unwrap()
+        .is_none());
     assert_eq!(h.run(&pkt), XDP_DROP, "request 6 empties the bucket");
     let entry = h
         .maps
-        .bans
+        .kernel_bans
         .get(ip("198.51.100.20"))
         .unwrap()
         .expect("kernel ban");
@@ -466,12 +485,16 @@ fn rate_guard_bans_exactly_when_the_register_bucket_empties() {
     assert!(left > 590_000_000_000 && left <= 600_000_000_000, "{left}");
     assert_eq!(h.verdicts(Action::Drop, Reason::RateGuard), 1);
 
-    // From now on the ban table drops it, on any port.
+    // From now on the kernel's ban share drops it, on any port.
     assert_eq!(
         h.run(&Frame::udp("198.51.100.20", 53, b"x").build()),
         XDP_DROP
     );
-    assert_eq!(h.verdicts(Action::Drop, Reason::BannedExact), 1);
+    assert_eq!(h.verdicts(Action::Drop, Reason::BannedKernel), 1);
+    assert!(
+        h.maps.bans.get(ip("198.51.100.20")).unwrap().is_none(),
+        "log/operator table untouched"
+    );
 
     let events = h.maps.events.drain();
     assert_eq!(events.len(), 1, "{events:?}");
@@ -504,7 +527,7 @@ fn rate_guard_message_bucket_covers_all_methods_and_v6() {
     assert_eq!(h.run(&opt), XDP_DROP);
     let entry = h
         .maps
-        .bans
+        .kernel_bans
         .get(ip("2001:db8::20"))
         .unwrap()
         .expect("kernel ban");
@@ -512,12 +535,14 @@ fn rate_guard_message_bucket_covers_all_methods_and_v6() {
 }
 
 #[test]
-fn full_ban_table_makes_kernel_ban_fail_visibly_and_evicts_nothing() {
+fn a_flood_of_kernel_bans_never_takes_the_log_and_operator_share() {
     let mut h = Harness::with_sizes(sipshield::bpf::MapSizes {
-        max_bans: 2,
+        max_bans: 4,
         max_ranges: 16,
         max_allow: 16,
-        max_sources: 64,
+        max_sources: 1024,
+        max_kernel_bans: 8,
+        max_known: 16,
     });
     h.configure(XdpConfig {
         register_limit: RateLimit::new(1, 1),
@@ -526,18 +551,64 @@ fn full_ban_table_makes_kernel_ban_fail_visibly_and_evicts_nothing() {
     });
     ban(&mut h, "198.51.100.1", 0);
     ban(&mut h, "198.51.100.2", 0);
-    let pkt = register("198.51.100.30");
-    assert_eq!(h.run(&pkt), XDP_PASS);
-    assert_eq!(h.run(&pkt), XDP_DROP, "over the limit: still dropped");
-    assert_eq!(h.run(&pkt), XDP_DROP);
-    assert!(h.maps.bans.get(ip("198.51.100.30")).unwrap().is_none());
+    // 200 offenders (forged sources cost nothing) each trip the guard.
+    for i in 0..200u32 {
+        let src = format!("203.0.{}.{}", i / 200, i % 200 + 1);
+        let pkt = register(&src);
+        assert_eq!(h.run(&pkt), XDP_PASS);
+        assert_eq!(h.run(&pkt), XDP_DROP, "over the limit: dropped");
+    }
+    assert_eq!(
+        h.maps.stats.snapshot().unwrap().counter(Counter::KernelBan),
+        200,
+        "every offender banned: the LRU share forgets its oldest"
+    );
+    let (v4, _) = h.maps.kernel_bans.len();
+    assert!(v4 <= 8, "the kernel share holds {v4}");
+    assert!(
+        h.maps.kernel_bans.get(ip("203.0.0.200")).unwrap().is_some(),
+        "the newest kernel ban is held"
+    );
+    // The log/operator table is as it was, with room for more.
     assert!(h.maps.bans.get(ip("198.51.100.1")).unwrap().is_some());
     assert!(h.maps.bans.get(ip("198.51.100.2")).unwrap().is_some());
-    let snap = h.maps.stats.snapshot().unwrap();
-    assert_eq!(snap.counter(Counter::BanTableFull), 2);
-    let events = h.maps.events.drain();
-    assert_eq!(events.len(), 1, "reported once per source: {events:?}");
-    assert_eq!(events[0].kind, EventKind::BanFailed);
+    ban(&mut h, "198.51.100.3", 0);
+    assert_eq!(h.run(&register("198.51.100.3")), XDP_DROP);
+}
+
+#[test]
+fn an_expired_kernel_ban_does_not_block_a_new_one() {
+    let mut h = Harness::new();
+    h.configure(XdpConfig {
+        register_limit: RateLimit::new(1, 1),
+        message_limit: RateLimit::new(0, 0),
+        rate_ban_ns: 60_000_000_000,
+        ..XdpConfig::default()
+    });
+    let expired = BanEntry {
+        expires_ns: monotonic_ns() - 1_000_000,
+        created_ns: monotonic_ns() - 2_000_000,
+        origin: BanOrigin::RateGuard as u32,
+        _pad: 0,
+    };
+    h.maps
+        .kernel_bans
+        .insert(ip("198.51.100.31"), expired)
+        .unwrap();
+    let pkt = register("198.51.100.31");
+    assert_eq!(h.run(&pkt), XDP_PASS, "the expired ban is absent");
+    assert_eq!(h.run(&pkt), XDP_DROP);
+    let entry = h
+        .maps
+        .kernel_bans
+        .get(ip("198.51.100.31"))
+        .unwrap()
+        .unwrap();
+    assert!(entry.is_active(monotonic_ns()), "banned again: {entry:?}");
+    assert_eq!(
+        h.run(&Frame::udp("198.51.100.31", 53, b"x").build()),
+        XDP_DROP
+    );
 }
 
 // ------------------------------------------------------- scanner signature
@@ -558,30 +629,49 @@ fn scanner_user_agent_is_banned_at_start_and_middle() {
         let src = format!("198.51.100.{}", 40 + i);
         let payload = request_with_ua_after(*extra, "friendly-scanner");
         assert!(payload.len() < 512);
-        assert_eq!(
-            h.run(&Frame::udp(&src, SIP, &payload).build()),
-            XDP_DROP,
-            "after {extra} headers"
-        );
-        let entry = h.maps.bans.get(ip(&src)).unwrap().expect("scanner ban");
+        // Every one dropped; the third (the configured hits) bans.
+        for _ in 0..3 {
+            assert_eq!(
+                h.run(&Frame::udp(&src, SIP, &payload).build()),
+                XDP_DROP,
+                "after {extra} headers"
+            );
+        }
+        let entry = h
+            .maps
+            .kernel_bans
+            .get(ip(&src))
+            .unwrap()
+            .expect("scanner ban");
         assert_eq!(entry.origin, BanOrigin::Scanner as u32);
     }
-    assert_eq!(h.verdicts(Action::Drop, Reason::Scanner), 3);
+    assert_eq!(h.verdicts(Action::Drop, Reason::Scanner), 9);
 }
 
 #[test]
-fn scanner_user_agent_past_the_scan_limit_is_not_seen() {
+fn headers_past_the_scan_window_are_passed_unscanned_and_counted() {
     let mut h = Harness::new();
+    // 16 filler headers put the User-Agent past 512 bytes: still seen.
     let payload = request_with_ua_after(16, "friendly-scanner");
-    let at = String::from_utf8_lossy(&payload)
-        .find("User-Agent")
-        .unwrap();
-    assert!(at > 512, "header starts at {at}");
+    assert!(
+        String::from_utf8_lossy(&payload)
+            .find("User-Agent")
+            .unwrap()
+            > 512
+    );
     assert_eq!(
         h.run(&Frame::udp("198.51.100.50", SIP, &payload).build()),
+        XDP_DROP
+    );
+    // Over TCP, headers running past the 2048-byte window are unscanned.
+    let payload = request_with_ua_after(60, "friendly-scanner");
+    assert!(payload.len() > 2048);
+    assert_eq!(
+        h.run(&Frame::tcp("198.51.100.51", SIP, &payload).build()),
         XDP_PASS
     );
-    assert!(h.maps.bans.get(ip("198.51.100.50")).unwrap().is_none());
+    let snap = h.maps.stats.snapshot().unwrap();
+    assert_eq!(snap.counter(Counter::UaUnscanned), 1);
 }
 
 #[test]
@@ -646,7 +736,7 @@ fn scanner_in_a_response_is_not_acted_on() {
 }
 
 #[test]
-fn scanner_count_only_action_passes_and_reports_once() {
+fn scanner_count_only_action_drops_without_a_ban_and_reports_once() {
     let mut h = Harness::new();
     h.configure(XdpConfig {
         scanner_action: ScannerAction::Count as u32,
@@ -658,10 +748,17 @@ fn scanner_count_only_action_passes_and_reports_once() {
         &sip_request("OPTIONS", Some("friendly-scanner")),
     )
     .build();
+    // The message is dropped all the same; only the ban is left out.
     for _ in 0..3 {
-        assert_eq!(h.run(&pkt), XDP_PASS);
+        assert_eq!(h.run(&pkt), XDP_DROP);
     }
-    assert!(h.maps.bans.get(ip("198.51.100.70")).unwrap().is_none());
+    assert!(h
+        .maps
+        .kernel_bans
+        .get(ip("198.51.100.70"))
+        .unwrap()
+        .is_none());
+    assert_eq!(h.verdicts(Action::Drop, Reason::Scanner), 3);
     assert_eq!(
         h.maps
             .stats
@@ -683,6 +780,7 @@ fn observe_mode_never_drops_and_counts_would_drops() {
     h.configure(XdpConfig {
         mode: Mode::Observe as u32,
         register_limit: RateLimit::new(1, 1),
+        scanner_ban_hits: 1,
         ..XdpConfig::default()
     });
     ban(&mut h, "198.51.100.80", 0);

@@ -58,8 +58,19 @@ pub struct SipPort {
 pub const MAX_SIP_PORTS: usize = 8;
 pub const MAX_UA_PREFIXES: u32 = 16;
 pub const UA_PREFIX_MAX_LEN: usize = 32;
-/// How many payload bytes the scanner signature looks at.
-pub const UA_SCAN_LIMIT: usize = 512;
+/// How many payload bytes the scanner signature looks at: a whole
+/// Ethernet-sized datagram, so padding headers cannot push a User-Agent out
+/// of sight. A request whose headers run past it is passed unscanned (and
+/// counted, `ua_unscanned`).
+pub const UA_SCAN_LIMIT: usize = 2048;
+/// First kernel ban (rate guard and scanner): short, because UDP sources
+/// can be forged. The daemon lengthens bans of repeat offenders.
+pub const DEFAULT_KERNEL_BAN_NS: u64 = 600 * 1_000_000_000;
+/// Scanner-signature requests before an unknown source is banned.
+pub const DEFAULT_SCANNER_BAN_HITS: u32 = 3;
+/// Shortest UDP payload of a first fragment on a SIP port: anything
+/// shorter cannot hold a request line and is dropped.
+pub const MIN_FIRST_FRAGMENT_PAYLOAD: usize = 16;
 /// The per-CPU copy of the payload is longer than what is scanned so that
 /// word reads starting inside the scanned part stay inside the buffer.
 pub const SCRATCH_LEN: usize = UA_SCAN_LIMIT + 64;
@@ -110,7 +121,10 @@ pub struct XdpConfig {
     pub scanner_ban_ns: u64,
     /// Entries in use at the start of the `UA_PREFIXES` array.
     pub ua_prefix_count: u32,
-    pub _pad: u32,
+    /// Requests with a scanner signature from one unknown source before the
+    /// kernel bans it (each is dropped regardless): one forged datagram
+    /// must not cut anyone off. 0 behaves as 1.
+    pub scanner_ban_hits: u32,
 }
 
 impl Default for XdpConfig {
@@ -132,10 +146,10 @@ impl Default for XdpConfig {
             sip_ports,
             register_limit: RateLimit::new(10, 20),
             message_limit: RateLimit::new(50, 100),
-            rate_ban_ns: 3600 * 1_000_000_000,
-            scanner_ban_ns: 24 * 3600 * 1_000_000_000,
+            rate_ban_ns: DEFAULT_KERNEL_BAN_NS,
+            scanner_ban_ns: DEFAULT_KERNEL_BAN_NS,
             ua_prefix_count: 0,
-            _pad: 0,
+            scanner_ban_hits: DEFAULT_SCANNER_BAN_HITS,
         }
     }
 }

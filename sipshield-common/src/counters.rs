@@ -57,10 +57,16 @@ pub enum Reason {
     /// IPv6 extension-header chain longer than the program walks, or an
     /// unknown extension: decided by source only.
     Unparsed = 11,
+    /// First fragment on a SIP port too short to hold a request line.
+    ShortFragment = 12,
+    /// Source in the kernel's own ban share (rate guard, scanner).
+    BannedKernel = 13,
+    /// Allowlisted source over its entry's rate cap (never banned).
+    AllowCapped = 14,
 }
 
 impl Reason {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 15;
     pub const ALL: [Reason; Self::COUNT] = [
         Reason::Allowlisted,
         Reason::NotIp,
@@ -74,6 +80,9 @@ impl Reason {
         Reason::Malformed,
         Reason::Fragment,
         Reason::Unparsed,
+        Reason::ShortFragment,
+        Reason::BannedKernel,
+        Reason::AllowCapped,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -90,6 +99,9 @@ impl Reason {
             Reason::Malformed => "malformed",
             Reason::Fragment => "fragment",
             Reason::Unparsed => "unparsed",
+            Reason::ShortFragment => "short_fragment",
+            Reason::BannedKernel => "banned_kernel",
+            Reason::AllowCapped => "allow_capped",
         }
     }
 
@@ -114,15 +126,25 @@ pub enum Counter {
     ScannerSeen = 2,
     /// Events dropped because the ring buffer was full.
     EventLost = 3,
+    /// Requests whose headers ran past the scan window: not scanned.
+    UaUnscanned = 4,
+    /// Kernel bans not made because the source is known good.
+    KnownGoodSpared = 5,
+    /// Scanner-signature requests dropped without a ban (below the hit
+    /// threshold, count-only action, or a known-good source).
+    ScannerDropped = 6,
 }
 
 impl Counter {
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 7;
     pub const ALL: [Counter; Self::COUNT] = [
         Counter::KernelBan,
         Counter::BanTableFull,
         Counter::ScannerSeen,
         Counter::EventLost,
+        Counter::UaUnscanned,
+        Counter::KnownGoodSpared,
+        Counter::ScannerDropped,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -131,6 +153,9 @@ impl Counter {
             Counter::BanTableFull => "ban_table_full",
             Counter::ScannerSeen => "scanner_seen",
             Counter::EventLost => "event_lost",
+            Counter::UaUnscanned => "ua_unscanned",
+            Counter::KnownGoodSpared => "known_good_spared",
+            Counter::ScannerDropped => "scanner_dropped",
         }
     }
 }

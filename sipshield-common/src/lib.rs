@@ -16,7 +16,7 @@ pub mod sip;
 pub use config::{Mode, RateLimit, ScannerAction, SipPort, UaPrefix, XdpConfig};
 pub use counters::{Action, Counter, Reason};
 pub use event::{Event, EventKind};
-pub use maps::{BanEntry, BanOrigin, RangeEntry, SourceStats};
+pub use maps::{AllowEntry, BanEntry, BanOrigin, KnownEntry, Meta, RangeEntry, SourceStats};
 pub use sip::Method;
 
 #[cfg(feature = "user")]
@@ -30,4 +30,7 @@ mod pod {
     unsafe impl aya::Pod for crate::BanEntry {}
     unsafe impl aya::Pod for crate::RangeEntry {}
     unsafe impl aya::Pod for crate::SourceStats {}
+    unsafe impl aya::Pod for crate::AllowEntry {}
+    unsafe impl aya::Pod for crate::KnownEntry {}
+    unsafe impl aya::Pod for crate::Meta {}
 }

@@ -7,32 +7,49 @@ pub const ALLOW_V4: &str = "ALLOW_V4";
 pub const ALLOW_V6: &str = "ALLOW_V6";
 pub const BANS_V4: &str = "BANS_V4";
 pub const BANS_V6: &str = "BANS_V6";
+pub const KBANS_V4: &str = "KBANS_V4";
+pub const KBANS_V6: &str = "KBANS_V6";
 pub const RANGES_V4: &str = "RANGES_V4";
 pub const RANGES_V6: &str = "RANGES_V6";
+pub const KNOWN_V4: &str = "KNOWN_V4";
+pub const KNOWN_V6: &str = "KNOWN_V6";
 pub const SOURCES_V4: &str = "SOURCES_V4";
 pub const SOURCES_V6: &str = "SOURCES_V6";
 pub const CONFIG: &str = "CONFIG";
 pub const UA_PREFIXES: &str = "UA_PREFIXES";
 pub const COUNTERS: &str = "COUNTERS";
 pub const EVENTS: &str = "EVENTS";
+pub const META: &str = "META";
+
+/// Layout of the pinned maps (names, key and value types). A sipshield
+/// whose layout differs from the pinned one migrates every entry into new
+/// maps; one with the same layout reuses them.
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Compiled-in sizes; userspace overrides them at load time from configuration.
 pub const DEFAULT_MAX_BANS: u32 = 1 << 20;
 pub const DEFAULT_MAX_RANGES: u32 = 1 << 16;
 pub const DEFAULT_MAX_ALLOW: u32 = 1 << 12;
 pub const DEFAULT_MAX_SOURCES: u32 = 1 << 16;
+/// The kernel's own share of bans (rate guard, scanner): an LRU of its own,
+/// so a flood of forged offenders can never take the room of log and
+/// operator bans.
+pub const DEFAULT_MAX_KERNEL_BANS: u32 = 1 << 16;
+pub const DEFAULT_MAX_KNOWN: u32 = 1 << 14;
 pub const EVENTS_BYTES: u32 = 1 << 18;
 
 /// Who created a ban (`BanEntry::origin`, `RangeEntry::origin`).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BanOrigin {
-    /// The daemon or CLI (log failures, manual bans, restored state).
+    /// The daemon from log failures (and bans restored from its state).
     Userspace = 0,
     /// The kernel rate guard.
     RateGuard = 1,
     /// The kernel scanner signature.
     Scanner = 2,
+    /// An operator (`sipshield bans add`).
+    Operator = 3,
 }
 
 impl BanOrigin {
@@ -40,8 +57,14 @@ impl BanOrigin {
         match v {
             1 => BanOrigin::RateGuard,
             2 => BanOrigin::Scanner,
+            3 => BanOrigin::Operator,
             _ => BanOrigin::Userspace,
         }
+    }
+
+    /// Made by the program itself: lives in the kernel's share (`KBANS_*`).
+    pub const fn is_kernel(self) -> bool {
+        matches!(self, BanOrigin::RateGuard | BanOrigin::Scanner)
     }
 }
 
@@ -65,18 +88,71 @@ impl BanEntry {
 }
 
 /// Value of the range (CIDR) ban tries.
+///
+/// An LPM trie returns only the longest matching prefix, so an expired
+/// narrow range would hide an active wider one. Userspace therefore keeps
+/// `expires_ns` as the *effective* expiry: the latest of this range's own
+/// (`own_expires_ns`) and those of every range containing it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RangeEntry {
     pub created_ns: u64,
+    /// Effective expiry, what the program reads; 0 = permanent.
+    pub expires_ns: u64,
+    /// This range's own expiry; 0 = permanent.
+    pub own_expires_ns: u64,
     pub origin: u32,
     pub _pad: u32,
 }
 
+impl RangeEntry {
+    pub const fn is_active(&self, now_ns: u64) -> bool {
+        self.expires_ns == 0 || now_ns < self.expires_ns
+    }
+}
+
+/// Value of the allowlist tries: an optional rate cap for the whole entry
+/// (excess dropped and counted, never banned). `cap.interval_ns == 0`:
+/// uncapped, every packet passes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AllowEntry {
+    pub cap: crate::config::RateLimit,
+    /// GCRA state of the cap, written by the program.
+    pub tat_ns: u64,
+}
+
+/// Value of the known-good source tables (`KNOWN_*`): sources that proved
+/// themselves (an authenticated registration). Never banned by the kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KnownEntry {
+    /// Monotonic ns after which the source is unknown again; 0 = no expiry.
+    pub expires_ns: u64,
+}
+
+impl KnownEntry {
+    pub const fn is_active(&self, now_ns: u64) -> bool {
+        self.expires_ns == 0 || now_ns < self.expires_ns
+    }
+}
+
+/// The one-entry `META` array: which layout and which program build the
+/// pinned maps belong to (written by userspace at attach).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// `LAYOUT_VERSION` of the maps.
+    pub layout: u32,
+    pub _pad: u32,
+    /// Hash of the program object that is attached.
+    pub build_id: u64,
+}
+
 /// `SourceStats::flags`: scanner signature already reported for this source.
-pub const SRC_SCANNER_REPORTED: u64 = 1;
+pub const SRC_SCANNER_REPORTED: u32 = 1;
 /// `SourceStats::flags`: a failed/observe-mode ban already reported.
-pub const SRC_BAN_REPORTED: u64 = 2;
+pub const SRC_BAN_REPORTED: u32 = 2;
 
 /// Per-source SIP accounting (LRU hash, v4 and v6), also the rate-guard state.
 #[repr(C)]
@@ -93,7 +169,9 @@ pub struct SourceStats {
     /// GCRA theoretical arrival time of the all-messages bucket.
     pub message_tat_ns: u64,
     /// `SRC_*` bits.
-    pub flags: u64,
+    pub flags: u32,
+    /// Requests with a scanner signature seen from this source.
+    pub scanner_hits: u32,
 }
 
 impl SourceStats {

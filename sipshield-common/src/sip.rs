@@ -25,10 +25,12 @@ pub enum Method {
     Response = 14,
     Other = 15,
     Tls = 16,
+    /// A payload of CR/LF only: the RFC 5626 keep-alive ("\r\n\r\n").
+    KeepAlive = 17,
 }
 
 impl Method {
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
 
     pub const ALL: [Method; Self::COUNT] = [
         Method::Register,
@@ -48,6 +50,7 @@ impl Method {
         Method::Response,
         Method::Other,
         Method::Tls,
+        Method::KeepAlive,
     ];
 
     /// The request-line word (or a label for the pseudo-methods).
@@ -70,6 +73,7 @@ impl Method {
             Method::Response => "response",
             Method::Other => "other",
             Method::Tls => "tls",
+            Method::KeepAlive => "keepalive",
         }
     }
 }

@@ -4,20 +4,27 @@
 use aya_ebpf::maps::lpm_trie::Key;
 use sipshield_common::{
     event::{FAMILY_V4, FAMILY_V6},
-    maps::{BanEntry, SourceStats},
+    maps::{AllowEntry, BanEntry, KnownEntry, RangeEntry, SourceStats},
 };
 
 use crate::maps::{
-    ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, RANGES_V4, RANGES_V6, SOURCES_V4, SOURCES_V6,
+    ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, KBANS_V4, KBANS_V6, KNOWN_V4, KNOWN_V6, RANGES_V4,
+    RANGES_V6, SOURCES_V4, SOURCES_V6,
 };
 
 pub trait Family {
     type Addr: Copy;
     const FAMILY: u8;
-    fn allowlisted(a: &Self::Addr) -> bool;
+    /// Log and operator bans.
     fn ban(a: &Self::Addr) -> Option<*const BanEntry>;
-    fn insert_ban(a: &Self::Addr, e: &BanEntry, flags: u64) -> Result<(), i32>;
-    fn range_banned(a: &Self::Addr) -> bool;
+    /// The allowlist entry covering `a` (mutable: a capped entry keeps its
+    /// bucket state in the value).
+    fn allow(a: &Self::Addr) -> Option<*mut AllowEntry>;
+    fn range(a: &Self::Addr) -> Option<*const RangeEntry>;
+    /// The kernel's own bans.
+    fn kernel_ban(a: &Self::Addr) -> Option<*const BanEntry>;
+    fn insert_kernel_ban(a: &Self::Addr, e: &BanEntry) -> Result<(), i32>;
+    fn known(a: &Self::Addr) -> Option<*const KnownEntry>;
     fn source(a: &Self::Addr) -> Option<*mut SourceStats>;
     fn insert_source(a: &Self::Addr, s: &SourceStats) -> Result<(), i32>;
     fn to_event_addr(a: &Self::Addr) -> [u8; 16];
@@ -26,75 +33,63 @@ pub trait Family {
 pub struct V4;
 pub struct V6;
 
-impl Family for V4 {
-    type Addr = [u8; 4];
-    const FAMILY: u8 = FAMILY_V4;
+macro_rules! family {
+    ($ty:ident, $n:literal, $fam:expr, $allow:ident, $bans:ident, $ranges:ident, $kbans:ident, $known:ident, $sources:ident) => {
+        impl Family for $ty {
+            type Addr = [u8; $n];
+            const FAMILY: u8 = $fam;
 
-    #[inline(always)]
-    fn allowlisted(a: &[u8; 4]) -> bool {
-        ALLOW_V4.get(Key::new(32, *a)).is_some()
-    }
-    #[inline(always)]
-    fn ban(a: &[u8; 4]) -> Option<*const BanEntry> {
-        BANS_V4.get_ptr(a)
-    }
-    #[inline(always)]
-    fn insert_ban(a: &[u8; 4], e: &BanEntry, flags: u64) -> Result<(), i32> {
-        BANS_V4.insert(a, e, flags)
-    }
-    #[inline(always)]
-    fn range_banned(a: &[u8; 4]) -> bool {
-        RANGES_V4.get(Key::new(32, *a)).is_some()
-    }
-    #[inline(always)]
-    fn source(a: &[u8; 4]) -> Option<*mut SourceStats> {
-        SOURCES_V4.get_ptr_mut(a)
-    }
-    #[inline(always)]
-    fn insert_source(a: &[u8; 4], s: &SourceStats) -> Result<(), i32> {
-        SOURCES_V4.insert(a, s, 0)
-    }
-    #[inline(always)]
-    fn to_event_addr(a: &[u8; 4]) -> [u8; 16] {
-        let mut out = [0u8; 16];
-        out[0] = a[0];
-        out[1] = a[1];
-        out[2] = a[2];
-        out[3] = a[3];
-        out
-    }
+            #[inline(always)]
+            fn ban(a: &[u8; $n]) -> Option<*const BanEntry> {
+                $bans.get_ptr(a)
+            }
+            #[inline(always)]
+            fn allow(a: &[u8; $n]) -> Option<*mut AllowEntry> {
+                $allow
+                    .get(Key::new(8 * $n, *a))
+                    .map(|e| e as *const AllowEntry as *mut AllowEntry)
+            }
+            #[inline(always)]
+            fn range(a: &[u8; $n]) -> Option<*const RangeEntry> {
+                $ranges
+                    .get(Key::new(8 * $n, *a))
+                    .map(|e| e as *const RangeEntry)
+            }
+            #[inline(always)]
+            fn kernel_ban(a: &[u8; $n]) -> Option<*const BanEntry> {
+                $kbans.get_ptr(a)
+            }
+            #[inline(always)]
+            fn insert_kernel_ban(a: &[u8; $n], e: &BanEntry) -> Result<(), i32> {
+                // BPF_ANY: an expired entry is replaced (it must not block a
+                // new ban of a repeat offender).
+                $kbans.insert(a, e, 0).map_err(|e| e as i32)
+            }
+            #[inline(always)]
+            fn known(a: &[u8; $n]) -> Option<*const KnownEntry> {
+                $known.get_ptr(a)
+            }
+            #[inline(always)]
+            fn source(a: &[u8; $n]) -> Option<*mut SourceStats> {
+                $sources.get_ptr_mut(a)
+            }
+            #[inline(always)]
+            fn insert_source(a: &[u8; $n], s: &SourceStats) -> Result<(), i32> {
+                $sources.insert(a, s, 0).map_err(|e| e as i32)
+            }
+            #[inline(always)]
+            fn to_event_addr(a: &[u8; $n]) -> [u8; 16] {
+                let mut out = [0u8; 16];
+                let mut i = 0;
+                while i < $n {
+                    out[i] = a[i];
+                    i += 1;
+                }
+                out
+            }
+        }
+    };
 }
 
-impl Family for V6 {
-    type Addr = [u8; 16];
-    const FAMILY: u8 = FAMILY_V6;
-
-    #[inline(always)]
-    fn allowlisted(a: &[u8; 16]) -> bool {
-        ALLOW_V6.get(Key::new(128, *a)).is_some()
-    }
-    #[inline(always)]
-    fn ban(a: &[u8; 16]) -> Option<*const BanEntry> {
-        BANS_V6.get_ptr(a)
-    }
-    #[inline(always)]
-    fn insert_ban(a: &[u8; 16], e: &BanEntry, flags: u64) -> Result<(), i32> {
-        BANS_V6.insert(a, e, flags)
-    }
-    #[inline(always)]
-    fn range_banned(a: &[u8; 16]) -> bool {
-        RANGES_V6.get(Key::new(128, *a)).is_some()
-    }
-    #[inline(always)]
-    fn source(a: &[u8; 16]) -> Option<*mut SourceStats> {
-        SOURCES_V6.get_ptr_mut(a)
-    }
-    #[inline(always)]
-    fn insert_source(a: &[u8; 16], s: &SourceStats) -> Result<(), i32> {
-        SOURCES_V6.insert(a, s, 0)
-    }
-    #[inline(always)]
-    fn to_event_addr(a: &[u8; 16]) -> [u8; 16] {
-        *a
-    }
-}
+family!(V4, 4, FAMILY_V4, ALLOW_V4, BANS_V4, RANGES_V4, KBANS_V4, KNOWN_V4, SOURCES_V4);
+family!(V6, 16, FAMILY_V6, ALLOW_V6, BANS_V6, RANGES_V6, KBANS_V6, KNOWN_V6, SOURCES_V6);

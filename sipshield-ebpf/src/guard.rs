@@ -1,29 +1,25 @@
 //! The in-kernel rate guard (GCRA token buckets per source) and kernel-side
 //! bans with their ring-buffer events.
 
-use aya_ebpf::bindings::BPF_NOEXIST;
 use sipshield_common::{
     config::{Mode, RateLimit},
     counters::{Counter, Reason},
     event::{Event, EventKind},
     maps::{BanEntry, BanOrigin, SourceStats, SRC_BAN_REPORTED, SRC_SCANNER_REPORTED},
-    sip::Method,
 };
 
 use crate::{family::Family, maps::EVENTS, verdict};
 
-const EEXIST: i32 = 17;
-
-/// Takes one token; false when the bucket is empty (the request exceeds the
-/// limit). A limit with `interval_ns == 0` is disabled. Exceeding requests do
-/// not consume, so a source that slows down recovers.
+/// Takes `n` tokens; false when the bucket has fewer (the message exceeds
+/// the limit). A limit with `interval_ns == 0` is disabled. Exceeding
+/// messages do not consume, so a source that slows down recovers.
 #[inline(always)]
-pub fn take_token(tat: &mut u64, now: u64, limit: &RateLimit) -> bool {
+pub fn take_tokens(tat: &mut u64, now: u64, limit: &RateLimit, n: u64) -> bool {
     if limit.interval_ns == 0 {
         return true;
     }
     let base = if *tat > now { *tat } else { now };
-    let next = base + limit.interval_ns;
+    let next = base + limit.interval_ns * n;
     if next - now > limit.window_ns {
         return false;
     }
@@ -35,7 +31,7 @@ pub fn take_token(tat: &mut u64, now: u64, limit: &RateLimit) -> bool {
 pub fn emit<F: Family>(
     kind: EventKind,
     reason: Reason,
-    method: Method,
+    method: u8,
     src: &F::Addr,
     now: u64,
     expires: u64,
@@ -46,7 +42,7 @@ pub fn emit<F: Family>(
                 kind: kind as u8,
                 reason: reason as u8,
                 family: F::FAMILY,
-                method: method as u8,
+                method,
                 _pad: [0; 4],
                 addr: F::to_event_addr(src),
                 at_ns: now,
@@ -58,9 +54,10 @@ pub fn emit<F: Family>(
     }
 }
 
-/// Bans `src` in the kernel for `duration_ns` (0 = permanent). In observe
-/// mode only reports it (once per source). A full ban table is counted and
-/// reported (once per source); nothing is ever evicted.
+/// Bans `src` in the kernel's own share for `duration_ns` (0 = permanent).
+/// In observe mode only reports it (once per source). The share is an LRU:
+/// it forgets its oldest entry rather than refuse, and never touches the
+/// log and operator bans. A failed insert is counted and reported.
 #[inline(always)]
 pub fn kernel_ban<F: Family>(
     src: &F::Addr,
@@ -68,7 +65,7 @@ pub fn kernel_ban<F: Family>(
     now: u64,
     duration_ns: u64,
     reason: Reason,
-    method: Method,
+    method: u8,
     mode: Mode,
 ) {
     let expires = if duration_ns == 0 {
@@ -100,13 +97,11 @@ pub fn kernel_ban<F: Family>(
         origin: origin as u32,
         _pad: 0,
     };
-    match F::insert_ban(src, &entry, BPF_NOEXIST as u64) {
+    match F::insert_kernel_ban(src, &entry) {
         Ok(()) => {
             verdict::count(Counter::KernelBan);
             emit::<F>(EventKind::KernelBan, reason, method, src, now, expires);
         }
-        // Another CPU banned it first.
-        Err(e) if e == -EEXIST => {}
         Err(_) => {
             verdict::count(Counter::BanTableFull);
             report_once::<F>(
@@ -125,7 +120,7 @@ pub fn kernel_ban<F: Family>(
 
 /// Scanner seen with the count-only action: report the source once.
 #[inline(always)]
-pub fn report_scanner<F: Family>(src: &F::Addr, stats: *mut SourceStats, now: u64, method: Method) {
+pub fn report_scanner<F: Family>(src: &F::Addr, stats: *mut SourceStats, now: u64, method: u8) {
     report_once::<F>(
         stats,
         SRC_SCANNER_REPORTED,
@@ -142,10 +137,10 @@ pub fn report_scanner<F: Family>(src: &F::Addr, stats: *mut SourceStats, now: u6
 #[expect(clippy::too_many_arguments, reason = "flat helper on the packet path")]
 fn report_once<F: Family>(
     stats: *mut SourceStats,
-    flag: u64,
+    flag: u32,
     kind: EventKind,
     reason: Reason,
-    method: Method,
+    method: u8,
     src: &F::Addr,
     now: u64,
     expires: u64,

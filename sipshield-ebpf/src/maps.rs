@@ -9,21 +9,43 @@ use sipshield_common::{
     config::{UaPrefix, XdpConfig, MAX_UA_PREFIXES, SCRATCH_LEN},
     counters::COUNTERS_LEN,
     maps::{
-        BanEntry, RangeEntry, SourceStats, DEFAULT_MAX_ALLOW, DEFAULT_MAX_BANS, DEFAULT_MAX_RANGES,
+        AllowEntry, BanEntry, KnownEntry, Meta, RangeEntry, SourceStats, DEFAULT_MAX_ALLOW,
+        DEFAULT_MAX_BANS, DEFAULT_MAX_KERNEL_BANS, DEFAULT_MAX_KNOWN, DEFAULT_MAX_RANGES,
         DEFAULT_MAX_SOURCES, EVENTS_BYTES,
     },
 };
 
+// The program only reads the allowlist, except the cap state of a capped
+// entry.
 #[map]
-pub static ALLOW_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(DEFAULT_MAX_ALLOW, 0);
+pub static ALLOW_V4: LpmTrie<[u8; 4], AllowEntry> = LpmTrie::with_max_entries(DEFAULT_MAX_ALLOW, 0);
 #[map]
-pub static ALLOW_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(DEFAULT_MAX_ALLOW, 0);
+pub static ALLOW_V6: LpmTrie<[u8; 16], AllowEntry> =
+    LpmTrie::with_max_entries(DEFAULT_MAX_ALLOW, 0);
 
-// Plain hashes, not LRU: a ban must never be evicted to make room.
+// Log, operator (and later fleet) bans: plain hashes written only by
+// userspace, which keeps each origin within its share and never puts an
+// allowlisted address here (so this table can be looked up first).
 #[map]
 pub static BANS_V4: HashMap<[u8; 4], BanEntry> = HashMap::with_max_entries(DEFAULT_MAX_BANS, 0);
 #[map]
 pub static BANS_V6: HashMap<[u8; 16], BanEntry> = HashMap::with_max_entries(DEFAULT_MAX_BANS, 0);
+
+// The kernel's own share (rate guard, scanner): LRU, so a flood of forged
+// offenders forgets its oldest kernel bans instead of filling anything.
+#[map]
+pub static KBANS_V4: LruHashMap<[u8; 4], BanEntry> =
+    LruHashMap::with_max_entries(DEFAULT_MAX_KERNEL_BANS, 0);
+#[map]
+pub static KBANS_V6: LruHashMap<[u8; 16], BanEntry> =
+    LruHashMap::with_max_entries(DEFAULT_MAX_KERNEL_BANS, 0);
+
+// Known-good sources (authenticated): never banned by the kernel.
+#[map]
+pub static KNOWN_V4: HashMap<[u8; 4], KnownEntry> = HashMap::with_max_entries(DEFAULT_MAX_KNOWN, 0);
+#[map]
+pub static KNOWN_V6: HashMap<[u8; 16], KnownEntry> =
+    HashMap::with_max_entries(DEFAULT_MAX_KNOWN, 0);
 
 #[map]
 pub static RANGES_V4: LpmTrie<[u8; 4], RangeEntry> =
@@ -50,15 +72,56 @@ pub static UA_PREFIXES: Array<UaPrefix> = Array::with_max_entries(MAX_UA_PREFIXE
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS_LEN, 0);
 
 #[map]
+pub static META: Array<Meta> = Array::with_max_entries(1, 0);
+
+#[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
 /// Per-CPU scratch space: the copied start of a SIP payload (the bytes past
-/// the copied length are stale and never trusted).
+/// the copied length are stale and never trusted), and the state of the
+/// `bpf_loop` scans over it.
 #[repr(C, align(8))]
 pub struct Scratch {
     pub payload: [u8; SCRATCH_LEN],
     /// See `packet::forget_range`.
     pub slot: u64,
+    pub scan: ScanState,
+}
+
+/// What the scan callbacks share. In map memory rather than on the stack:
+/// the verifier does not track values there, so a callback whose state
+/// changes every step (a cursor) still converges after one pass.
+#[repr(C)]
+pub struct ScanState {
+    /// Valid payload bytes in `payload`.
+    pub len: u64,
+    /// Where the line-start search goes on.
+    pub cursor: u64,
+    /// Offset just past the `User-Agent` name, `NONE` until found.
+    pub name_end: u64,
+    /// Set once the value skip passed the colon.
+    pub colon: u64,
+    /// Set when the empty line that ends the headers was seen.
+    pub ended: u64,
+    /// First byte of the header value, `NONE` if the value is empty.
+    pub value: u64,
+    /// Set when a prefix matched.
+    pub matched: u64,
+    /// Messages counted in a TCP segment.
+    pub messages: u64,
+    /// User-Agent scan: which step runs next (`sip::PHASE_*`).
+    pub phase: u64,
+    /// User-Agent headers looked at so far.
+    pub rounds: u64,
+    /// Next scanner prefix to compare.
+    pub prefix: u64,
+    /// Prefixes configured.
+    pub prefixes: u64,
+    /// Set when the scan finished (matched, headers ended, window or
+    /// rounds exhausted) rather than running out of steps.
+    pub done: u64,
+    /// Set when more User-Agent headers were left than are looked at.
+    pub exhausted: u64,
 }
 
 #[map]

@@ -133,6 +133,9 @@ pub struct L3<A> {
     pub ip_end: usize,
     /// Bytes from the IP header to `ip_end`, for accounting.
     pub ip_len: usize,
+    /// First fragment of a fragmented datagram (IPv4 MF set, offset 0): the
+    /// stack reassembles it, so what it starts counts as one message.
+    pub first_fragment: bool,
 }
 
 /// IPv4 header at `off`. `None` if too short to read the source address.
@@ -159,6 +162,7 @@ pub fn parse_ipv4(ctx: &XdpContext, off: usize) -> Option<L3<[u8; 4]>> {
     } else if frag & 0x1fff != 0 {
         state = L3State::Fragment;
     }
+    let first_fragment = frag & 0x3fff == 0x2000;
     let mut ip_end = off + total_len;
     if ip_end > frame_len {
         ip_end = frame_len;
@@ -170,6 +174,7 @@ pub fn parse_ipv4(ctx: &XdpContext, off: usize) -> Option<L3<[u8; 4]>> {
         next_off: off + ihl,
         ip_end,
         ip_len: ip_end.saturating_sub(off),
+        first_fragment,
     })
 }
 
@@ -207,6 +212,7 @@ pub fn parse_ipv6(ctx: &XdpContext, off: usize) -> Option<L3<[u8; 16]>> {
         next_off,
         ip_end,
         ip_len: ip_end.saturating_sub(off),
+        first_fragment: false,
     })
 }
 
@@ -226,12 +232,18 @@ pub enum L4 {
     Malformed,
 }
 
-/// Walks IPv6 extension headers (bounded). Returns the transport protocol and
-/// its offset, or the verdict-relevant reason it could not get there.
+/// Walks IPv6 extension headers (bounded). Returns the transport protocol,
+/// its offset and whether a fragment header made this a first fragment, or
+/// the verdict-relevant reason it could not get there.
 #[inline(always)]
-pub fn walk_ipv6_extensions(ctx: &XdpContext, next: u8, off: usize) -> Result<(u8, usize), L4> {
+pub fn walk_ipv6_extensions(
+    ctx: &XdpContext,
+    next: u8,
+    off: usize,
+) -> Result<(u8, usize, bool), L4> {
     let mut next = next;
     let mut off = off;
+    let mut first_fragment = false;
     for _ in 0..MAX_IPV6_EXT_HEADERS {
         match next {
             IPV6_HOPOPTS | IPV6_ROUTING | IPV6_DSTOPTS => {
@@ -252,15 +264,16 @@ pub fn walk_ipv6_extensions(ctx: &XdpContext, next: u8, off: usize) -> Result<(u
                 if frag & 0xfff8 != 0 {
                     return Err(L4::Fragment);
                 }
+                first_fragment = frag & 1 != 0;
                 next = nh;
                 off = forget_range(off + 8, OFFSET_MASK);
             }
-            _ => return Ok((next, off)),
+            _ => return Ok((next, off, first_fragment)),
         }
     }
     match next {
         IPV6_HOPOPTS | IPV6_ROUTING | IPV6_DSTOPTS | IPV6_AH | IPV6_FRAGMENT => Err(L4::Unparsed),
-        _ => Ok((next, off)),
+        _ => Ok((next, off, first_fragment)),
     }
 }
 

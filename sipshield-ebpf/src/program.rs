@@ -8,10 +8,10 @@ use aya_ebpf::{
 };
 use sipshield_common::{
     config::{
-        Mode, ScannerAction, XdpConfig, MAX_SIP_PORTS, PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP,
-        UA_SCAN_LIMIT,
+        Mode, ScannerAction, XdpConfig, MAX_SIP_PORTS, MIN_FIRST_FRAGMENT_PAYLOAD,
+        PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP, UA_SCAN_LIMIT,
     },
-    counters::Reason,
+    counters::{Counter, Reason},
     maps::SourceStats,
     sip::Method,
 };
@@ -21,7 +21,7 @@ use crate::{
     guard,
     maps::{CONFIG, SCRATCH},
     packet::{self, L3State, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, L3, L4},
-    sip,
+    sip::{self, Start, UaVerdict},
     verdict::{self, drop, pass},
 };
 
@@ -54,21 +54,52 @@ fn judge_frame(ctx: &XdpContext, cfg: &XdpConfig) -> u32 {
     }
 }
 
+/// Active unless it has an expiry that has passed (expired entries count as
+/// absent; the daemon prunes them).
+#[inline(always)]
+fn active(expires_ns: u64, now: &mut u64) -> bool {
+    if expires_ns == 0 {
+        return true;
+    }
+    if *now == 0 {
+        *now = unsafe { bpf_ktime_get_ns() };
+    }
+    *now < expires_ns
+}
+
 #[inline(always)]
 fn judge_ip<F: Family>(ctx: &XdpContext, cfg: &XdpConfig, mode: Mode, l3: L3<F::Addr>) -> u32 {
     let src = l3.src;
-    if F::allowlisted(&src) {
-        return pass(Reason::Allowlisted);
-    }
+    // Read lazily: most packets never need the time.
+    let mut now = 0u64;
+    // Log and operator bans first: userspace never puts an allowlisted
+    // address there, so a banned source costs one lookup.
     if let Some(ban) = F::ban(&src) {
-        let expires = unsafe { (*ban).expires_ns };
-        // An expired entry is treated as absent (the daemon prunes it).
-        if expires == 0 || unsafe { bpf_ktime_get_ns() } < expires {
+        if active(unsafe { (*ban).expires_ns }, &mut now) {
             return drop(mode, Reason::BannedExact);
         }
     }
-    if F::range_banned(&src) {
-        return drop(mode, Reason::BannedRange);
+    if let Some(allow) = F::allow(&src) {
+        let cap = unsafe { (*allow).cap };
+        if cap.interval_ns != 0 {
+            if now == 0 {
+                now = unsafe { bpf_ktime_get_ns() };
+            }
+            if !guard::take_tokens(unsafe { &mut (*allow).tat_ns }, now, &cap, 1) {
+                return drop(mode, Reason::AllowCapped);
+            }
+        }
+        return pass(Reason::Allowlisted);
+    }
+    if let Some(range) = F::range(&src) {
+        if active(unsafe { (*range).expires_ns }, &mut now) {
+            return drop(mode, Reason::BannedRange);
+        }
+    }
+    if let Some(ban) = F::kernel_ban(&src) {
+        if active(unsafe { (*ban).expires_ns }, &mut now) {
+            return drop(mode, Reason::BannedKernel);
+        }
     }
     match l3.state {
         L3State::Ok => {}
@@ -76,9 +107,13 @@ fn judge_ip<F: Family>(ctx: &XdpContext, cfg: &XdpConfig, mode: Mode, l3: L3<F::
         L3State::Malformed => return drop(mode, Reason::Malformed),
     }
 
+    let mut first_fragment = l3.first_fragment;
     let transport = if F::FAMILY == sipshield_common::event::FAMILY_V6 {
         match packet::walk_ipv6_extensions(ctx, l3.next, l3.next_off) {
-            Ok((proto, off)) => packet::parse_transport(ctx, proto, off, l3.ip_end),
+            Ok((proto, off, first)) => {
+                first_fragment = first;
+                packet::parse_transport(ctx, proto, off, l3.ip_end)
+            }
             Err(reason) => reason,
         }
     } else {
@@ -95,25 +130,30 @@ fn judge_ip<F: Family>(ctx: &XdpContext, cfg: &XdpConfig, mode: Mode, l3: L3<F::
             let payload_off = packet::forget_range(payload_off, packet::OFFSET_MASK);
             let payload_len = packet::forget_range(payload_len, packet::OFFSET_MASK);
             let ip_len = packet::forget_range(l3.ip_len, packet::OFFSET_MASK);
-            judge_sip::<F>(
-                ctx,
-                cfg,
-                mode,
-                &src,
+            let msg = Message {
                 proto,
                 dport,
                 payload_off,
                 payload_len,
                 ip_len,
-            )
+                first_fragment,
+            };
+            judge_sip::<F>(ctx, cfg, mode, &src, &msg)
         }
         L4::Other => pass(Reason::NotSip),
         L4::Fragment => pass(Reason::Fragment),
         L4::Malformed => drop(mode, Reason::Malformed),
         // Could be SIP hidden behind a long chain: only allowlisted sources
-        // may send that in allowlist-only mode.
+        // may send that in allowlist-only mode; everyone else pays for it.
         L4::Unparsed if matches!(mode, Mode::AllowlistOnly) => drop(mode, Reason::NotAllowlisted),
-        L4::Unparsed => pass(Reason::Unparsed),
+        L4::Unparsed => {
+            let len = packet::forget_range(l3.ip_len, packet::OFFSET_MASK);
+            let now = unsafe { bpf_ktime_get_ns() };
+            match police::<F>(cfg, mode, &src, Method::Other as u8, true, 1, len, now) {
+                Policed::Over(verdict) => verdict,
+                _ => pass(Reason::Unparsed),
+            }
+        }
     }
 }
 
@@ -137,78 +177,77 @@ fn sip_port_kind(cfg: &XdpConfig, proto: u8, dport: u16) -> Option<u8> {
     None
 }
 
-#[inline(always)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "flat pipeline step on the packet path"
-)]
-fn judge_sip<F: Family>(
-    ctx: &XdpContext,
-    cfg: &XdpConfig,
-    mode: Mode,
-    src: &F::Addr,
+/// The transport payload the SIP step looks at.
+struct Message {
     proto: u8,
     dport: u16,
     payload_off: usize,
     payload_len: usize,
     ip_len: usize,
-) -> u32 {
-    let Some(kind) = sip_port_kind(cfg, proto, dport) else {
-        return pass(Reason::NotSip);
-    };
-    if matches!(mode, Mode::AllowlistOnly) {
-        return drop(mode, Reason::NotAllowlisted);
-    }
-    if payload_len == 0 {
-        // Bare TCP segments (handshake, ACKs) carry no SIP message.
-        return pass(Reason::NotSip);
-    }
-    let now = unsafe { bpf_ktime_get_ns() };
-    if kind == PORT_SOURCE_ONLY {
-        account::<F>(src, Method::Tls, ip_len, now);
-        return pass(Reason::SipCounted);
-    }
+    first_fragment: bool,
+}
 
-    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
-        return pass(Reason::SipCounted);
-    };
-    let len = if payload_len > UA_SCAN_LIMIT {
-        UA_SCAN_LIMIT
-    } else {
-        payload_len
-    };
-    let copied = unsafe {
-        bpf_xdp_load_bytes(
-            ctx.ctx,
-            payload_off as u32,
-            (*scratch).payload.as_mut_ptr() as *mut _,
-            len as u32,
-        )
-    };
-    if copied != 0 {
-        return drop(mode, Reason::Malformed);
+#[inline(always)]
+fn is_known<F: Family>(src: &F::Addr, now: u64) -> bool {
+    match F::known(src) {
+        Some(k) => {
+            let expires = unsafe { (*k).expires_ns };
+            expires == 0 || now < expires
+        }
+        None => false,
     }
-    let method = sip::classify(unsafe { &(*scratch).payload }, len);
+}
 
-    let Some(stats) = account::<F>(src, method, ip_len, now) else {
-        return pass(Reason::SipCounted);
+/// What the rate guard made of a message.
+enum Policed {
+    /// Over the limit: this verdict (dropped; an unknown source banned).
+    Over(u32),
+    /// Within the limit: the source's entry, for the next checks.
+    Within(*mut SourceStats),
+    /// No source entry could be made (LRU race): passed unpoliced.
+    Untracked,
+}
+
+/// Counts `messages` for `src` and runs the rate guard. `hidden`: the
+/// method could not be read, so the REGISTER bucket is charged too.
+#[inline(always)]
+#[expect(clippy::too_many_arguments, reason = "flat step on the packet path")]
+fn police<F: Family>(
+    cfg: &XdpConfig,
+    mode: Mode,
+    src: &F::Addr,
+    method: u8,
+    hidden: bool,
+    messages: u64,
+    ip_len: usize,
+    now: u64,
+) -> Policed {
+    let Some(stats) = account::<F>(src, method, messages, ip_len, now) else {
+        return Policed::Untracked;
     };
-
-    // Rate guard: every message counts against the message bucket,
-    // REGISTERs also against their own.
-    let mut within = guard::take_token(
+    // Every message counts against the message bucket, REGISTERs (and what
+    // hides its method) also against their own.
+    let mut within = guard::take_tokens(
         unsafe { &mut (*stats).message_tat_ns },
         now,
         &cfg.message_limit,
+        messages,
     );
-    if within && matches!(method, Method::Register) {
-        within = guard::take_token(
+    if within && (method == Method::Register as u8 || hidden) {
+        within = guard::take_tokens(
             unsafe { &mut (*stats).register_tat_ns },
             now,
             &cfg.register_limit,
+            messages,
         );
     }
-    if !within {
+    if within {
+        return Policed::Within(stats);
+    }
+    if is_known::<F>(src, now) {
+        // Policed, never banned: a forger must not cut off a real phone.
+        verdict::count(Counter::KnownGoodSpared);
+    } else {
         guard::kernel_ban::<F>(
             src,
             stats,
@@ -218,30 +257,152 @@ fn judge_sip<F: Family>(
             method,
             mode,
         );
-        return drop(mode, Reason::RateGuard);
+    }
+    Policed::Over(drop(mode, Reason::RateGuard))
+}
+
+#[inline(always)]
+fn judge_sip<F: Family>(
+    ctx: &XdpContext,
+    cfg: &XdpConfig,
+    mode: Mode,
+    src: &F::Addr,
+    msg: &Message,
+) -> u32 {
+    let Some(kind) = sip_port_kind(cfg, msg.proto, msg.dport) else {
+        return pass(Reason::NotSip);
+    };
+    if matches!(mode, Mode::AllowlistOnly) {
+        return drop(mode, Reason::NotAllowlisted);
+    }
+    let tcp = msg.proto == IPPROTO_TCP;
+    if msg.payload_len == 0 && tcp {
+        // Bare TCP segments (handshake, ACKs) carry no SIP message.
+        return pass(Reason::NotSip);
+    }
+    if msg.first_fragment && msg.payload_len < MIN_FIRST_FRAGMENT_PAYLOAD {
+        // The kernel would reassemble a request we never saw the start of.
+        return drop(mode, Reason::ShortFragment);
+    }
+    let now = unsafe { bpf_ktime_get_ns() };
+    if kind == PORT_SOURCE_ONLY {
+        account::<F>(src, Method::Tls as u8, 1, msg.ip_len, now);
+        return pass(Reason::SipCounted);
     }
 
-    let is_request = !matches!(method, Method::Response | Method::Other);
-    if is_request
-        && cfg.ua_prefix_count > 0
-        && sip::has_scanner_user_agent(len, cfg.ua_prefix_count)
-    {
-        verdict::count(sipshield_common::counters::Counter::ScannerSeen);
-        if cfg.scanner_action == ScannerAction::Ban as u32 {
-            guard::kernel_ban::<F>(
-                src,
-                stats,
-                now,
-                cfg.scanner_ban_ns,
-                Reason::Scanner,
-                method,
-                mode,
-            );
-            return drop(mode, Reason::Scanner);
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+        return pass(Reason::SipCounted);
+    };
+    let len = if msg.payload_len > UA_SCAN_LIMIT {
+        UA_SCAN_LIMIT
+    } else {
+        msg.payload_len
+    };
+    if len > 0 {
+        let copied = unsafe {
+            bpf_xdp_load_bytes(
+                ctx.ctx,
+                msg.payload_off as u32,
+                (*scratch).payload.as_mut_ptr() as *mut _,
+                len as u32,
+            )
+        };
+        if copied != 0 {
+            return drop(mode, Reason::Malformed);
         }
-        guard::report_scanner::<F>(src, stats, now, method);
     }
-    pass(Reason::SipCounted)
+    let start = if len == 0 {
+        // An empty datagram: nothing to read, still charged.
+        Start {
+            method: Method::Other,
+            at: 0,
+            hidden: false,
+        }
+    } else {
+        sip::classify(unsafe { &(*scratch).payload }, len)
+    };
+    // One unknown value for the rest of the path: the verifier walks the
+    // steps below once, not once per method.
+    let packed = packet::forget_range(
+        start.method as usize | (usize::from(start.hidden) << 8) | (start.at << 16),
+        0x7ff_ffff,
+    );
+    let method = (packed & 0xff) as u8;
+    let hidden = packed & 0x100 != 0;
+    let at = packed >> 16;
+    let messages = if tcp {
+        sip::tcp_messages(len, msg.payload_len)
+    } else {
+        1
+    };
+
+    let stats = match police::<F>(cfg, mode, src, method, hidden, messages, msg.ip_len, now) {
+        Policed::Over(verdict) => return verdict,
+        Policed::Within(stats) => stats,
+        Policed::Untracked => return pass(Reason::SipCounted),
+    };
+
+    let scanned = method != Method::Response as u8
+        && method != Method::KeepAlive as u8
+        && method != Method::Tls as u8;
+    if !scanned || cfg.ua_prefix_count == 0 {
+        return pass(Reason::SipCounted);
+    }
+    let truncated = msg.payload_len > len || msg.first_fragment;
+    match sip::scan_user_agents(len, at, cfg.ua_prefix_count, truncated) {
+        UaVerdict::Clean => pass(Reason::SipCounted),
+        UaVerdict::Unscanned => {
+            verdict::count(Counter::UaUnscanned);
+            pass(Reason::SipCounted)
+        }
+        UaVerdict::Scanner => {
+            scanner::<F>(cfg, mode, src, stats, method, now);
+            drop(mode, Reason::Scanner)
+        }
+    }
+}
+
+/// A request with a scanner signature: always dropped (by the caller).
+/// An unknown source is banned once it reaches the configured hits; a
+/// known-good one never is.
+#[inline(always)]
+fn scanner<F: Family>(
+    cfg: &XdpConfig,
+    mode: Mode,
+    src: &F::Addr,
+    stats: *mut SourceStats,
+    method: u8,
+    now: u64,
+) {
+    verdict::count(Counter::ScannerSeen);
+    let hits = unsafe {
+        let h = (*stats).scanner_hits.saturating_add(1);
+        (*stats).scanner_hits = h;
+        h
+    };
+    let needed = if cfg.scanner_ban_hits == 0 {
+        1
+    } else {
+        cfg.scanner_ban_hits
+    };
+    let ban = cfg.scanner_action == ScannerAction::Ban as u32 && hits >= needed;
+    if ban && !is_known::<F>(src, now) {
+        guard::kernel_ban::<F>(
+            src,
+            stats,
+            now,
+            cfg.scanner_ban_ns,
+            Reason::Scanner,
+            method,
+            mode,
+        );
+        return;
+    }
+    if ban {
+        verdict::count(Counter::KnownGoodSpared);
+    }
+    verdict::count(Counter::ScannerDropped);
+    guard::report_scanner::<F>(src, stats, now, method);
 }
 
 static FRESH_SOURCE: SourceStats = SourceStats {
@@ -252,13 +413,15 @@ static FRESH_SOURCE: SourceStats = SourceStats {
     register_tat_ns: 0,
     message_tat_ns: 0,
     flags: 0,
+    scanner_hits: 0,
 };
 
-/// Counts one message for `src`, creating its entry on first sight.
+/// Counts `messages` for `src`, creating its entry on first sight.
 #[inline(always)]
 fn account<F: Family>(
     src: &F::Addr,
-    method: Method,
+    method: u8,
+    messages: u64,
     bytes: usize,
     now: u64,
 ) -> Option<*mut SourceStats> {
@@ -275,8 +438,12 @@ fn account<F: Family>(
         }
     };
     unsafe {
-        let slot = (method as usize) % Method::COUNT;
-        (*stats).methods[slot] += 1;
+        let slot = if (method as usize) < Method::COUNT {
+            method as usize
+        } else {
+            Method::Other as usize
+        };
+        (*stats).methods[slot] += messages;
         (*stats).bytes += bytes as u64;
         (*stats).last_seen_ns = now;
     }

@@ -1,9 +1,21 @@
 //! SIP payload inspection on the per-CPU copy of the first payload bytes:
-//! the request method, and the scanner User-Agent signature.
+//! the start line read the way pjsip reads it, the scanner User-Agent
+//! signature, and the messages in a TCP segment.
 //!
 //! Comparisons are branch-free on 8-byte words (`(x | fold) ^ want) & mask`):
-//! the verifier walks every branch, and byte-by-byte compares over a 512-byte
+//! the verifier walks every branch, and byte-by-byte compares over a long
 //! scan multiply its paths beyond its limits.
+//!
+//! The start line, as pjsip 2.x and chan_sip read it (`int_parse_msg`,
+//! `pjsip_method_init_np`, chan_sip `method_match`):
+//! - leading CR, LF, SP and HT are skipped (pjsip's transport strips CR/LF,
+//!   its scanner skips blanks); a payload of nothing else is a keep-alive;
+//! - a response starts with `SIP` (any case) then `/`, SP or HT;
+//! - a method is a token followed by SP or HT, compared case-insensitively
+//!   (chan_sip does; pjsip does for its six core methods);
+//! - pjsip up to 2.5.5 also took a case-sensitive prefix of a core method
+//!   (`R`, `REG`, `INV`...) for that method: counted as that method too;
+//! - anything else is `Other`: still charged and still scanned.
 
 use core::ffi::c_void;
 
@@ -13,7 +25,10 @@ use sipshield_common::{
     sip::Method,
 };
 
-use crate::maps::{SCRATCH, UA_PREFIXES};
+use crate::{
+    maps::{ScanState, SCRATCH, UA_PREFIXES},
+    packet::forget_range,
+};
 
 /// Scan offsets are masked with this, so `offset + 64` stays in the buffer.
 const MASK: usize = UA_SCAN_LIMIT - 1;
@@ -28,7 +43,7 @@ fn word_at(buf: &Buf, off: usize) -> u64 {
     let base = off & MASK;
     let mut x = 0u64;
     for i in 0..8 {
-        // In bounds: base <= 511, +7 < SCRATCH_LEN.
+        // In bounds: base <= MASK, +7 < SCRATCH_LEN.
         x |= (unsafe { *buf.as_ptr().add(base + i) } as u64) << (8 * i);
     }
     x
@@ -39,6 +54,11 @@ fn byte_at(buf: &Buf, off: usize) -> u8 {
     unsafe { *buf.as_ptr().add(off & MASK) }
 }
 
+#[inline(always)]
+fn is_blank(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
 /// A pattern of up to 16 bytes as two words, for `(x | fold) ^ want) & mask`.
 #[derive(Clone, Copy)]
 struct Pattern {
@@ -47,7 +67,8 @@ struct Pattern {
     mask: [u64; 2],
 }
 
-const fn pattern(s: &[u8], fold_letters: bool) -> Pattern {
+/// Case-insensitive pattern: letters lower-cased in `want`, `fold` 0x20.
+const fn pattern(s: &[u8]) -> Pattern {
     let mut p = Pattern {
         want: [0; 2],
         fold: [0; 2],
@@ -56,15 +77,9 @@ const fn pattern(s: &[u8], fold_letters: bool) -> Pattern {
     let mut j = 0;
     while j < s.len() {
         let b = s[j];
-        let letter = b.is_ascii_alphabetic();
         let shift = 8 * (j % 8);
-        p.want[j / 8] |= (if fold_letters {
-            b.to_ascii_lowercase()
-        } else {
-            b
-        } as u64)
-            << shift;
-        if fold_letters && letter {
+        p.want[j / 8] |= (b.to_ascii_lowercase() as u64) << shift;
+        if b.is_ascii_alphabetic() {
             p.fold[j / 8] |= 0x20 << shift;
         }
         p.mask[j / 8] |= 0xff << shift;
@@ -82,84 +97,179 @@ fn matches_at(buf: &Buf, off: usize, p: &Pattern) -> bool {
     (a | b) == 0
 }
 
-/// Start-of-message words, most frequent in attacks first; each includes
-/// the space after it. SIP methods are case-sensitive.
-const WORDS: [(Method, Pattern, usize); 15] = [
-    (Method::Register, pattern(b"REGISTER ", false), 9),
-    (Method::Invite, pattern(b"INVITE ", false), 7),
-    (Method::Options, pattern(b"OPTIONS ", false), 8),
-    (Method::Response, pattern(b"SIP/2.0 ", false), 8),
-    (Method::Ack, pattern(b"ACK ", false), 4),
-    (Method::Bye, pattern(b"BYE ", false), 4),
-    (Method::Cancel, pattern(b"CANCEL ", false), 7),
-    (Method::Subscribe, pattern(b"SUBSCRIBE ", false), 10),
-    (Method::Notify, pattern(b"NOTIFY ", false), 7),
-    (Method::Message, pattern(b"MESSAGE ", false), 8),
-    (Method::Info, pattern(b"INFO ", false), 5),
-    (Method::Prack, pattern(b"PRACK ", false), 6),
-    (Method::Refer, pattern(b"REFER ", false), 6),
-    (Method::Publish, pattern(b"PUBLISH ", false), 8),
-    (Method::Update, pattern(b"UPDATE ", false), 7),
+/// Request methods, most frequent in attacks first, with their length.
+/// The first six are pjsip's core methods (old prefix rule).
+const WORDS: [(Method, Pattern, usize); 14] = [
+    (Method::Register, pattern(b"REGISTER"), 8),
+    (Method::Invite, pattern(b"INVITE"), 6),
+    (Method::Options, pattern(b"OPTIONS"), 7),
+    (Method::Ack, pattern(b"ACK"), 3),
+    (Method::Bye, pattern(b"BYE"), 3),
+    (Method::Cancel, pattern(b"CANCEL"), 6),
+    (Method::Subscribe, pattern(b"SUBSCRIBE"), 9),
+    (Method::Notify, pattern(b"NOTIFY"), 6),
+    (Method::Message, pattern(b"MESSAGE"), 7),
+    (Method::Info, pattern(b"INFO"), 4),
+    (Method::Prack, pattern(b"PRACK"), 5),
+    (Method::Refer, pattern(b"REFER"), 5),
+    (Method::Publish, pattern(b"PUBLISH"), 7),
+    (Method::Update, pattern(b"UPDATE"), 6),
 ];
+const CORE_METHODS: usize = 6;
+const SIP_VERSION: Pattern = pattern(b"SIP");
 
-/// Classifies the message by its first bytes; `len` bytes of `buf` are valid.
+/// Leading blank bytes skipped before the start line, at most.
+pub const LEADING_MAX: usize = 256;
+
+/// The start of a message: its method, and where its start line begins.
+#[derive(Clone, Copy)]
+pub struct Start {
+    pub method: Method,
+    pub at: usize,
+    /// More than `LEADING_MAX` blank bytes before anything else: the
+    /// method is unknown, so the message is charged as a REGISTER too.
+    pub hidden: bool,
+}
+
+/// Exact per-byte "is one of CR, LF, SP, HT": 0x80 in each such byte.
 #[inline(always)]
-pub fn classify(buf: &Buf, len: usize) -> Method {
+fn blank_bytes(x: u64) -> u64 {
+    eq_bytes(x, b'\r') | eq_bytes(x, b'\n') | eq_bytes(x, b' ') | eq_bytes(x, b'\t')
+}
+
+/// Classifies the message; `len` bytes of `buf` are valid.
+#[inline(always)]
+pub fn classify(buf: &Buf, len: usize) -> Start {
+    // Skip leading CR/LF/blanks, a word at a time, then byte by byte.
+    let mut at = 0usize;
+    for _ in 0..LEADING_MAX / 8 {
+        if at + 8 > len || blank_bytes(word_at(buf, at)) != 0x8080_8080_8080_8080 {
+            break;
+        }
+        at += 8;
+    }
+    for _ in 0..8 {
+        if at >= len {
+            break;
+        }
+        let c = byte_at(buf, at);
+        if c != b'\r' && c != b'\n' && !is_blank(c) {
+            break;
+        }
+        at += 1;
+    }
+    // One unknown offset from here on: the verifier checks the rest once,
+    // not once per number of leading blanks.
+    let at = forget_range(at, MASK);
+    let mut start = Start {
+        method: Method::Other,
+        at,
+        hidden: false,
+    };
+    if at >= len {
+        start.method = Method::KeepAlive;
+        return start;
+    }
+    let c = byte_at(buf, at);
+    if c == b'\r' || c == b'\n' || is_blank(c) {
+        start.hidden = true;
+        return start;
+    }
+    // Token length: the first SP/HT within the longest method + 1.
+    let mut token = 0usize;
+    let mut found = false;
+    for i in 0..10 {
+        if at + i >= len {
+            break;
+        }
+        if is_blank(byte_at(buf, at + i)) {
+            token = i;
+            found = true;
+            break;
+        }
+    }
+    if len >= at + 4 && matches_at(buf, at, &SIP_VERSION) {
+        let sep = byte_at(buf, at + 3);
+        if sep == b'/' || is_blank(sep) {
+            start.method = Method::Response;
+            return start;
+        }
+    }
+    if !found || token == 0 {
+        return start;
+    }
+    let token = forget_range(token, 15);
+    let w0 = word_at(buf, at);
+    let w1 = word_at(buf, at + 8);
+    let m0 = if token >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * token)) - 1
+    };
+    let m1 = if token > 8 { 0xff } else { 0 };
     let mut i = 0;
     while i < WORDS.len() {
         let (method, p, n) = &WORDS[i];
-        if len >= *n && matches_at(buf, 0, p) {
-            return *method;
+        if token == *n && matches_at(buf, at, p) {
+            start.method = *method;
+            return start;
         }
         i += 1;
     }
-    Method::Other
+    let mut i = 0;
+    while i < CORE_METHODS {
+        let (method, p, n) = &WORDS[i];
+        // Case-sensitive prefix: upper-case letters are `want` without fold.
+        let a = (w0 ^ (p.want[0] & !p.fold[0])) & m0;
+        let b = (w1 ^ (p.want[1] & !p.fold[1])) & m1;
+        if token < *n && (a | b) == 0 {
+            start.method = *method;
+            return start;
+        }
+        i += 1;
+    }
+    start
 }
 
-/// True when `x` has a byte equal to `b` (classic SWAR test).
+/// True when `x` has a byte equal to `b` (classic SWAR test; may also flag
+/// bytes after a real match, which the callers re-check byte by byte).
 #[inline(always)]
 fn has_byte(x: u64, b: u8) -> bool {
     let y = x ^ (0x0101_0101_0101_0101u64 * b as u64);
     (y.wrapping_sub(0x0101_0101_0101_0101) & !y & 0x8080_8080_8080_8080) != 0
 }
 
-const HEADER: Pattern = pattern(b"user-agent", true);
+const HEADER: Pattern = pattern(b"user-agent");
 const HEADER_LEN: usize = 10;
 
-/// Offset of the header value after a header name ending at `q`: optional
-/// blanks, a colon (`User-Agent : x` is legal SIP), optional blanks.
+/// Exact per-byte equality with `b`: 0x80 in each byte of `x` equal to it.
 #[inline(always)]
-fn value_after_name(buf: &Buf, q: usize) -> Option<usize> {
-    let mut q = q;
-    let mut colon = false;
-    for _ in 0..6 {
-        let c = byte_at(buf, q);
-        if c == b':' && !colon {
-            colon = true;
-        } else if c != b' ' && c != b'\t' {
-            break;
-        }
-        q += 1;
-    }
-    if colon {
-        Some(q)
-    } else {
-        None
-    }
+fn eq_bytes(x: u64, b: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let y = x ^ (0x0101_0101_0101_0101u64 * b as u64);
+    !(((y & LOW7) + LOW7) | y | LOW7)
 }
 
-/// State shared with the `bpf_loop` callbacks. Lives on the caller's stack.
-#[repr(C)]
-struct UaScan {
-    /// Valid payload bytes in the scratch buffer.
-    len: u64,
-    /// Offset just past the `User-Agent` header name, `NONE` until found.
-    name_end: u64,
-    /// Set when a prefix matched.
-    matched: u64,
+/// True when the bytes after a header name at `q` are optional blanks then
+/// a colon (`User-Agent : x` is legal SIP), within 8 bytes; `User-AgentX:`
+/// is another header. Branch-free: the scan callback stays small for the
+/// verifier.
+#[inline(always)]
+fn colon_follows(buf: &Buf, q: usize) -> bool {
+    let x = word_at(buf, q);
+    let blank = eq_bytes(x, b' ') | eq_bytes(x, b'\t');
+    let other = !blank & 0x8080_8080_8080_8080;
+    let first = other & other.wrapping_neg();
+    first & eq_bytes(x, b':') != 0
 }
 
 const NONE: u64 = u64::MAX;
+
+#[inline(always)]
+fn scan_state() -> Option<*mut ScanState> {
+    let scratch = SCRATCH.get_ptr_mut(0)?;
+    Some(unsafe { core::ptr::addr_of_mut!((*scratch).scan) })
+}
 
 #[inline(always)]
 fn scratch_payload() -> Option<&'static Buf> {
@@ -167,62 +277,157 @@ fn scratch_payload() -> Option<&'static Buf> {
     Some(unsafe { &(*scratch).payload })
 }
 
-/// `bpf_loop` step: examines the 8 payload bytes of word `index` for a line
-/// start followed by `User-Agent:`, or for the empty line that ends the
-/// headers. Returns 1 to stop the loop.
-///
-/// The scan runs through `bpf_loop` so the verifier checks this body once,
-/// not once per unrolled word. (Four words per callback would halve the
-/// calls, but the unrolled body exceeds the verifier's complexity limit.)
-#[inline(never)]
-extern "C" fn scan_word(index: u64, ctx: *mut c_void) -> i64 {
-    let state = ctx as *mut UaScan;
-    let len = unsafe { (*state).len } as usize;
-    let base = (index as usize & (UA_SCAN_LIMIT / 8 - 1)) * 8;
+/// 0x80 in the bytes `i` of the word at `base` with `lo <= base + i < hi`.
+#[inline(always)]
+fn window(base: usize, lo: usize, hi: usize) -> u64 {
+    let from = lo.saturating_sub(base);
+    let to = hi.saturating_sub(base);
+    let low = if from >= 8 { 0 } else { u64::MAX << (8 * from) };
+    let high = if to >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * to)) - 1
+    };
+    low & high & 0x8080_8080_8080_8080
+}
+
+/// Newlines of the aligned word at `base` that start a line inside
+/// `(from, len)`, and those of them followed by an empty line end.
+#[inline(always)]
+fn line_starts(buf: &Buf, base: usize, from: usize, len: usize) -> (u64, u64) {
+    // Aligned loads: `base` is a multiple of 8 and the payload starts the
+    // 8-aligned map value; `base + 8` stays inside SCRATCH_LEN.
+    let word = unsafe { *(buf.as_ptr().add(base) as *const u64) };
+    let next = unsafe { *(buf.as_ptr().add(base + 8) as *const u64) };
+    let nl = eq_bytes(word, b'\n') & window(base, from, len.saturating_sub(1));
+    let after = (word >> 8) | (next << 56);
+    let empty = nl & (eq_bytes(after, b'\r') | eq_bytes(after, b'\n'));
+    (nl, empty)
+}
+
+/// Offset (0..8) of the byte holding the one 0x80 bit of `bit`: a
+/// branch-free count of trailing zero bytes.
+#[inline(always)]
+fn byte_index(bit: u64) -> usize {
+    ((bit >> 7).wrapping_mul(0x0001_0203_0405_0607) >> 56) as usize
+}
+
+pub const PHASE_FIND: u64 = 0;
+pub const PHASE_BLANK: u64 = 1;
+pub const PHASE_MATCH: u64 = 2;
+
+/// User-Agent headers looked at per message; more are unscanned.
+const UA_HEADERS_MAX: u64 = 6;
+
+/// Finds the next line start at or after `cursor` (in the word holding it)
+/// and looks at it: the empty line that ends the headers, or
+/// `User-Agent[blanks]:`. One line start per step, found without branches.
+#[inline(always)]
+fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
+    let (len, cursor) = unsafe { ((*st).len as usize, (*st).cursor as usize & MASK) };
+    let base = cursor & !7;
     if base >= len {
+        unsafe { (*st).done = 1 };
         return 1;
     }
-    let Some(buf) = scratch_payload() else {
-        return 1;
-    };
-    // One aligned 8-byte load: `base` is a multiple of 8 and the payload
-    // starts the 8-aligned map value (byte-wise `word_at` costs more).
-    let word = unsafe { *(buf.as_ptr().add(base) as *const u64) };
-    if !has_byte(word, b'\n') {
+    let (nl, empty) = line_starts(buf, base, cursor, len);
+    if nl == 0 {
+        unsafe { (*st).cursor = (base + 8) as u64 };
         return 0;
     }
-    for k in 0..8 {
-        let p = base + k + 1;
-        if byte_at(buf, base + k) != b'\n' {
-            continue;
+    let first = nl & nl.wrapping_neg();
+    // An empty line ends the headers: the body is not scanned.
+    if empty & first != 0 {
+        unsafe {
+            (*st).ended = 1;
+            (*st).done = 1;
         }
-        // An empty line ends the headers: the body is not scanned.
-        let next = byte_at(buf, p);
-        if next == b'\r' || next == b'\n' {
-            return 1;
+        return 1;
+    }
+    let p = base + byte_index(first) + 1;
+    // Bytes past `len` may match the name, never the value (the next steps
+    // stop at `len`).
+    if matches_at(buf, p, &HEADER) && colon_follows(buf, p + HEADER_LEN) {
+        unsafe {
+            (*st).name_end = (p + HEADER_LEN) as u64;
+            (*st).cursor = (p + HEADER_LEN) as u64;
+            (*st).colon = 0;
+            (*st).phase = PHASE_BLANK;
         }
-        if p + HEADER_LEN < len && matches_at(buf, p, &HEADER) {
-            unsafe { (*state).name_end = (p + HEADER_LEN) as u64 };
-            return 1;
+        return 0;
+    }
+    unsafe { (*st).cursor = p as u64 };
+    0
+}
+
+/// Back to finding headers after this one; false when out of rounds.
+#[inline(always)]
+fn next_header(st: *mut ScanState) -> bool {
+    unsafe {
+        (*st).rounds += 1;
+        (*st).cursor = (*st).name_end;
+        (*st).phase = PHASE_FIND;
+        if (*st).rounds >= UA_HEADERS_MAX {
+            (*st).exhausted = 1;
+            (*st).done = 1;
+            return false;
         }
+    }
+    true
+}
+
+/// One byte after the header name: skips blanks, the colon, and after it
+/// folded line ends (CRLF or LF followed by a blank), to the first value
+/// byte.
+#[inline(always)]
+fn blank_step(st: *mut ScanState, buf: &Buf) -> i64 {
+    let (len, pos) = unsafe { ((*st).len as usize, (*st).cursor as usize & MASK) };
+    if pos >= len {
+        unsafe { (*st).done = 1 };
+        return 1;
+    }
+    unsafe { (*st).cursor = (pos + 1) as u64 };
+    let c = byte_at(buf, pos);
+    if unsafe { (*st).colon } == 0 {
+        if c == b':' {
+            unsafe { (*st).colon = 1 };
+        }
+        return 0;
+    }
+    if is_blank(c) || c == b'\r' {
+        return 0;
+    }
+    if c == b'\n' {
+        if pos + 1 < len && is_blank(byte_at(buf, pos + 1)) {
+            return 0;
+        }
+        // The line ended: an empty value.
+        return if next_header(st) { 0 } else { 1 };
+    }
+    unsafe {
+        (*st).value = pos as u64;
+        (*st).prefix = 0;
+        (*st).phase = PHASE_MATCH;
     }
     0
 }
 
-/// `bpf_loop` step: compares the User-Agent value with prefix `index`.
-#[inline(never)]
-extern "C" fn match_prefix(index: u64, ctx: *mut c_void) -> i64 {
-    let state = ctx as *mut UaScan;
-    let (len, name_end) = unsafe { ((*state).len as usize, (*state).name_end as usize & MASK) };
-    let Some(buf) = scratch_payload() else {
-        return 1;
+/// Compares the User-Agent value with the next configured prefix.
+#[inline(always)]
+fn match_step(st: *mut ScanState, buf: &Buf) -> i64 {
+    let (len, value, index) = unsafe {
+        (
+            (*st).len as usize,
+            (*st).value as usize & MASK,
+            (*st).prefix,
+        )
     };
-    let Some(value) = value_after_name(buf, name_end) else {
-        return 1;
-    };
-    let value = value & MASK;
+    if index >= unsafe { (*st).prefixes } {
+        return if next_header(st) { 0 } else { 1 };
+    }
+    unsafe { (*st).prefix = index + 1 };
     let Some(prefix) = UA_PREFIXES.get(index as u32) else {
-        return 1;
+        return if next_header(st) { 0 } else { 1 };
     };
     let plen = prefix.len as usize;
     if plen == 0 || value + plen > len {
@@ -236,27 +441,116 @@ extern "C" fn match_prefix(index: u64, ctx: *mut c_void) -> i64 {
     if diff != 0 {
         return 0;
     }
-    unsafe { (*state).matched = 1 };
+    unsafe {
+        (*st).matched = 1;
+        (*st).done = 1;
+    }
     1
 }
 
-/// True when the first `len` payload bytes (in the per-CPU scratch buffer)
-/// carry a User-Agent whose value starts with one of the first `count`
-/// configured prefixes (case-insensitive).
-#[inline(always)]
-pub fn has_scanner_user_agent(len: usize, count: u32) -> bool {
-    let mut state = UaScan {
-        len: len as u64,
-        name_end: NONE,
-        matched: 0,
+/// `bpf_loop` step of the User-Agent scan: one step of whichever phase
+/// runs (find a header, skip to its value, compare one prefix). One call
+/// site and one small body: the verifier checks it once.
+#[inline(never)]
+extern "C" fn ua_step(_index: u64, _ctx: *mut c_void) -> i64 {
+    let Some(st) = scan_state() else {
+        return 1;
     };
-    let ctx = &mut state as *mut UaScan as *mut c_void;
-    let words = (len as u32).div_ceil(8).min((UA_SCAN_LIMIT / 8) as u32);
-    unsafe { bpf_loop(words, scan_word as *mut c_void, ctx, 0) };
-    if state.name_end == NONE {
-        return false;
+    let Some(buf) = scratch_payload() else {
+        return 1;
+    };
+    match unsafe { (*st).phase } {
+        PHASE_FIND => find_step(st, buf),
+        PHASE_BLANK => blank_step(st, buf),
+        _ => match_step(st, buf),
     }
-    let count = count.min(MAX_UA_PREFIXES);
-    unsafe { bpf_loop(count, match_prefix as *mut c_void, ctx, 0) };
-    state.matched != 0
+}
+
+/// What the User-Agent scan found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum UaVerdict {
+    Clean,
+    Scanner,
+    /// The headers run past what was scanned: passed unscanned.
+    Unscanned,
+}
+
+/// Scans the headers of the message whose start line begins at `from`
+/// (the first `len` payload bytes are in the per-CPU scratch buffer) for a
+/// User-Agent value starting with one of the first `count` configured
+/// prefixes (case-insensitive). Every User-Agent header is checked (up to
+/// six), so a harmless one first hides nothing. `truncated`: the message
+/// goes on past the copied bytes.
+#[inline(always)]
+pub fn scan_user_agents(len: usize, from: usize, count: u32, truncated: bool) -> UaVerdict {
+    let Some(st) = scan_state() else {
+        return UaVerdict::Unscanned;
+    };
+    unsafe {
+        (*st).len = len as u64;
+        (*st).cursor = from as u64;
+        (*st).name_end = from as u64;
+        (*st).ended = 0;
+        (*st).matched = 0;
+        (*st).phase = PHASE_FIND;
+        (*st).rounds = 0;
+        (*st).prefix = 0;
+        (*st).prefixes = count.min(MAX_UA_PREFIXES) as u64;
+        (*st).done = 0;
+        (*st).exhausted = 0;
+    }
+    // Finding: one step per line start or word (at most five per word);
+    // skipping: one per byte; matching: one per prefix and header.
+    let words = (len as u32).div_ceil(8).min((UA_SCAN_LIMIT / 8) as u32);
+    let steps = words * 5 + 2 * len as u32 + (UA_HEADERS_MAX as u32) * (MAX_UA_PREFIXES + 1);
+    unsafe { bpf_loop(steps, ua_step as *mut c_void, core::ptr::null_mut(), 0) };
+    let (matched, done, exhausted, ended) =
+        unsafe { ((*st).matched, (*st).done, (*st).exhausted, (*st).ended) };
+    if matched != 0 {
+        return UaVerdict::Scanner;
+    }
+    if done == 0 || exhausted != 0 || (ended == 0 && truncated) {
+        return UaVerdict::Unscanned;
+    }
+    UaVerdict::Clean
+}
+
+/// `bpf_loop` step: counts the empty lines (end of a message's headers) in
+/// word `index`.
+#[inline(never)]
+extern "C" fn count_word(index: u64, _ctx: *mut c_void) -> i64 {
+    let Some(state) = scan_state() else {
+        return 1;
+    };
+    let len = unsafe { (*state).len } as usize;
+    let base = (index as usize & (UA_SCAN_LIMIT / 8 - 1)) * 8;
+    if base >= len {
+        return 1;
+    }
+    let Some(buf) = scratch_payload() else {
+        return 1;
+    };
+    let (_, empty) = line_starts(buf, base, 0, len);
+    // Population count of the 0x80 bits.
+    let n = ((empty >> 7).wrapping_mul(0x0101_0101_0101_0101)) >> 56;
+    unsafe { (*state).messages += n };
+    0
+}
+
+/// Messages in a TCP segment: one per empty line ending a header block in
+/// the scanned bytes (bodies with empty lines over-count, which only costs
+/// the sender), at least one, plus one per 256 bytes past the scan window.
+#[inline(always)]
+pub fn tcp_messages(len: usize, payload_len: usize) -> u64 {
+    let Some(st) = scan_state() else {
+        return 1;
+    };
+    unsafe {
+        (*st).len = len as u64;
+        (*st).messages = 0;
+    }
+    let words = (len as u32).div_ceil(8).min((UA_SCAN_LIMIT / 8) as u32);
+    unsafe { bpf_loop(words, count_word as *mut c_void, core::ptr::null_mut(), 0) };
+    let beyond = (payload_len.saturating_sub(len) / 256) as u64;
+    unsafe { (*st).messages }.max(1) + beyond
 }

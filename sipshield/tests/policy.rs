@@ -427,16 +427,17 @@ fn leaving_observe_mode_bans_for_real() {
 #[test]
 fn kernel_bans_join_the_same_history() {
     let mut p = policy();
-    // First offence, a rate-guard ban: its configured 1h beats the ladder's 10m.
+    // First offence, a rate-guard ban: short (10m, as the ladder's first
+    // step), since a UDP source can be forged.
     let Decision::Ban(order) = p.record_kernel_ban(ip("198.51.100.7"), RateGuard, t(0)) else {
         panic!();
     };
-    assert_eq!((order.offence_number, order.duration), (1, secs(HOUR)));
+    assert_eq!((order.offence_number, order.duration), (1, secs(600)));
     assert_eq!(
         p.ban_of(ip("198.51.100.7"), t(1)).unwrap().origin,
         BanOrigin::KernelRateGuard
     );
-    p.expire(t(HOUR + 1));
+    p.expire(t(601));
     // Then the logs: second ban, second step (1h).
     assert_eq!(ban_via_logs(&mut p, "198.51.100.7", HOUR + 10), secs(HOUR));
     p.expire(t(3 * HOUR));
@@ -450,7 +451,7 @@ fn kernel_bans_join_the_same_history() {
         BanOrigin::KernelScanner
     );
     p.expire(t(3 * HOUR + DAY));
-    // Fourth: the ladder's 1w is longer than rate_ban's 1h.
+    // Fourth: the ladder's 1w is longer than rate_ban's 10m.
     let Decision::Ban(order) =
         p.record_kernel_ban(ip("198.51.100.7"), RateGuard, t(3 * HOUR + DAY))
     else {

@@ -24,6 +24,8 @@ impl Harness {
             max_ranges: 256,
             max_allow: 256,
             max_sources: 1024,
+            max_kernel_bans: 1024,
+            max_known: 256,
         })
     }
 

@@ -226,6 +226,31 @@ impl VethLab {
         (prog, maps)
     }
 
+    /// A second veth pair between the same namespaces: `guard_dev` on the
+    /// guarded side with `{subnet}.1/24`, `out_dev` outside with `.2`.
+    pub fn add_link(&self, guard_dev: &str, out_dev: &str, subnet: &str) {
+        run_ok(Command::new("ip").args([
+            "link",
+            "add",
+            guard_dev,
+            "netns",
+            &self.guarded.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            out_dev,
+            "netns",
+            &self.outside.name,
+        ]));
+        self.guarded
+            .ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", guard_dev]);
+        self.outside
+            .ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", out_dev]);
+        self.guarded.ip(&["link", "set", guard_dev, "up"]);
+        self.outside.ip(&["link", "set", out_dev, "up"]);
+    }
+
     /// Adds `{prefix}.{host}` to the outside end; returns it.
     pub fn add_sender(&self, host: u8) -> String {
         let a = format!("{}.{host}", self.prefix);

@@ -1,52 +1,59 @@
-//! The exact ban tables (`BANS_V4`, `BANS_V6`): one entry per banned address.
+//! The exact ban tables, one entry per banned address: `BANS_V4`/`BANS_V6`
+//! (log and operator bans, written only by userspace) and
+//! `KBANS_V4`/`KBANS_V6` (the kernel's own share, an LRU).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aya::maps::{HashMap, MapData, MapError};
-use sipshield_common::maps::{BanEntry, BANS_V4, BANS_V6};
+use sipshield_common::maps::BanEntry;
 
 use super::{addr, map_err, BpfError};
 
 pub struct BanTable {
     v4: HashMap<MapData, [u8; 4], BanEntry>,
     v6: HashMap<MapData, [u8; 16], BanEntry>,
+    names: (&'static str, &'static str),
 }
 
 impl BanTable {
     pub(crate) fn new(
         v4: HashMap<MapData, [u8; 4], BanEntry>,
         v6: HashMap<MapData, [u8; 16], BanEntry>,
+        names: (&'static str, &'static str),
     ) -> Self {
-        BanTable { v4, v6 }
+        BanTable { v4, v6, names }
     }
 
     /// Adds or replaces the ban of `ip`. Fails (never evicts) when full.
     pub fn insert(&mut self, ip: IpAddr, entry: BanEntry) -> Result<(), BpfError> {
+        let (v4_name, v6_name) = self.names;
         match addr::canonical(ip) {
             IpAddr::V4(a) => self
                 .v4
                 .insert(addr::v4_key(a), entry, 0)
-                .map_err(map_err(BANS_V4)),
+                .map_err(map_err(v4_name)),
             IpAddr::V6(a) => self
                 .v6
                 .insert(addr::v6_key(a), entry, 0)
-                .map_err(map_err(BANS_V6)),
+                .map_err(map_err(v6_name)),
         }
     }
 
     /// Removes the ban of `ip`; `Ok(false)` if there was none.
     pub fn remove(&mut self, ip: IpAddr) -> Result<bool, BpfError> {
+        let (v4_name, v6_name) = self.names;
         let result = match addr::canonical(ip) {
-            IpAddr::V4(a) => self.v4.remove(&addr::v4_key(a)).map_err(|e| (BANS_V4, e)),
-            IpAddr::V6(a) => self.v6.remove(&addr::v6_key(a)).map_err(|e| (BANS_V6, e)),
+            IpAddr::V4(a) => self.v4.remove(&addr::v4_key(a)).map_err(|e| (v4_name, e)),
+            IpAddr::V6(a) => self.v6.remove(&addr::v6_key(a)).map_err(|e| (v6_name, e)),
         };
         not_found_is_false(result)
     }
 
     pub fn get(&self, ip: IpAddr) -> Result<Option<BanEntry>, BpfError> {
+        let (v4_name, v6_name) = self.names;
         let result = match addr::canonical(ip) {
-            IpAddr::V4(a) => self.v4.get(&addr::v4_key(a), 0).map_err(|e| (BANS_V4, e)),
-            IpAddr::V6(a) => self.v6.get(&addr::v6_key(a), 0).map_err(|e| (BANS_V6, e)),
+            IpAddr::V4(a) => self.v4.get(&addr::v4_key(a), 0).map_err(|e| (v4_name, e)),
+            IpAddr::V6(a) => self.v6.get(&addr::v6_key(a), 0).map_err(|e| (v6_name, e)),
         };
         match result {
             Ok(entry) => Ok(Some(entry)),
@@ -57,13 +64,14 @@ impl BanTable {
 
     /// Every entry, expired ones included (the kernel ignores those).
     pub fn entries(&self) -> Result<Vec<(IpAddr, BanEntry)>, BpfError> {
+        let (v4_name, v6_name) = self.names;
         let mut out = Vec::new();
         for item in self.v4.iter() {
-            let (k, v) = item.map_err(map_err(BANS_V4))?;
+            let (k, v) = item.map_err(map_err(v4_name))?;
             out.push((IpAddr::V4(Ipv4Addr::from(k)), v));
         }
         for item in self.v6.iter() {
-            let (k, v) = item.map_err(map_err(BANS_V6))?;
+            let (k, v) = item.map_err(map_err(v6_name))?;
             out.push((IpAddr::V6(Ipv6Addr::from(k)), v));
         }
         Ok(out)

@@ -1,7 +1,7 @@
 //! Loading the embedded XDP program with configured map sizes, and
 //! attaching it to interfaces.
 
-use std::{fmt, str::FromStr};
+use std::{fmt, path::Path, str::FromStr};
 
 use aya::{
     programs::{xdp::XdpLinkId, Xdp, XdpMode},
@@ -9,7 +9,7 @@ use aya::{
 };
 use sipshield_common::maps as names;
 
-use super::{object, BpfError, ShieldMaps};
+use super::{object, shield_maps::MAP_NAMES, BpfError, ShieldMaps};
 
 /// Name of the XDP entry point in the object.
 pub const PROGRAM_NAME: &str = "sipshield";
@@ -25,6 +25,10 @@ pub struct MapSizes {
     pub max_allow: u32,
     /// Sources tracked for SIP accounting per family (LRU).
     pub max_sources: u32,
+    /// The kernel's own ban share per family (LRU).
+    pub max_kernel_bans: u32,
+    /// Known-good sources per family.
+    pub max_known: u32,
 }
 
 impl Default for MapSizes {
@@ -34,6 +38,8 @@ impl Default for MapSizes {
             max_ranges: names::DEFAULT_MAX_RANGES,
             max_allow: names::DEFAULT_MAX_ALLOW,
             max_sources: names::DEFAULT_MAX_SOURCES,
+            max_kernel_bans: names::DEFAULT_MAX_KERNEL_BANS,
+            max_known: names::DEFAULT_MAX_KNOWN,
         }
     }
 }
@@ -90,10 +96,26 @@ pub struct LoadedProgram {
 impl LoadedProgram {
     /// Loads the embedded object with these map sizes and verifies the program.
     pub fn load(sizes: MapSizes) -> Result<LoadedProgram, BpfError> {
+        Self::load_with(sizes, None)
+    }
+
+    /// As `load`, with every map pinned under `maps_dir`: maps already
+    /// pinned there are reused as they are (the caller checks they fit),
+    /// missing ones are created and pinned.
+    pub fn load_pinned(sizes: MapSizes, maps_dir: &Path) -> Result<LoadedProgram, BpfError> {
+        Self::load_with(sizes, Some(maps_dir))
+    }
+
+    fn load_with(sizes: MapSizes, maps_dir: Option<&Path>) -> Result<LoadedProgram, BpfError> {
         if !object::is_embedded() {
             return Err(BpfError::NotEmbedded);
         }
         let mut loader = EbpfLoader::new();
+        if let Some(dir) = maps_dir {
+            for name in MAP_NAMES {
+                loader.map_pin_path(name, dir.join(name));
+            }
+        }
         for name in [names::BANS_V4, names::BANS_V6] {
             loader.map_max_entries(name, sizes.max_bans);
         }
@@ -105,6 +127,12 @@ impl LoadedProgram {
         }
         for name in [names::SOURCES_V4, names::SOURCES_V6] {
             loader.map_max_entries(name, sizes.max_sources);
+        }
+        for name in [names::KBANS_V4, names::KBANS_V6] {
+            loader.map_max_entries(name, sizes.max_kernel_bans);
+        }
+        for name in [names::KNOWN_V4, names::KNOWN_V6] {
+            loader.map_max_entries(name, sizes.max_known);
         }
         let mut ebpf = loader.load(object::OBJECT)?;
         xdp_of(&mut ebpf)?.load()?;

@@ -10,7 +10,10 @@ pub mod ban_table;
 pub mod clock;
 pub mod config_map;
 pub mod events;
+pub mod known;
 pub mod loader;
+pub mod meta;
+pub mod migrate;
 pub mod object;
 pub mod pins;
 pub mod ranges;
@@ -22,6 +25,7 @@ pub use allowlist::Allowlist;
 pub use ban_table::BanTable;
 pub use config_map::ConfigMap;
 pub use events::{EventStream, KernelEvent};
+pub use known::KnownSources;
 pub use loader::{AttachMode, LoadedProgram, MapSizes};
 pub use ranges::BanRanges;
 pub use shield_maps::ShieldMaps;
@@ -53,6 +57,11 @@ pub enum BpfError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error("the {origin} share of the ban table is full: {target} is not banned in the kernel (raise xdp.max_bans)")]
+    ShareFull {
+        target: std::net::IpAddr,
+        origin: &'static str,
+    },
     #[error("attaching to {iface} in {mode} mode: {source} (try --xdp-mode skb)")]
     Attach {
         iface: String,

@@ -12,3 +12,12 @@ pub fn is_embedded() -> bool {
 /// `bench_lookup_drop`); a few KB, never loaded by sipshield itself.
 pub static BASELINES: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipshield-baselines"));
+
+/// Identifies this build of the program: FNV-1a over the object's bytes.
+/// Pinned maps record it, so a restart can tell its own program from an
+/// older one it must replace.
+pub fn build_id() -> u64 {
+    OBJECT.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

@@ -1,8 +1,20 @@
-//! Pinning in bpffs, so bans stay enforced when the daemon dies.
+//! Pinning in bpffs: one program and one set of maps shared by every
+//! guarded interface, so bans stay enforced everywhere when the daemon dies
+//! and a ban made on one interface drops on all of them at once.
 //!
-//! Layout: `<root>/<iface>/link` (the XDP bpf_link) and `<root>/<iface>/<MAP>`
-//! for every map. A daemon that finds a live pinned link on an interface
-//! adopts it and its maps: no second attach, counters and bans continue.
+//! Layout under the root (`bpffs_dir`):
+//! - `maps/<MAP>`: every map, once; `META` records the layout version and
+//!   the build id of the program using them;
+//! - `program`: the XDP program (to attach new interfaces after a restart);
+//! - `links/<iface>`: one XDP bpf_link per interface (bpffs refuses dots in
+//!   names, so a `.` of a VLAN name like `eth0.100` is pinned as `:`, which
+//!   no interface name can hold).
+//!
+//! Start-up, in order of preference: adopt (same build, same layout: no
+//! load at all), replace the program in place on the same maps
+//! (`bpf_link_update`: no gap), or migrate every entry into new maps when
+//! the layout or a size changed. Nothing is ever removed before its
+//! entries are safe elsewhere: a failed adoption is an error, not a reset.
 
 use std::{
     fs, io,
@@ -10,26 +22,66 @@ use std::{
     process::Command,
 };
 
-use aya::programs::links::{FdLink, PinnedLink};
+use aya::{
+    maps::MapInfo,
+    programs::{
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
+};
+use sipshield_common::maps::{self as names, Meta, LAYOUT_VERSION};
 
 use super::{
     loader::{AttachMode, LoadedProgram, MapSizes},
-    shield_maps::{pin_maps, MAP_NAMES},
+    migrate, object,
+    shield_maps::MAP_NAMES,
     BpfError, ShieldMaps,
 };
 
 pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/sipshield";
-const LINK_PIN: &str = "link";
+const MAPS_DIR: &str = "maps";
+const LINKS_DIR: &str = "links";
+const PROGRAM_PIN: &str = "program";
+/// Where a link pin is made before it replaces the old one.
+const LINKS_TMP_DIR: &str = "links-new";
+/// Where incompatible maps wait while their entries are copied.
+const MAPS_OLD_DIR: &str = "maps-old";
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
-/// The program attached (or adopted) on one interface, with its maps.
-pub struct Attachment {
+/// One guarded interface.
+#[derive(Clone, Debug)]
+pub struct LinkState {
     pub iface: String,
-    pub dir: PathBuf,
-    pub maps: ShieldMaps,
-    pub program_id: u32,
-    /// True when a running program was adopted rather than attached now.
+    /// True when a running link was adopted rather than attached now.
     pub adopted: bool,
+}
+
+/// The pinned program and maps, and the interfaces they guard.
+pub struct Pinned {
+    pub root: PathBuf,
+    pub maps: ShieldMaps,
+    /// The kernel id of the pinned program (0 when none is pinned).
+    pub program_id: u32,
+    pub links: Vec<LinkState>,
+    /// What start-up did, for the log and `status`.
+    pub how: String,
+}
+
+pub fn maps_dir(root: &Path) -> PathBuf {
+    root.join(MAPS_DIR)
+}
+
+pub fn links_dir(root: &Path) -> PathBuf {
+    root.join(LINKS_DIR)
+}
+
+/// The pin of `iface`'s link.
+pub fn link_pin(root: &Path, iface: &str) -> PathBuf {
+    links_dir(root).join(iface.replace('.', ":"))
+}
+
+fn invalid(what: impl std::fmt::Display) -> BpfError {
+    BpfError::Invalid(what.to_string())
 }
 
 /// Mounts bpffs on `/sys/fs/bpf` if `root` is not on a bpffs already.
@@ -46,12 +98,12 @@ pub fn ensure_bpffs(root: &Path) -> Result<(), BpfError> {
         let status = Command::new("mount")
             .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
             .status()
-            .map_err(|e| BpfError::Invalid(format!("mounting bpffs: {e}")))?;
+            .map_err(|e| invalid(format!("mounting bpffs: {e}")))?;
         if status.success() && is_bpffs(sys_bpf) {
             return Ok(());
         }
     }
-    Err(BpfError::Invalid(format!(
+    Err(invalid(format!(
         "{} is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)",
         root.display()
     )))
@@ -68,116 +120,294 @@ fn is_bpffs(path: &Path) -> bool {
     }
 }
 
-pub fn iface_dir(root: &Path, iface: &str) -> PathBuf {
-    root.join(iface)
+fn mkdir(dir: &Path) -> Result<(), BpfError> {
+    fs::create_dir_all(dir).map_err(|e| invalid(format!("{}: {e}", dir.display())))
 }
 
-/// Adopts the pinned program on `iface` if it is still attached there;
-/// otherwise loads, pins and attaches a fresh one.
-pub fn attach_or_adopt(
-    root: &Path,
-    iface: &str,
-    mode: AttachMode,
-    sizes: MapSizes,
-) -> Result<Attachment, BpfError> {
-    ensure_bpffs(root)?;
-    let dir = iface_dir(root, iface);
-    if dir.join(LINK_PIN).exists() {
-        match adopt(&dir, iface) {
-            Ok(a) => return Ok(a),
-            Err(e) => {
-                log::warn!("{iface}: pinned program not adoptable ({e}); attaching afresh");
-                remove_pins(&dir);
+/// Why the pinned maps cannot be reused as they are, or `None` if they can.
+fn incompatibility(dir: &Path, sizes: MapSizes) -> Option<String> {
+    let maps = match ShieldMaps::from_pins(dir) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("pinned maps do not open as this layout ({e})")),
+    };
+    match maps.meta.read() {
+        Ok(m) if m.layout == LAYOUT_VERSION => {}
+        Ok(m) => return Some(format!("layout {} pinned, {LAYOUT_VERSION} here", m.layout)),
+        Err(e) => return Some(format!("layout unreadable ({e})")),
+    }
+    // aya reuses a pinned map without checking its size: check it here.
+    let wanted = [
+        (names::BANS_V4, sizes.max_bans),
+        (names::BANS_V6, sizes.max_bans),
+        (names::KBANS_V4, sizes.max_kernel_bans),
+        (names::KBANS_V6, sizes.max_kernel_bans),
+        (names::RANGES_V4, sizes.max_ranges),
+        (names::RANGES_V6, sizes.max_ranges),
+        (names::ALLOW_V4, sizes.max_allow),
+        (names::ALLOW_V6, sizes.max_allow),
+        (names::KNOWN_V4, sizes.max_known),
+        (names::KNOWN_V6, sizes.max_known),
+        (names::SOURCES_V4, sizes.max_sources),
+        (names::SOURCES_V6, sizes.max_sources),
+    ];
+    for (name, want) in wanted {
+        match MapInfo::from_pin(dir.join(name)) {
+            Ok(info) if info.max_entries() == want => {}
+            Ok(info) => {
+                return Some(format!(
+                    "{name} holds {} entries, {want} configured",
+                    info.max_entries()
+                ))
             }
+            Err(e) => return Some(format!("{name}: {e}")),
         }
     }
-    attach_fresh(&dir, iface, mode, sizes)
+    None
 }
 
-fn adopt(dir: &Path, iface: &str) -> Result<Attachment, BpfError> {
-    let link = PinnedLink::from_pin(dir.join(LINK_PIN))
-        .map_err(|e| BpfError::Invalid(format!("opening pinned link: {e}")))?;
+/// The program id a pinned link runs, if the link is alive on `iface`.
+fn live_link(path: &Path, iface: &str) -> Option<FdLink> {
+    let link = PinnedLink::from_pin(path).ok()?;
     let fd: FdLink = link.into();
-    let prog_id = fd
-        .info()
-        .map_err(|e| BpfError::Invalid(format!("link info: {e}")))?
-        .program_id();
-    match attached_program_id(iface) {
-        Some(id) if id == prog_id => {}
-        other => {
-            return Err(BpfError::Invalid(format!(
-                "{iface} runs XDP program {other:?}, the pin holds program {prog_id}"
-            )))
-        }
-    }
-    let maps = ShieldMaps::from_pins(dir)?;
-    Ok(Attachment {
-        iface: iface.to_string(),
-        dir: dir.to_path_buf(),
-        maps,
-        program_id: prog_id,
-        adopted: true,
+    let prog = fd.info().ok()?.program_id();
+    (attached_program_id(iface) == Some(prog)).then_some(fd)
+}
+
+/// The program the pinned links run (the first one that opens).
+fn pinned_program_id(root: &Path) -> Option<u32> {
+    pinned_interfaces(root).iter().find_map(|iface| {
+        let link = PinnedLink::from_pin(link_pin(root, iface)).ok()?;
+        let fd: FdLink = link.into();
+        fd.info().ok().map(|i| i.program_id())
     })
 }
 
-fn attach_fresh(
-    dir: &Path,
-    iface: &str,
+/// Attaches the program (or adopts it) on every interface of `ifaces`,
+/// with one shared set of maps pinned under `root`.
+pub fn attach_all(
+    root: &Path,
+    ifaces: &[String],
     mode: AttachMode,
     sizes: MapSizes,
-) -> Result<Attachment, BpfError> {
-    let mut program = LoadedProgram::load(sizes)?;
-    let program_id = program.program_id()?;
-    pin_maps(program.ebpf(), dir)?;
-    let result = (|| {
-        let link_id = program.attach(iface, mode)?;
-        let link = program.xdp()?.take_link(link_id)?;
-        let fd = FdLink::try_from(link).map_err(|e| {
-            BpfError::Invalid(format!(
-                "{iface}: kernel attached without a bpf_link ({e}); cannot pin"
-            ))
-        })?;
-        let path = dir.join(LINK_PIN);
-        fd.pin(&path).map_err(|source| BpfError::Pin {
-            path: path.display().to_string(),
-            source,
-        })?;
-        program.take_maps()
-    })();
-    match result {
-        Ok(maps) => Ok(Attachment {
-            iface: iface.to_string(),
-            dir: dir.to_path_buf(),
-            maps,
-            program_id,
-            adopted: false,
-        }),
-        Err(e) => {
-            remove_pins(dir);
-            Err(e)
+) -> Result<Pinned, BpfError> {
+    ensure_bpffs(root)?;
+    let maps_dir = maps_dir(root);
+    let links_dir = links_dir(root);
+    mkdir(&maps_dir)?;
+    mkdir(&links_dir)?;
+    let build_id = object::build_id();
+    let has_pins = maps_dir.join(names::META).exists() || maps_dir.join(names::BANS_V4).exists();
+    let problem = has_pins
+        .then(|| incompatibility(&maps_dir, sizes))
+        .flatten();
+    let legacy = migrate::legacy_interfaces(root);
+
+    // Adopt: same layout, same build, every interface running it.
+    if has_pins && problem.is_none() && legacy.is_empty() {
+        let maps = ShieldMaps::from_pins(&maps_dir)?;
+        let same_build = maps.meta.read().is_ok_and(|m| m.build_id == build_id);
+        if let (true, Some(program_id)) = (same_build, pinned_program_id(root)) {
+            let all_live = ifaces.iter().all(|iface| {
+                live_link(&link_pin(root, iface), iface)
+                    .and_then(|fd| fd.info().ok())
+                    .is_some_and(|i| i.program_id() == program_id)
+            });
+            if all_live {
+                let links = ifaces
+                    .iter()
+                    .map(|iface| LinkState {
+                        iface: iface.clone(),
+                        adopted: true,
+                    })
+                    .collect();
+                return Ok(Pinned {
+                    root: root.to_path_buf(),
+                    maps,
+                    program_id,
+                    links,
+                    how: "adopted".into(),
+                });
+            }
         }
     }
-}
 
-/// Removes the pins of `iface`: the program detaches once nothing else
-/// holds the link. Returns false if nothing was pinned.
-pub fn detach(root: &Path, iface: &str) -> Result<bool, BpfError> {
-    let dir = iface_dir(root, iface);
-    if !dir.exists() {
-        return Ok(false);
+    // Migrate: move incompatible maps aside, copy them into new ones.
+    let mut how = Vec::new();
+    let old_dir = match &problem {
+        Some(why) => {
+            let aside = root.join(MAPS_OLD_DIR);
+            if aside.exists() {
+                return Err(invalid(format!(
+                    "{} is left from an interrupted migration: its bans are not copied yet; \
+                     start the sipshield version that made it, or remove it by hand",
+                    aside.display()
+                )));
+            }
+            fs::rename(&maps_dir, &aside)
+                .map_err(|e| invalid(format!("moving {} aside: {e}", maps_dir.display())))?;
+            mkdir(&maps_dir)?;
+            how.push(format!("migrated maps ({why})"));
+            Some(aside)
+        }
+        None => None,
+    };
+
+    let mut program = LoadedProgram::load_pinned(sizes, &maps_dir)?;
+    let mut maps = program.take_maps()?;
+    if let Some(old) = &old_dir {
+        let n = migrate::copy_v2(old, &mut maps)?;
+        how.push(format!("{n} entries copied"));
     }
-    remove_pins(&dir);
-    if dir.exists() {
-        return Err(BpfError::Invalid(format!(
-            "could not remove {}",
+    for dir in &legacy {
+        let n = migrate::copy_v1(dir, &mut maps)?;
+        how.push(format!(
+            "{n} entries copied from the per-interface pins of {}",
             dir.display()
-        )));
+        ));
     }
-    Ok(true)
+    maps.meta.write(Meta {
+        layout: LAYOUT_VERSION,
+        _pad: 0,
+        build_id,
+    })?;
+
+    let program_id = program.program_id()?;
+    let prog_pin = root.join(PROGRAM_PIN);
+    let _ = fs::remove_file(&prog_pin);
+    program
+        .xdp()?
+        .pin(&prog_pin)
+        .map_err(|source| BpfError::Pin {
+            path: prog_pin.display().to_string(),
+            source,
+        })?;
+
+    let mut links = Vec::new();
+    for iface in ifaces {
+        let pin = link_pin(root, iface);
+        let legacy_pin = root.join(iface).join("link");
+        let live = live_link(&pin, iface).or_else(|| live_link(&legacy_pin, iface));
+        match live {
+            Some(fd) => {
+                // Same link, new program: atomic, no packet unguarded.
+                let link = XdpLink::try_from(fd)
+                    .map_err(|e| invalid(format!("{iface}: pinned link: {e}")))?;
+                let id = program.xdp()?.attach_to_link(link)?;
+                pin_link(&mut program, id, root, &pin, iface)?;
+                how.push(format!("{iface}: program replaced in place"));
+            }
+            None => {
+                let id = program.attach(iface, mode)?;
+                pin_link(&mut program, id, root, &pin, iface)?;
+            }
+        }
+        links.push(LinkState {
+            iface: iface.clone(),
+            adopted: false,
+        });
+    }
+    // Only now that every entry and link is safe in the new layout.
+    if let Some(old) = &old_dir {
+        remove_map_pins(old);
+    }
+    for dir in &legacy {
+        migrate::remove_legacy(dir);
+    }
+    let how = if how.is_empty() {
+        "loaded".to_string()
+    } else {
+        how.join("; ")
+    };
+    Ok(Pinned {
+        root: root.to_path_buf(),
+        maps,
+        program_id,
+        links,
+        how,
+    })
 }
 
-fn remove_pins(dir: &Path) {
-    for name in MAP_NAMES.iter().copied().chain([LINK_PIN]) {
+fn pin_link(
+    program: &mut LoadedProgram,
+    id: aya::programs::xdp::XdpLinkId,
+    root: &Path,
+    pin: &Path,
+    iface: &str,
+) -> Result<(), BpfError> {
+    let link = program.xdp()?.take_link(id)?;
+    let fd = FdLink::try_from(link).map_err(|e| {
+        invalid(format!(
+            "{iface}: kernel attached without a bpf_link ({e}); cannot pin"
+        ))
+    })?;
+    let tmp_dir = root.join(LINKS_TMP_DIR);
+    mkdir(&tmp_dir)?;
+    let tmp = tmp_dir.join(pin.file_name().unwrap_or_default());
+    let _ = fs::remove_file(&tmp);
+    fd.pin(&tmp).map_err(|source| BpfError::Pin {
+        path: tmp.display().to_string(),
+        source,
+    })?;
+    // Replace any old pin of this interface in one step.
+    fs::rename(&tmp, pin).map_err(|e| invalid(format!("{}: {e}", pin.display())))
+}
+
+/// The pinned maps and links as they are (for the CLI while the daemon is
+/// down): attaches nothing.
+pub fn open(root: &Path) -> Result<Pinned, BpfError> {
+    let maps = ShieldMaps::from_pins(&maps_dir(root))?;
+    let links = pinned_interfaces(root)
+        .into_iter()
+        .map(|iface| LinkState {
+            iface,
+            adopted: true,
+        })
+        .collect();
+    Ok(Pinned {
+        root: root.to_path_buf(),
+        maps,
+        program_id: pinned_program_id(root).unwrap_or(0),
+        links,
+        how: "opened".into(),
+    })
+}
+
+/// The pinned maps alone.
+pub fn open_maps(root: &Path) -> Result<ShieldMaps, BpfError> {
+    ShieldMaps::from_pins(&maps_dir(root))
+}
+
+/// Removes the link of `iface`: the program leaves it. Returns false if it
+/// had none. When no link is left, the program pin goes too; the maps stay
+/// (with every ban) until `purge`.
+pub fn detach(root: &Path, iface: &str) -> Result<bool, BpfError> {
+    let pin = link_pin(root, iface);
+    let found = match fs::remove_file(&pin) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(invalid(format!("{}: {e}", pin.display()))),
+    };
+    if pinned_interfaces(root).is_empty() {
+        let _ = fs::remove_file(root.join(PROGRAM_PIN));
+    }
+    Ok(found)
+}
+
+/// Removes every pin under `root`, maps included (bans in them are lost
+/// unless a state file holds them).
+pub fn purge(root: &Path) {
+    for iface in pinned_interfaces(root) {
+        let _ = detach(root, &iface);
+    }
+    let _ = fs::remove_file(root.join(PROGRAM_PIN));
+    remove_map_pins(&maps_dir(root));
+    let _ = fs::remove_dir(links_dir(root));
+    let _ = fs::remove_dir(root.join(LINKS_TMP_DIR));
+    let _ = fs::remove_dir(root);
+}
+
+fn remove_map_pins(dir: &Path) {
+    for name in MAP_NAMES {
         if let Err(e) = fs::remove_file(dir.join(name)) {
             if e.kind() != io::ErrorKind::NotFound {
                 log::warn!("removing {}: {e}", dir.join(name).display());
@@ -187,22 +417,17 @@ fn remove_pins(dir: &Path) {
     let _ = fs::remove_dir(dir);
 }
 
-/// Interfaces with a pinned sipshield program under `root`.
+/// Interfaces with a pinned link under `root`.
 pub fn pinned_interfaces(root: &Path) -> Vec<String> {
-    let mut out: Vec<String> = fs::read_dir(root)
+    let mut out: Vec<String> = fs::read_dir(links_dir(root))
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.path().join(LINK_PIN).exists())
         .filter_map(|e| e.file_name().into_string().ok())
+        .map(|n| n.replace(':', "."))
         .collect();
     out.sort();
     out
-}
-
-/// The maps pinned for `iface` (for `status` while the daemon is down).
-pub fn open_pinned(root: &Path, iface: &str) -> Result<ShieldMaps, BpfError> {
-    ShieldMaps::from_pins(&iface_dir(root, iface))
 }
 
 /// The id of the XDP program attached to `iface` in this network namespace.

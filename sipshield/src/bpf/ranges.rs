@@ -1,4 +1,10 @@
 //! Banned ranges (`RANGES_V4`, `RANGES_V6`): CIDR prefixes in LPM tries.
+//!
+//! Each range carries its own expiry, and the trie holds an *effective*
+//! expiry: the latest of the range's own and those of every range that
+//! contains it. The kernel sees only the longest matching prefix, so
+//! without that an expired /32 inside an active /24 would let the /32
+//! through. Every insert and removal keeps the effective expiries right.
 
 use aya::maps::{LpmTrie, MapData};
 use ipnet::IpNet;
@@ -11,6 +17,15 @@ pub struct BanRanges {
     v6: LpmTrie<MapData, [u8; 16], RangeEntry>,
 }
 
+/// The later of two expiries, 0 meaning never.
+fn later(a: u64, b: u64) -> u64 {
+    if a == 0 || b == 0 {
+        0
+    } else {
+        a.max(b)
+    }
+}
+
 impl BanRanges {
     pub(crate) fn new(
         v4: LpmTrie<MapData, [u8; 4], RangeEntry>,
@@ -19,8 +34,8 @@ impl BanRanges {
         BanRanges { v4, v6 }
     }
 
-    pub fn insert(&mut self, net: IpNet, entry: RangeEntry) -> Result<(), BpfError> {
-        match addr::canonical_net(net) {
+    fn put(&mut self, net: IpNet, entry: RangeEntry) -> Result<(), BpfError> {
+        match net {
             IpNet::V4(n) => self
                 .v4
                 .insert(&addr::lpm_v4(n), entry, 0)
@@ -32,13 +47,71 @@ impl BanRanges {
         }
     }
 
+    /// Adds or replaces `net`, until `entry.own_expires_ns` (0 = permanent).
+    pub fn insert(&mut self, net: IpNet, entry: RangeEntry) -> Result<(), BpfError> {
+        let net = addr::canonical_net(net);
+        let all = self.entries()?;
+        let mut entry = entry;
+        entry.expires_ns = all
+            .iter()
+            .filter(|(n, _)| *n != net && n.contains(&net))
+            .fold(entry.own_expires_ns, |acc, (_, e)| {
+                later(acc, e.own_expires_ns)
+            });
+        self.put(net, entry)?;
+        // Narrower ranges live at least as long as this one now.
+        for (n, mut e) in all {
+            if n != net && net.contains(&n) {
+                let eff = later(e.expires_ns, entry.own_expires_ns);
+                if eff != e.expires_ns {
+                    e.expires_ns = eff;
+                    self.put(n, e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Removes exactly this prefix; `Ok(false)` if it was not there.
     pub fn remove(&mut self, net: IpNet) -> Result<bool, BpfError> {
-        let result = match addr::canonical_net(net) {
+        let net = addr::canonical_net(net);
+        let result = match net {
             IpNet::V4(n) => self.v4.remove(&addr::lpm_v4(n)).map_err(|e| (RANGES_V4, e)),
             IpNet::V6(n) => self.v6.remove(&addr::lpm_v6(n)).map_err(|e| (RANGES_V6, e)),
         };
-        not_found_is_false(result)
+        let removed = not_found_is_false(result)?;
+        if removed {
+            // Narrower ranges lose what this one lent them.
+            let all = self.entries()?;
+            for (n, mut e) in all.iter().copied() {
+                if !net.contains(&n) {
+                    continue;
+                }
+                let eff = all
+                    .iter()
+                    .filter(|(m, _)| *m != n && m.contains(&n))
+                    .fold(e.own_expires_ns, |acc, (_, o)| later(acc, o.own_expires_ns));
+                if eff != e.expires_ns {
+                    e.expires_ns = eff;
+                    self.put(n, e)?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes ranges whose own expiry has passed; returns how many.
+    pub fn prune_expired(&mut self, now_ns: u64) -> Result<usize, BpfError> {
+        let expired: Vec<IpNet> = self
+            .entries()?
+            .into_iter()
+            .filter(|(_, e)| e.own_expires_ns != 0 && e.own_expires_ns <= now_ns)
+            .map(|(n, _)| n)
+            .collect();
+        for n in &expired {
+            self.remove(*n)?;
+        }
+        Ok(expired.len())
     }
 
     pub fn entries(&self) -> Result<Vec<(IpNet, RangeEntry)>, BpfError> {

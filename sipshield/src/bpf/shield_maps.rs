@@ -9,36 +9,46 @@ use aya::{
 use sipshield_common::maps as names;
 
 use super::{
-    map_err, Allowlist, BanRanges, BanTable, BpfError, ConfigMap, EventStream, SourceCounters,
-    Stats,
+    known::KnownSources, map_err, meta::MetaMap, Allowlist, BanRanges, BanTable, BpfError,
+    ConfigMap, EventStream, SourceCounters, Stats,
 };
 
 /// Every map the program uses. Built from a loaded program or from the pins
 /// a running (or crashed) daemon left in bpffs.
 pub struct ShieldMaps {
+    /// Log and operator bans (userspace keeps each origin in its share).
     pub bans: BanTable,
+    /// The kernel's own bans (rate guard, scanner): an LRU share.
+    pub kernel_bans: BanTable,
     pub ranges: BanRanges,
     pub allow: Allowlist,
+    pub known: KnownSources,
     pub sources: SourceCounters,
     pub stats: Stats,
     pub config: ConfigMap,
     pub events: EventStream,
+    pub meta: MetaMap,
 }
 
 /// Names of the maps `ShieldMaps` holds (and pins).
-pub const MAP_NAMES: [&str; 12] = [
+pub const MAP_NAMES: [&str; 17] = [
     names::ALLOW_V4,
     names::ALLOW_V6,
     names::BANS_V4,
     names::BANS_V6,
+    names::KBANS_V4,
+    names::KBANS_V6,
     names::RANGES_V4,
     names::RANGES_V6,
+    names::KNOWN_V4,
+    names::KNOWN_V6,
     names::SOURCES_V4,
     names::SOURCES_V6,
     names::CONFIG,
     names::UA_PREFIXES,
     names::COUNTERS,
     names::EVENTS,
+    names::META,
 ];
 
 impl ShieldMaps {
@@ -64,13 +74,24 @@ impl ShieldMaps {
             };
         }
         Ok(ShieldMaps {
-            bans: BanTable::new(typed!(names::BANS_V4), typed!(names::BANS_V6)),
+            bans: BanTable::new(
+                typed!(names::BANS_V4),
+                typed!(names::BANS_V6),
+                (names::BANS_V4, names::BANS_V6),
+            ),
+            kernel_bans: BanTable::new(
+                typed!(names::KBANS_V4),
+                typed!(names::KBANS_V6),
+                (names::KBANS_V4, names::KBANS_V6),
+            ),
             ranges: BanRanges::new(typed!(names::RANGES_V4), typed!(names::RANGES_V6)),
             allow: Allowlist::new(typed!(names::ALLOW_V4), typed!(names::ALLOW_V6)),
+            known: KnownSources::new(typed!(names::KNOWN_V4), typed!(names::KNOWN_V6)),
             sources: SourceCounters::new(typed!(names::SOURCES_V4), typed!(names::SOURCES_V6)),
             stats: Stats::new(typed!(names::COUNTERS)),
             config: ConfigMap::new(typed!(names::CONFIG), typed!(names::UA_PREFIXES)),
             events: EventStream::new(typed!(names::EVENTS)),
+            meta: MetaMap::new(typed!(names::META)),
         })
     }
 }

@@ -41,10 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(v) => v,
                 None => {
                     let shield = args.conn.pinned_shield()?;
-                    let nets = match shield.attachments.first() {
-                        Some(a) => a.maps.allow.entries()?,
-                        None => Vec::new(),
-                    };
+                    let nets = shield.maps.allow.entries()?;
                     Value::Array(
                         nets.into_iter()
                             .map(|n| serde_json::json!({"net": n.to_string(), "source": "kernel"}))

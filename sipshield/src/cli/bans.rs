@@ -8,7 +8,7 @@ use sipshield::{
     bpf::{addr, clock},
     config::parse_duration,
     control::Request,
-    daemon::status,
+    daemon::{shield::origin_name, status},
 };
 use sipshield_common::maps::BanOrigin;
 
@@ -82,12 +82,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         None => 0,
                         Some(d) => clock::expiry_after(Some(parse_duration(d)?)),
                     };
-                    args.conn.pinned_shield()?.ban(
-                        net,
-                        clock::monotonic_ns(),
-                        expires,
-                        BanOrigin::Userspace,
-                    )?;
+                    let mut shield = args.conn.pinned_shield()?;
+                    // The program looks bans up before the allowlist: an
+                    // allowlisted address must never reach the ban table.
+                    if shield.maps.allow.overlaps(net)? {
+                        anyhow::bail!(
+                            "{net} is (partly) allowlisted in the kernel: not banned \
+                             (remove the allowlist entry first)"
+                        );
+                    }
+                    shield.ban(net, clock::monotonic_ns(), expires, BanOrigin::Operator)?;
                     println!("banned {net} in the kernel (daemon not running: it adopts the ban at start)");
                 }
             }
@@ -114,26 +118,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn pinned_list(conn: &Connection) -> anyhow::Result<Value> {
     let shield = conn.pinned_shield()?;
     let mut out = Vec::new();
-    if let Some(a) = shield.attachments.first() {
-        let now = clock::monotonic_ns();
-        for (ip, e) in a.maps.bans.entries()? {
-            if !e.is_active(now) {
-                continue;
-            }
-            out.push(serde_json::json!({
-                "target": ip.to_string(),
-                "origin": match BanOrigin::from_u32(e.origin) {
-                    BanOrigin::Userspace => "userspace",
-                    BanOrigin::RateGuard => "rate-guard",
-                    BanOrigin::Scanner => "scanner",
-                },
-                "created": status::unix(clock::monotonic_to_wall(e.created_ns)),
-                "expires": if e.expires_ns == 0 { Value::Null } else { status::unix(clock::monotonic_to_wall(e.expires_ns)).into() },
-            }));
+    let now = clock::monotonic_ns();
+    let when = |ns: u64| -> Value {
+        if ns == 0 {
+            Value::Null
+        } else {
+            status::unix(clock::monotonic_to_wall(ns)).into()
         }
-        for (net, _) in a.maps.ranges.entries()? {
-            out.push(serde_json::json!({"target": net.to_string(), "origin": "userspace", "expires": Value::Null}));
+    };
+    let exact = shield
+        .maps
+        .bans
+        .entries()?
+        .into_iter()
+        .chain(shield.maps.kernel_bans.entries()?);
+    for (ip, e) in exact {
+        if !e.is_active(now) {
+            continue;
         }
+        out.push(serde_json::json!({
+            "target": ip.to_string(),
+            "origin": origin_name(e.origin),
+            "created": status::unix(clock::monotonic_to_wall(e.created_ns)),
+            "expires": when(e.expires_ns),
+        }));
+    }
+    for (net, e) in shield.maps.ranges.entries()? {
+        if e.own_expires_ns != 0 && e.own_expires_ns <= now {
+            continue;
+        }
+        out.push(serde_json::json!({
+            "target": net.to_string(),
+            "origin": origin_name(e.origin),
+            "created": status::unix(clock::monotonic_to_wall(e.created_ns)),
+            "expires": when(e.own_expires_ns),
+        }));
     }
     Ok(Value::Array(out))
 }

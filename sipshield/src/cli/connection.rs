@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use sipshield::{
-    bpf::pins::{self, Attachment},
+    bpf::pins,
     control::{client, ControlError, Request},
     daemon::shield::Shield,
 };
@@ -41,24 +41,22 @@ impl Connection {
         })
     }
 
-    /// The pinned programs, opened directly (root needed).
+    /// The pinned program and maps, opened directly (root needed).
     pub fn pinned_shield(&self) -> anyhow::Result<Shield> {
-        Ok(Shield::new(open_pinned(&self.pin_root)?))
+        open_pinned(&self.pin_root)
     }
 }
 
-pub fn open_pinned(root: &Path) -> anyhow::Result<Vec<Attachment>> {
-    let mut out = Vec::new();
-    for iface in pins::pinned_interfaces(root) {
-        let maps = pins::open_pinned(root, &iface)
-            .with_context(|| format!("opening the maps pinned for {iface} (root needed)"))?;
-        out.push(Attachment {
-            program_id: pins::attached_program_id(&iface).unwrap_or(0),
-            dir: pins::iface_dir(root, &iface),
-            iface,
-            maps,
-            adopted: true,
-        });
-    }
-    Ok(out)
+pub fn open_pinned(root: &Path) -> anyhow::Result<Shield> {
+    let pinned = pins::open(root).with_context(|| {
+        format!(
+            "opening the maps pinned under {} (root needed; is sipshield attached?)",
+            pins::maps_dir(root).display()
+        )
+    })?;
+    let capacity =
+        aya::maps::MapInfo::from_pin(pins::maps_dir(root).join(sipshield_common::maps::BANS_V4))
+            .map(|i| i.max_entries())
+            .unwrap_or(u32::MAX);
+    Ok(Shield::new(pinned, capacity)?)
 }

@@ -1,5 +1,5 @@
-//! `sipshield detach`: remove the pinned program and maps from interfaces.
-//! Bans in the state file are kept; the kernel stops enforcing them.
+//! `sipshield detach`: remove the program from interfaces. The pinned maps
+//! (with every ban) stay until `--purge`; bans in the state file are kept.
 
 use std::process::ExitCode;
 
@@ -14,6 +14,9 @@ pub struct Args {
     /// Interfaces to detach from (default: every pinned interface).
     #[arg(long = "iface")]
     ifaces: Vec<String>,
+    /// Also remove the pinned maps: bans only the kernel held are lost.
+    #[arg(long)]
+    purge: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -31,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         args.ifaces
     };
-    if ifaces.is_empty() {
+    if ifaces.is_empty() && !args.purge {
         println!("nothing pinned under {}", args.conn.pin_root.display());
         return Ok(ExitCode::SUCCESS);
     }
@@ -41,6 +44,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             println!("{iface}: nothing pinned");
         }
+    }
+    if args.purge {
+        pins::purge(&args.conn.pin_root);
+        println!(
+            "removed the pinned maps under {}",
+            args.conn.pin_root.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

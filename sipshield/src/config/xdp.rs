@@ -5,9 +5,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sipshield_common::{
     config::{
-        Mode, RateLimit, ScannerAction, SipPort, UaPrefix, XdpConfig, DEFAULT_UA_PREFIXES,
-        MAX_SIP_PORTS, MAX_UA_PREFIXES, PORT_PARSE, PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP,
-        UA_PREFIX_MAX_LEN,
+        Mode, RateLimit, ScannerAction, SipPort, UaPrefix, XdpConfig, DEFAULT_KERNEL_BAN_NS,
+        DEFAULT_SCANNER_BAN_HITS, DEFAULT_UA_PREFIXES, MAX_SIP_PORTS, MAX_UA_PREFIXES, PORT_PARSE,
+        PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP, UA_PREFIX_MAX_LEN,
     },
     maps,
 };
@@ -98,11 +98,19 @@ pub struct XdpSection {
     pub scanner_action: ScannerMode,
     /// First ban of a scanner-signature offender.
     pub scanner_ban: BanLength,
+    /// Scanner-signature requests from one unknown source before the kernel
+    /// bans it (every one is dropped).
+    pub scanner_ban_hits: u32,
     pub scanner_user_agents: Vec<String>,
+    /// Log and operator bans per address family.
     pub max_bans: u32,
     pub max_ranges: u32,
     pub max_allow: u32,
     pub max_sources: u32,
+    /// The kernel's own ban share per family (LRU: oldest forgotten first).
+    pub max_kernel_bans: u32,
+    /// Known-good (authenticated) sources per family.
+    pub max_known: u32,
 }
 
 impl Default for XdpSection {
@@ -125,14 +133,17 @@ impl Default for XdpSection {
             register_burst: 20,
             message_per_second: 50,
             message_burst: 100,
-            rate_ban: BanLength::For(Duration::from_secs(3600)),
+            rate_ban: BanLength::For(Duration::from_nanos(DEFAULT_KERNEL_BAN_NS)),
             scanner_action: ScannerMode::Ban,
-            scanner_ban: BanLength::For(Duration::from_secs(24 * 3600)),
+            scanner_ban: BanLength::For(Duration::from_nanos(DEFAULT_KERNEL_BAN_NS)),
+            scanner_ban_hits: DEFAULT_SCANNER_BAN_HITS,
             scanner_user_agents: DEFAULT_UA_PREFIXES.iter().map(|s| s.to_string()).collect(),
             max_bans: maps::DEFAULT_MAX_BANS,
             max_ranges: maps::DEFAULT_MAX_RANGES,
             max_allow: maps::DEFAULT_MAX_ALLOW,
             max_sources: maps::DEFAULT_MAX_SOURCES,
+            max_kernel_bans: maps::DEFAULT_MAX_KERNEL_BANS,
+            max_known: maps::DEFAULT_MAX_KNOWN,
         }
     }
 }
@@ -170,7 +181,7 @@ impl XdpSection {
             rate_ban_ns: self.rate_ban.as_kernel_ns(),
             scanner_ban_ns: self.scanner_ban.as_kernel_ns(),
             ua_prefix_count: self.ua_prefixes().len() as u32,
-            _pad: 0,
+            scanner_ban_hits: self.scanner_ban_hits,
         }
     }
 
@@ -190,6 +201,8 @@ impl XdpSection {
             max_ranges: self.max_ranges,
             max_allow: self.max_allow,
             max_sources: self.max_sources,
+            max_kernel_bans: self.max_kernel_bans,
+            max_known: self.max_known,
         }
     }
 
@@ -243,6 +256,12 @@ impl XdpSection {
                 );
             }
         }
+        if self.scanner_ban_hits == 0 {
+            problems.push(
+                section.key("scanner_ban_hits"),
+                "at least 1 (1 lets one forged datagram ban its source address)",
+            );
+        }
         let agents = &self.scanner_user_agents;
         if agents.len() > MAX_UA_PREFIXES as usize {
             problems.push(
@@ -279,6 +298,8 @@ impl XdpSection {
             ("max_ranges", self.max_ranges),
             ("max_allow", self.max_allow),
             ("max_sources", self.max_sources),
+            ("max_kernel_bans", self.max_kernel_bans),
+            ("max_known", self.max_known),
         ] {
             if size == 0 {
                 problems.push(section.key(key), "a map needs at least 1 entry");

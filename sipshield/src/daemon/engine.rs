@@ -128,10 +128,9 @@ impl Engine {
         let now = SystemTime::now();
         let known: HashSet<IpNet> = self.policy.bans().map(|b| b.target.as_net()).collect();
         let mono_now = clock::monotonic_ns();
-        let (kernel_exact, kernel_ranges) = match self.shield.attachments.first() {
-            Some(a) => (a.maps.bans.entries()?, a.maps.ranges.entries()?),
-            None => (Vec::new(), Vec::new()),
-        };
+        let mut kernel_exact = self.shield.maps.bans.entries()?;
+        kernel_exact.extend(self.shield.maps.kernel_bans.entries()?);
+        let kernel_ranges = self.shield.maps.ranges.entries()?;
         let kernel_created: HashMap<IpNet, u64> = kernel_exact
             .iter()
             .filter(|(_, e)| e.is_active(mono_now))
@@ -151,7 +150,7 @@ impl Engine {
                     };
                     self.on_kernel_ban(ip, class, at);
                 }
-                KernelOrigin::Userspace => {
+                KernelOrigin::Userspace | KernelOrigin::Operator => {
                     let left = (entry.expires_ns != 0).then(|| {
                         std::time::Duration::from_nanos(entry.expires_ns.saturating_sub(mono_now))
                     });
@@ -159,15 +158,24 @@ impl Engine {
                 }
             }
         }
-        for (net, _) in kernel_ranges {
-            if !known.contains(&net) {
-                self.adopt_manual(net, None, now);
+        for (net, entry) in kernel_ranges {
+            // A range carries its own expiry: an expired one is not adopted,
+            // a timed one keeps what it has left.
+            let own = entry.own_expires_ns;
+            if known.contains(&net) || (own != 0 && own <= mono_now) {
+                continue;
             }
+            let left = (own != 0).then(|| std::time::Duration::from_nanos(own - mono_now));
+            self.adopt_manual(net, left, now);
         }
         let active: Vec<BanRecord> = self.policy.bans().cloned().collect();
         for record in &active {
             let created = kernel_created.get(&record.target.as_net()).copied();
-            self.enforce(record, created)?;
+            // One ban that does not fit must not stop the others (or the
+            // start): it stays in the state and is logged.
+            if let Err(e) = self.enforce(record, created) {
+                log::error!("{}: {e}", record.target);
+            }
         }
         let lifted = self.policy.lift_allowlisted();
         self.lift(&lifted);
@@ -220,6 +228,7 @@ impl Engine {
         match decision {
             Decision::Ban(order) => {
                 let expires = order_expiry(&order);
+                // Kernel-class bans stay in the kernel's own share.
                 let origin = match order.class {
                     OffenceClass::RateGuard => KernelOrigin::RateGuard,
                     OffenceClass::Scanner => KernelOrigin::Scanner,

@@ -171,27 +171,21 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     found.apply(policy.allowlist_mut());
 
     let pin_root = config.daemon.bpffs_dir.clone();
-    let mut attachments = Vec::new();
-    for iface in &config.daemon.interfaces {
-        let a = pins::attach_or_adopt(
-            &pin_root,
-            iface,
-            config.daemon.xdp_mode,
-            config.xdp.map_sizes(),
-        )
-        .with_context(|| format!("guarding {iface}"))?;
-        log::warn!(
-            "{iface}: {} program {} (pins in {})",
-            if a.adopted {
-                "adopted running"
-            } else {
-                "attached"
-            },
-            a.program_id,
-            a.dir.display()
-        );
-        attachments.push(a);
-    }
+    let pinned = pins::attach_all(
+        &pin_root,
+        &config.daemon.interfaces,
+        config.daemon.xdp_mode,
+        config.xdp.map_sizes(),
+    )
+    .with_context(|| format!("guarding {}", config.daemon.interfaces.join(", ")))?;
+    log::warn!(
+        "guarding {} with program {} ({}); maps shared in {}",
+        config.daemon.interfaces.join(", "),
+        pinned.program_id,
+        pinned.how,
+        pins::maps_dir(&pin_root).display()
+    );
+    let shield = Shield::new(pinned, config.xdp.max_bans)?;
 
     let group = config
         .daemon
@@ -206,7 +200,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         config.clone(),
         config_shown,
         policy,
-        Shield::new(attachments),
+        shield,
         state_file,
         watches(&config),
     );
@@ -303,9 +297,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     if opts.detach_on_exit {
         let ifaces: Vec<String> = engine
             .shield
-            .attachments
+            .links
             .iter()
-            .map(|a| a.iface.clone())
+            .map(|l| l.iface.clone())
             .collect();
         drop(engine);
         for iface in ifaces {

@@ -1,8 +1,14 @@
-//! The kernel side as the daemon sees it: one program with its own maps per
-//! guarded interface. Every write fans out to all of them, so a ban made by
-//! one interface's rate guard is enforced on the others too.
+//! The kernel side as the daemon and the CLI see it: one program and one
+//! set of maps shared by every guarded interface. A ban written here drops
+//! on every interface at once.
+//!
+//! Shares of the ban tables: kernel-made bans live in their own LRU map
+//! (`KBANS_*`), so a flood of forged offenders can never fill anything
+//! else. Log and operator bans share `BANS_*`, where log bans may use all
+//! but `operator_reserve` entries: a password-guessing storm (whose sources
+//! can also be forged over UDP) never takes the room an operator needs.
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{collections::HashMap, net::IpAddr, path::PathBuf};
 
 use ipnet::IpNet;
 use sipshield_common::{
@@ -10,15 +16,88 @@ use sipshield_common::{
     maps::{BanEntry, BanOrigin, RangeEntry, SourceStats},
 };
 
-use crate::bpf::{addr, clock, pins::Attachment, BpfError, KernelEvent, StatsSnapshot};
+use crate::bpf::{
+    addr, clock,
+    pins::{LinkState, Pinned},
+    BpfError, KernelEvent, ShieldMaps, StatsSnapshot,
+};
+
+/// Entries of `BANS_*` per origin (per address family table).
+#[derive(Clone, Debug, Default)]
+pub struct Shares {
+    /// Capacity of each family's table.
+    pub capacity: u32,
+    /// Entries only operator bans may use.
+    pub operator_reserve: u32,
+    pub log: [u32; 2],
+    pub operator: [u32; 2],
+    /// Bans refused because their origin's share was full (since start).
+    pub refused: u64,
+}
+
+impl Shares {
+    fn new(capacity: u32) -> Shares {
+        Shares {
+            capacity,
+            operator_reserve: (capacity / 16).clamp(1, 65_536),
+            ..Shares::default()
+        }
+    }
+
+    fn slot(&mut self, origin: BanOrigin, v6: bool) -> &mut u32 {
+        let i = usize::from(v6);
+        match origin {
+            BanOrigin::Operator => &mut self.operator[i],
+            _ => &mut self.log[i],
+        }
+    }
+
+    /// Room for one more ban of `origin` in the family's table.
+    fn has_room(&self, origin: BanOrigin, v6: bool) -> bool {
+        let i = usize::from(v6);
+        let used = self.log[i] + self.operator[i];
+        match origin {
+            BanOrigin::Operator => used < self.capacity,
+            _ => used < self.capacity && self.log[i] < self.capacity - self.operator_reserve,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "capacity_per_family": self.capacity,
+            "operator_reserve": self.operator_reserve,
+            "log": self.log[0] + self.log[1],
+            "operator": self.operator[0] + self.operator[1],
+            "refused_full": self.refused,
+        })
+    }
+}
 
 pub struct Shield {
-    pub attachments: Vec<Attachment>,
+    pub root: PathBuf,
+    pub maps: ShieldMaps,
+    pub program_id: u32,
+    pub links: Vec<LinkState>,
+    /// What start-up did (adopted, replaced, migrated...).
+    pub how: String,
+    pub shares: Shares,
 }
 
 impl Shield {
-    pub fn new(attachments: Vec<Attachment>) -> Shield {
-        Shield { attachments }
+    /// Wraps pinned (or just attached) maps; counts the table's shares.
+    pub fn new(pinned: Pinned, capacity: u32) -> Result<Shield, BpfError> {
+        let mut shares = Shares::new(capacity);
+        for (ip, e) in pinned.maps.bans.entries()? {
+            *shares.slot(BanOrigin::from_u32(e.origin), ip.is_ipv6()) += 1;
+        }
+        Ok(Shield {
+            root: pinned.root,
+            maps: pinned.maps,
+            program_id: pinned.program_id,
+            links: pinned.links,
+            how: pinned.how,
+            shares,
+        })
     }
 
     pub fn write_config(
@@ -26,16 +105,13 @@ impl Shield {
         config: &XdpConfig,
         prefixes: &[UaPrefix],
     ) -> Result<(), BpfError> {
-        for a in &mut self.attachments {
-            a.maps.config.write(config, prefixes)?;
-        }
-        Ok(())
+        self.maps.config.write(config, prefixes)
     }
 
     /// Bans `target` from monotonic `created_ns` (when the ban began: the
     /// kernel's own time for a ban it made) until `expires_ns` (0 =
-    /// permanent). A host prefix goes to the exact table, anything wider to
-    /// the range trie.
+    /// permanent). A host prefix goes to its origin's exact table, anything
+    /// wider to the range trie.
     pub fn ban(
         &mut self,
         target: IpNet,
@@ -44,109 +120,157 @@ impl Shield {
         origin: BanOrigin,
     ) -> Result<(), BpfError> {
         let target = addr::canonical_net(target);
-        for a in &mut self.attachments {
-            if target.prefix_len() == target.max_prefix_len() {
-                let entry = BanEntry {
-                    expires_ns,
-                    created_ns,
-                    origin: origin as u32,
-                    _pad: 0,
-                };
-                a.maps.bans.insert(target.addr(), entry)?;
-            } else {
-                let entry = RangeEntry {
-                    created_ns,
-                    origin: origin as u32,
-                    _pad: 0,
-                };
-                a.maps.ranges.insert(target, entry)?;
-            }
+        if target.prefix_len() != target.max_prefix_len() {
+            let entry = RangeEntry {
+                created_ns,
+                expires_ns,
+                own_expires_ns: expires_ns,
+                origin: origin as u32,
+                _pad: 0,
+            };
+            return self.maps.ranges.insert(target, entry);
         }
+        let ip = target.addr();
+        let entry = BanEntry {
+            expires_ns,
+            created_ns,
+            origin: origin as u32,
+            _pad: 0,
+        };
+        if origin.is_kernel() {
+            return self.maps.kernel_bans.insert(ip, entry);
+        }
+        let v6 = ip.is_ipv6();
+        let old = self.maps.bans.get(ip)?;
+        if old.is_none() && !self.shares.has_room(origin, v6) {
+            self.shares.refused += 1;
+            return Err(BpfError::ShareFull {
+                target: ip,
+                origin: origin_name(origin as u32),
+            });
+        }
+        self.maps.bans.insert(ip, entry)?;
+        if let Some(old) = old {
+            *self.shares.slot(BanOrigin::from_u32(old.origin), v6) -= 1;
+        }
+        *self.shares.slot(origin, v6) += 1;
         Ok(())
     }
 
-    /// Removes the ban of `target`; true if any interface had it.
+    /// Removes the ban of `target` from every table; true if any had it.
     pub fn unban(&mut self, target: IpNet) -> Result<bool, BpfError> {
         let target = addr::canonical_net(target);
-        let mut any = false;
-        for a in &mut self.attachments {
-            any |= if target.prefix_len() == target.max_prefix_len() {
-                a.maps.bans.remove(target.addr())?
-            } else {
-                a.maps.ranges.remove(target)?
-            };
+        if target.prefix_len() != target.max_prefix_len() {
+            return self.maps.ranges.remove(target);
         }
+        let ip = target.addr();
+        let mut any = false;
+        if let Some(old) = self.maps.bans.get(ip)? {
+            if self.maps.bans.remove(ip)? {
+                let slot = self
+                    .shares
+                    .slot(BanOrigin::from_u32(old.origin), ip.is_ipv6());
+                *slot = slot.saturating_sub(1);
+                any = true;
+            }
+        }
+        any |= self.maps.kernel_bans.remove(ip)?;
         Ok(any)
     }
 
+    /// The exact ban of `ip` the program would apply first (log/operator
+    /// table, then the kernel's own).
     pub fn exact_ban(&self, ip: IpAddr) -> Result<Option<BanEntry>, BpfError> {
-        match self.attachments.first() {
-            Some(a) => a.maps.bans.get(ip),
-            None => Ok(None),
+        match self.maps.bans.get(ip)? {
+            Some(e) => Ok(Some(e)),
+            None => self.maps.kernel_bans.get(ip),
         }
     }
 
-    /// Makes every interface's kernel allowlist exactly `nets`.
+    /// Makes the kernel allowlist exactly `nets`. Callers lift bans of
+    /// newly allowlisted sources first: the program looks the ban table up
+    /// before the allowlist.
     pub fn sync_allowlist(&mut self, nets: &[IpNet]) -> Result<(), BpfError> {
-        for a in &mut self.attachments {
-            a.maps.allow.replace_all(nets)?;
-        }
-        Ok(())
+        self.maps.allow.replace_all(nets)
     }
 
-    /// Drops expired exact bans from every interface's table.
+    /// Drops expired entries from every table.
     pub fn prune_expired(&mut self) -> Result<usize, BpfError> {
         let now = clock::monotonic_ns();
         let mut n = 0;
-        for a in &mut self.attachments {
-            n += a.maps.bans.prune_expired(now)?;
+        for (ip, e) in self.maps.bans.entries()? {
+            if !e.is_active(now) && self.unban(IpNet::from(ip))? {
+                n += 1;
+            }
         }
+        n += self.maps.kernel_bans.prune_expired(now)?;
+        n += self.maps.ranges.prune_expired(now)?;
+        n += self.maps.known.prune_expired(now)?;
         Ok(n)
     }
 
     pub fn drain_events(&mut self) -> Vec<KernelEvent> {
-        self.attachments
-            .iter_mut()
-            .flat_map(|a| a.maps.events.drain())
-            .collect()
+        self.maps.events.drain()
     }
 
-    /// Packet counters summed over interfaces.
     pub fn stats(&self) -> Result<StatsSnapshot, BpfError> {
-        let mut total: Option<StatsSnapshot> = None;
-        for a in &self.attachments {
-            let s = a.maps.stats.snapshot()?;
-            total = Some(match total {
-                None => s,
-                Some(t) => t.plus(&s),
-            });
-        }
-        Ok(total.unwrap_or_default())
+        self.maps.stats.snapshot()
     }
 
-    /// The `n` busiest SIP sources over all interfaces.
+    /// The `n` busiest SIP sources.
     pub fn top(&self, n: usize) -> Result<Vec<(IpAddr, SourceStats)>, BpfError> {
-        let mut merged: BTreeMap<IpAddr, SourceStats> = BTreeMap::new();
-        for a in &self.attachments {
-            for (ip, s) in a.maps.sources.entries()? {
-                merged
-                    .entry(ip)
-                    .and_modify(|m| merge_sources(m, &s))
-                    .or_insert(s);
-            }
-        }
-        let mut all: Vec<_> = merged.into_iter().collect();
+        let mut all: Vec<(IpAddr, SourceStats)> = self.maps.sources.entries()?;
         all.sort_by_key(|(ip, s)| (std::cmp::Reverse(s.total_messages()), *ip));
         all.truncate(n);
         Ok(all)
     }
+
+    /// Active entries per table: (log, operator, kernel-made, ranges, known).
+    pub fn counts(&self) -> Result<HashMap<&'static str, u64>, BpfError> {
+        let now = clock::monotonic_ns();
+        let mut out = HashMap::new();
+        for (_, e) in self.maps.bans.entries()? {
+            if e.is_active(now) {
+                let key = match BanOrigin::from_u32(e.origin) {
+                    BanOrigin::Operator => "operator",
+                    _ => "log",
+                };
+                *out.entry(key).or_insert(0) += 1;
+            } else {
+                *out.entry("expired").or_insert(0) += 1;
+            }
+        }
+        for (_, e) in self.maps.kernel_bans.entries()? {
+            let key = if e.is_active(now) {
+                "kernel"
+            } else {
+                "expired"
+            };
+            *out.entry(key).or_insert(0) += 1;
+        }
+        for (_, e) in self.maps.ranges.entries()? {
+            let key = if e.is_active(now) {
+                "ranges"
+            } else {
+                "expired"
+            };
+            *out.entry(key).or_insert(0) += 1;
+        }
+        for (_, e) in self.maps.known.entries()? {
+            if e.is_active(now) {
+                *out.entry("known").or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
 }
 
-fn merge_sources(into: &mut SourceStats, other: &SourceStats) {
-    for (a, b) in into.methods.iter_mut().zip(other.methods.iter()) {
-        *a += b;
+/// How `status` and `bans list` name a kernel origin.
+pub fn origin_name(origin: u32) -> &'static str {
+    match BanOrigin::from_u32(origin) {
+        BanOrigin::Userspace => "log",
+        BanOrigin::RateGuard => "rate-guard",
+        BanOrigin::Scanner => "scanner",
+        BanOrigin::Operator => "operator",
     }
-    into.bytes += other.bytes;
-    into.first_seen_ns = into.first_seen_ns.min(other.first_seen_ns);
-    into.last_seen_ns = into.last_seen_ns.max(other.last_seen_ns);
 }

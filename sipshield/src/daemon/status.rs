@@ -8,11 +8,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sipshield_common::{
     counters::{Action, Reason},
-    maps::BanOrigin,
     sip::Method,
 };
 
-use super::shield::Shield;
+use super::shield::{origin_name, Shield};
 use crate::bpf::{clock, pins, BpfError};
 
 /// A watched log file, for status.
@@ -44,59 +43,47 @@ pub fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn origin_name(origin: u32) -> &'static str {
-    match BanOrigin::from_u32(origin) {
-        BanOrigin::Userspace => "userspace",
-        BanOrigin::RateGuard => "rate-guard",
-        BanOrigin::Scanner => "scanner",
-    }
-}
-
 /// Builds the report. `top` = how many top sources to include.
 pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Result<Value, BpfError> {
     let now_ns = clock::monotonic_ns();
     let mut interfaces = Vec::new();
-    for a in &shield.attachments {
-        let (attached_id, mode) = pins::xdp_status(&a.iface).unwrap_or((0, "none"));
+    for l in &shield.links {
+        let (attached_id, mode) = pins::xdp_status(&l.iface).unwrap_or((0, "none"));
         interfaces.push(json!({
-            "iface": a.iface,
-            "program_id": a.program_id,
-            "attached": attached_id == a.program_id,
+            "iface": l.iface,
+            "program_id": attached_id,
+            "attached": attached_id != 0 && attached_id == shield.program_id,
             "attach_mode": mode,
-            "adopted": a.adopted,
-            "pin_dir": a.dir.display().to_string(),
+            "adopted": l.adopted,
         }));
     }
-    let mode = match shield.attachments.first() {
-        Some(a) => match sipshield_common::config::Mode::from_u32(a.maps.config.read()?.mode) {
-            sipshield_common::config::Mode::Enforce => "enforce",
-            sipshield_common::config::Mode::Observe => "observe",
-            sipshield_common::config::Mode::AllowlistOnly => "allowlist-only",
-        },
-        None => "none",
+    let mode = match sipshield_common::config::Mode::from_u32(shield.maps.config.read()?.mode) {
+        sipshield_common::config::Mode::Enforce => "enforce",
+        sipshield_common::config::Mode::Observe => "observe",
+        sipshield_common::config::Mode::AllowlistOnly => "allowlist-only",
     };
 
-    let (mut v4, mut v6, mut kernel, mut expired) = (0u64, 0u64, 0u64, 0u64);
-    let mut ranges = 0usize;
     let mut kernel_entries = Vec::new();
-    if let Some(a) = shield.attachments.first() {
-        for (ip, e) in a.maps.bans.entries()? {
-            if !e.is_active(now_ns) {
-                expired += 1;
-                continue;
-            }
-            if ip.is_ipv4() {
-                v4 += 1;
-            } else {
-                v6 += 1;
-            }
-            if BanOrigin::from_u32(e.origin) != BanOrigin::Userspace {
-                kernel += 1;
-            }
-            kernel_entries.push((ip, e));
+    let (mut v4, mut v6) = (0u64, 0u64);
+    for (ip, e) in shield
+        .maps
+        .bans
+        .entries()?
+        .into_iter()
+        .chain(shield.maps.kernel_bans.entries()?)
+    {
+        if !e.is_active(now_ns) {
+            continue;
         }
-        ranges = a.maps.ranges.entries()?.len();
+        if ip.is_ipv4() {
+            v4 += 1;
+        } else {
+            v6 += 1;
+        }
+        kernel_entries.push((ip, e));
     }
+    let counts = shield.counts()?;
+    let count = |k: &str| counts.get(k).copied().unwrap_or(0);
 
     let stats = shield.stats()?;
     let mut by_reason = serde_json::Map::new();
@@ -162,8 +149,15 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
             None => json!({"running": false}),
         },
         "mode": mode,
+        "program": {"id": shield.program_id, "pins": shield.root.display().to_string(), "start": shield.how},
         "interfaces": interfaces,
-        "bans": {"exact_v4": v4, "exact_v6": v6, "ranges": ranges, "kernel_made": kernel, "expired_pending_prune": expired},
+        "bans": {
+            "exact_v4": v4, "exact_v6": v6, "ranges": count("ranges"),
+            "log": count("log"), "operator": count("operator"), "kernel_made": count("kernel"),
+            "expired_pending_prune": count("expired"),
+            "shares": shield.shares.to_json(),
+        },
+        "known_good": count("known"),
         "packets": {
             "passed": stats.total(Action::Pass),
             "dropped": stats.total(Action::Drop),

@@ -123,7 +123,8 @@ impl BanOrigin {
     /// The kernel's coarser view of the same thing.
     pub fn kernel(self) -> sipshield_common::BanOrigin {
         match self {
-            BanOrigin::Log | BanOrigin::Manual => sipshield_common::BanOrigin::Userspace,
+            BanOrigin::Log => sipshield_common::BanOrigin::Userspace,
+            BanOrigin::Manual => sipshield_common::BanOrigin::Operator,
             BanOrigin::KernelRateGuard => sipshield_common::BanOrigin::RateGuard,
             BanOrigin::KernelScanner => sipshield_common::BanOrigin::Scanner,
         }

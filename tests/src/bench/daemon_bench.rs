@@ -110,7 +110,7 @@ fn run_daemon(
 fn wait_maps(paths: &DaemonPaths) -> Result<sipshield::bpf::ShieldMaps> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(m) = pins::open_pinned(&paths.pin_root, GUARD_DEV) {
+        if let Ok(m) = pins::open_maps(&paths.pin_root) {
             return Ok(m);
         }
         if Instant::now() > deadline {

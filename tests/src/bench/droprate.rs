@@ -152,6 +152,7 @@ impl Receiver {
                     max_ranges: 1024,
                     max_allow: 1024,
                     max_sources: 65536,
+                    ..MapSizes::default()
                 })?;
                 let mut maps = prog.take_maps()?;
                 let entry = BanEntry {

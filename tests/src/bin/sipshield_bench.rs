@@ -194,6 +194,7 @@ fn xdp(quick: bool) -> Result<Value> {
         max_ranges: 64,
         max_allow: 64,
         max_sources: 1 << 16,
+        ..MapSizes::default()
     });
     h.configure(XdpConfig {
         register_limit: RateLimit::new(0, 0),

@@ -83,7 +83,7 @@ impl Shield {
         let trunk: IpAddr = TRUNK.parse().expect("trunk address");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(maps) = pins::open_pinned(&self.paths.pin_root, PBX_DEV) {
+            if let Ok(maps) = pins::open_maps(&self.paths.pin_root) {
                 if maps.allow.contains(trunk).unwrap_or(false) {
                     return;
                 }
@@ -170,7 +170,7 @@ impl Shield {
 
     /// The pinned kernel maps of the PBX interface.
     pub fn maps(&self) -> ShieldMaps {
-        pins::open_pinned(&self.paths.pin_root, PBX_DEV).expect("pinned maps")
+        pins::open_maps(&self.paths.pin_root).expect("pinned maps")
     }
 
     /// Waits up to `within` for the kernel to hold a ban of `ip`.
