@@ -130,8 +130,7 @@ fn kernel_rate_guard_stops_a_bounded_flood() {
         got.len()
     );
     let entry = maps
-        .bans
-        .get(flooder.parse().unwrap())
+        .ban_of(flooder.parse().unwrap())
         .unwrap()
         .expect("kernel ban");
     assert_eq!(entry.origin, BanOrigin::RateGuard as u32);

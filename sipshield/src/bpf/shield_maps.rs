@@ -96,17 +96,25 @@ impl ShieldMaps {
     }
 }
 
-/// Pins every map of a loaded program under `dir` (created if missing).
-pub fn pin_maps(ebpf: &Ebpf, dir: &Path) -> Result<(), BpfError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| BpfError::Invalid(format!("{}: {e}", dir.display())))?;
-    for name in MAP_NAMES {
-        let map = ebpf.map(name).ok_or(BpfError::MissingMap(name))?;
-        let path = dir.join(name);
-        map.pin(&path).map_err(|source| BpfError::Pin {
-            path: path.display().to_string(),
-            source,
-        })?;
+impl ShieldMaps {
+    /// The exact ban of `ip` in either table (log/operator first, as the
+    /// program looks them up).
+    pub fn ban_of(
+        &self,
+        ip: std::net::IpAddr,
+    ) -> Result<Option<sipshield_common::maps::BanEntry>, BpfError> {
+        match self.bans.get(ip)? {
+            Some(e) => Ok(Some(e)),
+            None => self.kernel_bans.get(ip),
+        }
     }
-    Ok(())
+
+    /// Every exact ban of both tables.
+    pub fn all_bans(
+        &self,
+    ) -> Result<Vec<(std::net::IpAddr, sipshield_common::maps::BanEntry)>, BpfError> {
+        let mut out = self.bans.entries()?;
+        out.extend(self.kernel_bans.entries()?);
+        Ok(out)
+    }
 }

@@ -301,10 +301,13 @@ impl Engine {
             match e.kind {
                 EventKind::KernelBan | EventKind::WouldBan => self.on_kernel_ban(e.ip, class, at),
                 EventKind::BanFailed => log::error!(
-                    "the kernel ban table is full: {} ({class}) is rate-limited but not banned; raise xdp.max_bans",
+                    "a kernel ban failed: {} ({class}) is dropped when over the limit but not banned",
                     e.ip
                 ),
-                EventKind::ScannerSeen => log::warn!("scanner User-Agent from {} (count-only)", e.ip),
+                EventKind::ScannerSeen => log::warn!(
+                    "scanner User-Agent from {}: dropped, not banned (below scanner_ban_hits, count-only, or known good)",
+                    e.ip
+                ),
             }
         }
     }

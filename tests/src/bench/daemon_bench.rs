@@ -55,7 +55,7 @@ pub fn log_ban_latency(trials: u32, held: u32) -> Result<Value> {
         let t0 = Instant::now();
         append(&log, &[wrong_password(&ips, 4)]);
         loop {
-            if maps.bans.get(IpAddr::V4(ip))?.is_some() {
+            if maps.ban_of(IpAddr::V4(ip))?.is_some() {
                 break;
             }
             if t0.elapsed() > Duration::from_secs(3) {
@@ -140,7 +140,7 @@ pub fn rate_guard_ban() -> Result<Value> {
     }
     std::thread::sleep(Duration::from_millis(50));
     let ip: IpAddr = src.parse()?;
-    let ban = maps.bans.get(ip)?.context("flood source not banned")?;
+    let ban = maps.ban_of(ip)?.context("flood source not banned")?;
     let stats = maps.sources.get(ip)?.context("flood source not counted")?;
     let burst = config.register_limit.window_ns / config.register_limit.interval_ns.max(1);
     Ok(json!({

@@ -46,13 +46,16 @@ const RX_MAC: &str = "02:00:00:00:00:01";
 pub enum Method {
     None,
     Sipshield,
+    /// The one-lookup baseline program (`bench_lookup_drop`).
+    OneLookup,
     NftNetdev,
     NftRaw,
 }
 
 impl Method {
-    pub const ALL: [Method; 4] = [
+    pub const ALL: [Method; 5] = [
         Method::Sipshield,
+        Method::OneLookup,
         Method::NftNetdev,
         Method::NftRaw,
         Method::None,
@@ -61,6 +64,7 @@ impl Method {
         match self {
             Method::None => "none",
             Method::Sipshield => "sipshield",
+            Method::OneLookup => "one-lookup-xdp",
             Method::NftNetdev => "nft-netdev-ingress",
             Method::NftRaw => "nft-inet-raw-prerouting",
         }
@@ -138,6 +142,8 @@ fn ban_set(n: u32) -> Vec<Ipv4Addr> {
 enum Receiver {
     None,
     Sipshield(Box<(LoadedProgram, sipshield::bpf::ShieldMaps)>),
+    /// Held so the program stays attached while the point runs.
+    OneLookup(#[expect(dead_code, reason = "kept alive, never read")] Box<aya::Ebpf>),
     Nft,
 }
 
@@ -166,6 +172,28 @@ impl Receiver {
                 }
                 pair.rx.enter(|| prog.attach("r0", AttachMode::Driver))?;
                 Receiver::Sipshield(Box::new((prog, maps)))
+            }
+            Method::OneLookup => {
+                if object::BASELINES.is_empty() {
+                    bail!("built without the baseline programs (AYA_BUILD_SKIP)");
+                }
+                let mut ebpf = aya::EbpfLoader::new().load(object::BASELINES)?;
+                {
+                    let mut m4: aya::maps::HashMap<_, [u8; 4], u8> = aya::maps::HashMap::try_from(
+                        ebpf.map_mut("BASE_BANS_V4").context("BASE_BANS_V4")?,
+                    )?;
+                    for a in &set {
+                        m4.insert(a.octets(), 1, 0)?;
+                    }
+                }
+                let prog: &mut aya::programs::Xdp = ebpf
+                    .program_mut("bench_lookup_drop")
+                    .context("bench_lookup_drop")?
+                    .try_into()?;
+                prog.load()?;
+                pair.rx
+                    .enter(|| prog.attach("r0", aya::programs::XdpMode::Driver))?;
+                Receiver::OneLookup(Box::new(ebpf))
             }
             Method::NftNetdev | Method::NftRaw => {
                 let (family, hook) = if method == Method::NftNetdev {
@@ -210,6 +238,15 @@ impl Receiver {
         match self {
             Receiver::None => pair.rx_packets(),
             Receiver::Sipshield(loaded) => Ok(loaded.1.stats.snapshot()?.total(Action::Drop)),
+            // The baseline counts nothing itself: veth's XDP drop counters.
+            Receiver::OneLookup(_) => {
+                let out = pair.rx.command("ethtool").args(["-S", "r0"]).output()?;
+                Ok(String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| l.contains("xdp_drops"))
+                    .filter_map(|l| l.rsplit(':').next()?.trim().parse::<u64>().ok())
+                    .sum())
+            }
             Receiver::Nft => {
                 let out = pair
                     .rx

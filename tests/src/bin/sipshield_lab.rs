@@ -284,11 +284,14 @@ impl Demo {
             .rev()
             .find(|r| r.who == who)
             .map_or(0, |r| r.launched_ns);
-        Ok(match maps.bans.get(ip).ok().flatten() {
+        Ok(match maps.ban_of(ip).ok().flatten() {
             Some(ban) => format!(
                 "{who} banned {:.0} ms after launch by the {}; {reached} requests reached the PBX, {counted} counted by the kernel",
                 ban.created_ns.saturating_sub(launched) as f64 / 1e6,
                 mechanism(ban.origin)
+            ),
+            None if reached == 0 && counted > 0 => format!(
+                "{who} not banned ({counted} requests, fewer than the scanner hits that ban: one forged datagram must not ban anyone); every one dropped, none reached the PBX"
             ),
             None => format!("{who} NOT banned; {reached} requests reached the PBX"),
         })
@@ -297,7 +300,7 @@ impl Demo {
     fn trunk_verdict(&mut self) -> Result<()> {
         let lab = self.lab()?;
         let ip: IpAddr = TRUNK.parse()?;
-        let banned = lab.shield.maps().bans.get(ip).ok().flatten().is_some();
+        let banned = lab.shield.maps().ban_of(ip).ok().flatten().is_some();
         let failures = lab.pbx.seen(ip).auth_failures;
         let line = if banned {
             format!("TRUNK {TRUNK} WAS BANNED")
@@ -339,7 +342,7 @@ impl Demo {
         for r in &self.rows {
             let ip: IpAddr = r.who.parse()?;
             let reached = lab.pbx.seen(ip).requests;
-            let (after, by) = match maps.bans.get(ip).ok().flatten() {
+            let (after, by) = match maps.ban_of(ip).ok().flatten() {
                 Some(b) => (
                     format!(
                         "{:.0} ms",
@@ -347,6 +350,8 @@ impl Demo {
                     ),
                     mechanism(b.origin),
                 ),
+                // Dropped at every request, too few to ban (svmap's one probe).
+                None if reached == 0 => ("all dropped".into(), "scanner signature"),
                 None => {
                     all_banned = false;
                     ("not banned".into(), "-")
@@ -366,7 +371,7 @@ impl Demo {
             self.phone_ok.1,
             self.trunk_ok.0,
             self.trunk_ok.1,
-            if maps.bans.get(TRUNK.parse()?).ok().flatten().is_some() { "YES" } else { "never" }
+            if maps.ban_of(TRUNK.parse()?).ok().flatten().is_some() { "YES" } else { "never" }
         );
         if !all_banned || self.phone_ok.0 != self.phone_ok.1 || self.trunk_ok.0 != self.trunk_ok.1 {
             bail!("the demo did not go as it should (see above)");

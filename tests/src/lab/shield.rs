@@ -19,9 +19,9 @@ use crate::daemon::{cli_in, daemon_log, Daemon, DaemonPaths};
 pub struct ShieldOptions {
     /// Drop nothing, report what would be dropped and banned.
     pub observe: bool,
-    /// Kernel scanner signatures only count (so log-driven bans of a
-    /// signature tool such as svcrack can be shown).
-    pub scanner_count_only: bool,
+    /// No kernel scanner signatures (as if a cracker such as svcrack had
+    /// changed its User-Agent), so the log path alone must stop it.
+    pub no_signatures: bool,
 }
 
 pub struct Shield {
@@ -58,8 +58,8 @@ impl Shield {
             messages.display(),
             asterisk.display()
         );
-        if opts.scanner_count_only {
-            toml.push_str("\n[xdp]\nscanner_action = \"count\"\n");
+        if opts.no_signatures {
+            toml.push_str("\n[xdp]\nscanner_user_agents = []\n");
         }
         std::fs::write(&config, toml).expect("sipshield.toml");
         let mut s = Shield {
@@ -183,7 +183,7 @@ impl Shield {
         let maps = self.maps();
         let deadline = Instant::now() + within;
         loop {
-            if let Ok(Some(b)) = maps.bans.get(ip) {
+            if let Ok(Some(b)) = maps.ban_of(ip) {
                 return Some(b);
             }
             if Instant::now() >= deadline {
