@@ -319,32 +319,57 @@ pub const PHASE_MATCH: u64 = 2;
 /// User-Agent headers looked at per message; more are unscanned.
 const UA_HEADERS_MAX: u64 = 6;
 
-/// Finds the next line start at or after `cursor` (in the word holding it)
-/// and looks at it: the empty line that ends the headers, or
-/// `User-Agent[blanks]:`. One line start per step, found without branches.
+/// Words looked at per find step.
+const FIND_WORDS: usize = 4;
+
+/// Finds the next line start at or after `cursor`, within the four words
+/// from the one holding it, that is either the empty line ending the
+/// headers or a line starting with `U`/`u`, and looks at it. Other lines
+/// cost nothing but their share of a word: masks computed without
+/// branches pick the candidates (most headers are skipped unread).
 #[inline(always)]
 fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
     let (len, cursor) = unsafe { ((*st).len as usize, (*st).cursor as usize & MASK) };
-    let base = cursor & !7;
-    if base >= len {
+    let start = cursor & !7;
+    if start >= len {
         unsafe { (*st).done = 1 };
         return 1;
     }
-    let (nl, empty) = line_starts(buf, base, cursor, len);
-    if nl == 0 {
-        unsafe { (*st).cursor = (base + 8) as u64 };
+    let mut hit = 0u64;
+    let mut hit_empty = 0u64;
+    let mut hit_base = 0usize;
+    let mut word = unsafe { *(buf.as_ptr().add(start) as *const u64) };
+    for w in 0..FIND_WORDS {
+        let base = start + 8 * w;
+        // Aligned loads: `base + 8` stays inside SCRATCH_LEN (base <= 2064).
+        let next = unsafe { *(buf.as_ptr().add(base + 8) as *const u64) };
+        if hit == 0 {
+            let nl = eq_bytes(word, b'\n') & window(base, cursor, len.saturating_sub(1));
+            let after = (word >> 8) | (next << 56);
+            let empty = nl & (eq_bytes(after, b'\r') | eq_bytes(after, b'\n'));
+            let cand = nl & (eq_bytes(after, b'u') | eq_bytes(after, b'U'));
+            let any = empty | cand;
+            if any != 0 {
+                hit = any & any.wrapping_neg();
+                hit_empty = empty;
+                hit_base = base;
+            }
+        }
+        word = next;
+    }
+    if hit == 0 {
+        unsafe { (*st).cursor = (start + 8 * FIND_WORDS) as u64 };
         return 0;
     }
-    let first = nl & nl.wrapping_neg();
     // An empty line ends the headers: the body is not scanned.
-    if empty & first != 0 {
+    if hit_empty & hit != 0 {
         unsafe {
             (*st).ended = 1;
             (*st).done = 1;
         }
         return 1;
     }
-    let p = base + byte_index(first) + 1;
+    let p = (hit_base & MASK) + byte_index(hit) + 1;
     // Bytes past `len` may match the name, never the value (the next steps
     // stop at `len`).
     if matches_at(buf, p, &HEADER) && colon_follows(buf, p + HEADER_LEN) {
@@ -412,40 +437,50 @@ fn blank_step(st: *mut ScanState, buf: &Buf) -> i64 {
     0
 }
 
-/// Compares the User-Agent value with the next configured prefix.
+/// Compares the User-Agent value with every configured prefix.
 #[inline(always)]
 fn match_step(st: *mut ScanState, buf: &Buf) -> i64 {
-    let (len, value, index) = unsafe {
+    let (len, value, count) = unsafe {
         (
             (*st).len as usize,
             (*st).value as usize & MASK,
-            (*st).prefix,
+            (*st).prefixes as u32,
         )
     };
-    if index >= unsafe { (*st).prefixes } {
-        return if next_header(st) { 0 } else { 1 };
+    let words = [
+        word_at(buf, value),
+        word_at(buf, value + 8),
+        word_at(buf, value + 16),
+        word_at(buf, value + 24),
+    ];
+    for i in 0..MAX_UA_PREFIXES {
+        if i >= count {
+            break;
+        }
+        let Some(prefix) = UA_PREFIXES.get(i) else {
+            break;
+        };
+        let plen = prefix.len as usize;
+        if plen == 0 || value + plen > len {
+            continue;
+        }
+        let mut diff = 0u64;
+        for w in 0..4 {
+            diff |= ((words[w] | prefix.fold[w]) ^ prefix.want[w]) & prefix.mask[w];
+        }
+        if diff == 0 {
+            unsafe {
+                (*st).matched = 1;
+                (*st).done = 1;
+            }
+            return 1;
+        }
     }
-    unsafe { (*st).prefix = index + 1 };
-    let Some(prefix) = UA_PREFIXES.get(index as u32) else {
-        return if next_header(st) { 0 } else { 1 };
-    };
-    let plen = prefix.len as usize;
-    if plen == 0 || value + plen > len {
-        return 0;
+    if next_header(st) {
+        0
+    } else {
+        1
     }
-    let mut diff = 0u64;
-    for w in 0..4 {
-        let x = word_at(buf, value + 8 * w);
-        diff |= ((x | prefix.fold[w]) ^ prefix.want[w]) & prefix.mask[w];
-    }
-    if diff != 0 {
-        return 0;
-    }
-    unsafe {
-        (*st).matched = 1;
-        (*st).done = 1;
-    }
-    1
 }
 
 /// `bpf_loop` step of the User-Agent scan: one step of whichever phase
@@ -499,10 +534,11 @@ pub fn scan_user_agents(len: usize, from: usize, count: u32, truncated: bool) ->
         (*st).done = 0;
         (*st).exhausted = 0;
     }
-    // Finding: one step per line start or word (at most five per word);
-    // skipping: one per byte; matching: one per prefix and header.
+    // Finding: one step per candidate line or four words (a word holds at
+    // most four line starts); skipping: one per byte; matching: one per
+    // header.
     let words = (len as u32).div_ceil(8).min((UA_SCAN_LIMIT / 8) as u32);
-    let steps = words * 5 + 2 * len as u32 + (UA_HEADERS_MAX as u32) * (MAX_UA_PREFIXES + 1);
+    let steps = words * 5 + 2 * len as u32 + UA_HEADERS_MAX as u32 + 1;
     unsafe { bpf_loop(steps, ua_step as *mut c_void, core::ptr::null_mut(), 0) };
     let (matched, done, exhausted, ended) =
         unsafe { ((*st).matched, (*st).done, (*st).exhausted, (*st).ended) };

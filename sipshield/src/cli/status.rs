@@ -93,14 +93,40 @@ pub fn render(r: &Value) -> String {
         out += "interfaces:\n";
         out += &t.render(2);
     }
+    let prog = &r["program"];
+    if prog.is_object() {
+        out += &format!(
+            "program {} shared by every interface; maps in {}/maps ({})\n",
+            n(&prog["id"]),
+            s(&prog["pins"]),
+            s(&prog["start"])
+        );
+    }
     let b = &r["bans"];
     out += &format!(
-        "bans: {} exact ({} IPv4, {} IPv6), {} ranges, {} made by the kernel\n",
+        "bans: {} exact ({} IPv4, {} IPv6), {} ranges\n",
         n(&b["exact_v4"]) + n(&b["exact_v6"]),
         n(&b["exact_v4"]),
         n(&b["exact_v6"]),
         n(&b["ranges"]),
-        n(&b["kernel_made"])
+    );
+    let sh = &b["shares"];
+    out += &format!(
+        "  shares: log {}, operator {} (of {} per family, {} kept for operators){}; kernel-made {} (own LRU share)\n",
+        thousands(n(&b["log"])),
+        thousands(n(&b["operator"])),
+        thousands(n(&sh["capacity_per_family"])),
+        thousands(n(&sh["operator_reserve"])),
+        if n(&sh["refused_full"]) > 0 {
+            format!(", {} refused: share full", thousands(n(&sh["refused_full"])))
+        } else {
+            String::new()
+        },
+        thousands(n(&b["kernel_made"])),
+    );
+    out += &format!(
+        "known-good sources: {} (policed, never banned by the kernel)\n",
+        thousands(n(&r["known_good"]))
     );
     let p = &r["packets"];
     out += &format!(
