@@ -278,16 +278,13 @@ fn scratch_payload() -> Option<&'static Buf> {
 }
 
 /// 0x80 in the bytes `i` of the word at `base` with `lo <= base + i < hi`.
+/// Branch-free: two shifts of up to 32 make a shift by 64 well defined.
 #[inline(always)]
 fn window(base: usize, lo: usize, hi: usize) -> u64 {
-    let from = lo.saturating_sub(base);
-    let to = hi.saturating_sub(base);
-    let low = if from >= 8 { 0 } else { u64::MAX << (8 * from) };
-    let high = if to >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (8 * to)) - 1
-    };
+    let from = (lo.saturating_sub(base)).min(8) as u32;
+    let to = (hi.saturating_sub(base)).min(8) as u32;
+    let low = (u64::MAX << (4 * from)) << (4 * from);
+    let high = !((u64::MAX << (4 * to)) << (4 * to));
     low & high & 0x8080_8080_8080_8080
 }
 
@@ -320,13 +317,23 @@ pub const PHASE_MATCH: u64 = 2;
 const UA_HEADERS_MAX: u64 = 6;
 
 /// Words looked at per find step.
-const FIND_WORDS: usize = 4;
+const FIND_WORDS: usize = 8;
 
-/// Finds the next line start at or after `cursor`, within the four words
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Nonzero when some byte of `x` is zero (the classic test: exact about
+/// whether there is one; the callers find which byte exactly).
+#[inline(always)]
+fn any_zero(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Finds the next line start at or after `cursor`, within the eight words
 /// from the one holding it, that is either the empty line ending the
 /// headers or a line starting with `U`/`u`, and looks at it. Other lines
-/// cost nothing but their share of a word: masks computed without
-/// branches pick the candidates (most headers are skipped unread).
+/// cost nothing but their share of a word: a cheap test of each word for
+/// the byte pairs `\nU`, `\nu`, `\n\r`, `\n\n` skips most of them unread.
 #[inline(always)]
 fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
     let (len, cursor) = unsafe { ((*st).len as usize, (*st).cursor as usize & MASK) };
@@ -341,18 +348,26 @@ fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
     let mut word = unsafe { *(buf.as_ptr().add(start) as *const u64) };
     for w in 0..FIND_WORDS {
         let base = start + 8 * w;
-        // Aligned loads: `base + 8` stays inside SCRATCH_LEN (base <= 2064).
+        // Aligned loads: `base + 8` stays inside SCRATCH_LEN (base <= 2096).
         let next = unsafe { *(buf.as_ptr().add(base + 8) as *const u64) };
-        if hit == 0 {
-            let nl = eq_bytes(word, b'\n') & window(base, cursor, len.saturating_sub(1));
+        // Most words hold no newline at all: one test, then the next.
+        let nl = word ^ (ONES * b'\n' as u64);
+        if hit == 0 && any_zero(nl) != 0 {
             let after = (word >> 8) | (next << 56);
-            let empty = nl & (eq_bytes(after, b'\r') | eq_bytes(after, b'\n'));
-            let cand = nl & (eq_bytes(after, b'u') | eq_bytes(after, b'U'));
-            let any = empty | cand;
-            if any != 0 {
-                hit = any & any.wrapping_neg();
-                hit_empty = empty;
-                hit_base = base;
+            let quick = any_zero(nl | ((after | (ONES * 0x20)) ^ (ONES * b'u' as u64)))
+                | any_zero(nl | (after ^ (ONES * b'\r' as u64)))
+                | any_zero(nl | (after ^ (ONES * b'\n' as u64)));
+            if quick != 0 {
+                // Exact now: which newline, inside (cursor, len).
+                let nl = eq_bytes(word, b'\n') & window(base, cursor, len.saturating_sub(1));
+                let empty = nl & (eq_bytes(after, b'\r') | eq_bytes(after, b'\n'));
+                let cand = nl & eq_bytes(after | (ONES * 0x20), b'u');
+                let any = empty | cand;
+                if any != 0 {
+                    hit = any & any.wrapping_neg();
+                    hit_empty = empty;
+                    hit_base = base;
+                }
             }
         }
         word = next;
