@@ -318,3 +318,57 @@ fn a_stale_link_on_a_recreated_interface_is_replaced_and_the_bans_kept() {
     drop(again);
     assert!(!lab.arrives(&bad, &rx));
 }
+
+#[test]
+fn an_allowlisted_source_inside_a_banned_range_always_passes() {
+    use sipshield::daemon::shield::Shield;
+    let lab = VethLab::new("10.201.4");
+    let inside = lab.add_sender(66);
+    let other = lab.add_sender(67);
+    let root = PinRoot::new("rangeallow");
+    let rx = lab.receiver();
+    let pinned = lab
+        .guarded
+        .enter(|| {
+            pins::attach_all(
+                &root.0,
+                &ifaces(&[GUARD_DEV]),
+                AttachMode::Auto,
+                MapSizes::default(),
+            )
+        })
+        .unwrap();
+    let mut shield = Shield::new(pinned, MapSizes::default().max_bans).unwrap();
+    // A range with nothing allowlisted in it: the fast drop.
+    shield
+        .ban(
+            "10.201.4.64/26".parse().unwrap(),
+            monotonic_ns(),
+            0,
+            BanOrigin::Operator,
+        )
+        .unwrap();
+    let e = shield.maps.ranges.entries().unwrap()[0].1;
+    assert_eq!(e.no_allow_inside, 1);
+    assert!(!lab.arrives(&inside, &rx));
+    // Allowlisting one address inside defers the range to the allowlist.
+    shield
+        .sync_allowlist(&[format!("{inside}/32").parse().unwrap()])
+        .unwrap();
+    assert_eq!(
+        shield.maps.ranges.entries().unwrap()[0].1.no_allow_inside,
+        0
+    );
+    assert!(lab.arrives(&inside, &rx), "allowlisted inside the range");
+    assert!(
+        !lab.arrives(&other, &rx),
+        "the rest of the range is still banned"
+    );
+    // And back when the entry goes.
+    shield.sync_allowlist(&[]).unwrap();
+    assert_eq!(
+        shield.maps.ranges.entries().unwrap()[0].1.no_allow_inside,
+        1
+    );
+    assert!(!lab.arrives(&inside, &rx));
+}

@@ -359,7 +359,7 @@ fn range(h: &mut Harness, net: &str, own_expires_ns: u64) {
         expires_ns: own_expires_ns,
         own_expires_ns,
         origin: BanOrigin::Operator as u32,
-        _pad: 0,
+        no_allow_inside: 1,
     };
     h.maps.ranges.insert(net.parse().unwrap(), entry).unwrap();
 }

@@ -102,7 +102,10 @@ pub struct RangeEntry {
     /// This range's own expiry; 0 = permanent.
     pub own_expires_ns: u64,
     pub origin: u32,
-    pub _pad: u32,
+    /// 1 when userspace made sure no allowlisted prefix overlaps this
+    /// range: the program then drops without looking at the allowlist
+    /// (ranges are looked up before it). 0, the default, is always safe.
+    pub no_allow_inside: u32,
 }
 
 impl RangeEntry {

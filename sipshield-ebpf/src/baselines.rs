@@ -29,6 +29,50 @@ mod programs {
     #[map]
     static BASE_TX: Array<u32> = Array::with_max_entries(1, 0);
 
+    /// Next forged source of `bench_redirect_random`.
+    #[map]
+    static BASE_SEQ: Array<u32> = Array::with_max_entries(1, 0);
+
+    /// As `bench_redirect`, each frame from a new IPv4 source in 10.0.0.0/8
+    /// (header checksum recomputed): a flood no per-source limit catches.
+    #[xdp]
+    pub fn bench_redirect_random(ctx: XdpContext) -> u32 {
+        let start = ctx.data();
+        if start + 34 > ctx.data_end() {
+            return XDP_ABORTED;
+        }
+        let Some(seq) = BASE_SEQ.get_ptr_mut(0) else {
+            return XDP_ABORTED;
+        };
+        let n = unsafe {
+            let n = *seq;
+            *seq = n.wrapping_add(1);
+            n
+        };
+        let ip = (start + 14) as *mut u8;
+        unsafe {
+            *ip.add(12) = 10;
+            *ip.add(13) = (n >> 16) as u8;
+            *ip.add(14) = (n >> 8) as u8;
+            *ip.add(15) = n as u8;
+            *ip.add(10) = 0;
+            *ip.add(11) = 0;
+            let mut sum = 0u32;
+            for i in 0..10 {
+                sum += (u32::from(*ip.add(2 * i)) << 8) | u32::from(*ip.add(2 * i + 1));
+            }
+            sum = (sum & 0xffff) + (sum >> 16);
+            sum = (sum & 0xffff) + (sum >> 16);
+            let check = !(sum as u16);
+            *ip.add(10) = (check >> 8) as u8;
+            *ip.add(11) = check as u8;
+        }
+        match BASE_TX.get(0) {
+            Some(ifindex) => unsafe { bpf_redirect(*ifindex, 0) as u32 },
+            None => XDP_ABORTED,
+        }
+    }
+
     #[xdp]
     pub fn bench_redirect(_ctx: XdpContext) -> u32 {
         match BASE_TX.get(0) {

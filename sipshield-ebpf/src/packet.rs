@@ -111,6 +111,18 @@ pub fn parse_l2(ctx: &XdpContext) -> Option<(u16, usize)> {
     Some((proto, off))
 }
 
+/// The IPv4 source of an untagged frame, when the frame is long enough to
+/// hold it; `None` for anything else (VLAN tags, IPv6, short frames).
+#[inline(always)]
+pub fn untagged_ipv4_source(ctx: &XdpContext) -> Option<[u8; 4]> {
+    let eth: *const EthHdr = ptr_at(ctx, 0)?;
+    if be16(unsafe { (*eth).proto }) != ETH_P_IPV4 {
+        return None;
+    }
+    let ip: *const Ipv4Hdr = ptr_at(ctx, size_of::<EthHdr>())?;
+    Some(unsafe { (*ip).src })
+}
+
 /// What the network header says beyond the source address.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum L3State {

@@ -125,7 +125,8 @@ pub fn copy_v1(dir: &Path, maps: &mut ShieldMaps) -> Result<usize, BpfError> {
                 expires_ns: 0,
                 own_expires_ns: 0,
                 origin: e.origin,
-                _pad: 0,
+                // Unknown: let the allowlist be looked at.
+                no_allow_inside: 0,
             },
         )?;
         n += 1;

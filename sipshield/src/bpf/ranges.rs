@@ -47,6 +47,12 @@ impl BanRanges {
         }
     }
 
+    /// Rewrites the value of a range already there (its flags), keeping
+    /// the effective expiry as it is.
+    pub fn set(&mut self, net: IpNet, entry: RangeEntry) -> Result<(), BpfError> {
+        self.put(addr::canonical_net(net), entry)
+    }
+
     /// Adds or replaces `net`, until `entry.own_expires_ns` (0 = permanent).
     pub fn insert(&mut self, net: IpNet, entry: RangeEntry) -> Result<(), BpfError> {
         let net = addr::canonical_net(net);

@@ -121,12 +121,13 @@ impl Shield {
     ) -> Result<(), BpfError> {
         let target = addr::canonical_net(target);
         if target.prefix_len() != target.max_prefix_len() {
+            let overlaps = self.maps.allow.overlaps(target)?;
             let entry = RangeEntry {
                 created_ns,
                 expires_ns,
                 own_expires_ns: expires_ns,
                 origin: origin as u32,
-                _pad: 0,
+                no_allow_inside: u32::from(!overlaps),
             };
             return self.maps.ranges.insert(target, entry);
         }
@@ -191,7 +192,28 @@ impl Shield {
     /// newly allowlisted sources first: the program looks the ban table up
     /// before the allowlist.
     pub fn sync_allowlist(&mut self, nets: &[IpNet]) -> Result<(), BpfError> {
-        self.maps.allow.replace_all(nets)
+        // Ranges the new entries overlap defer to the allowlist first, so
+        // no packet of a newly allowlisted source meets a fast range drop.
+        let overlap = |r: &IpNet, list: &[IpNet]| {
+            list.iter()
+                .any(|a| r.contains(&a.network()) || a.contains(&r.network()))
+        };
+        let ranges = self.maps.ranges.entries()?;
+        for (net, mut e) in ranges.iter().copied() {
+            if e.no_allow_inside != 0 && overlap(&net, nets) {
+                e.no_allow_inside = 0;
+                self.maps.ranges.set(net, e)?;
+            }
+        }
+        self.maps.allow.replace_all(nets)?;
+        let now: Vec<IpNet> = self.maps.allow.entries()?;
+        for (net, mut e) in ranges {
+            if e.no_allow_inside == 0 && !overlap(&net, &now) {
+                e.no_allow_inside = 1;
+                self.maps.ranges.set(net, e)?;
+            }
+        }
+        Ok(())
     }
 
     /// Drops expired entries from every table.

@@ -291,6 +291,12 @@ fn frame() -> Vec<u8> {
 
 /// Sends `repeat` frames through the redirect generator in `pair.gen`.
 fn generate_nic_like(pair: &Pair, repeat: u32) -> Result<()> {
+    generate_with(pair, repeat, &frame(), "bench_redirect")
+}
+
+/// Sends `repeat` copies of `data` through the XDP generator `program`
+/// (`bench_redirect`, or `bench_redirect_random` for a new source each).
+fn generate_with(pair: &Pair, repeat: u32, data: &[u8], program: &str) -> Result<()> {
     if object::BASELINES.is_empty() {
         bail!("built without the baseline programs (AYA_BUILD_SKIP)");
     }
@@ -299,14 +305,13 @@ fn generate_nic_like(pair: &Pair, repeat: u32) -> Result<()> {
     let mut tx: Array<_, u32> = Array::try_from(ebpf.map_mut("BASE_TX").context("BASE_TX")?)?;
     tx.set(0, ifindex, 0)?;
     let prog: &mut Xdp = ebpf
-        .program_mut("bench_redirect")
-        .context("bench_redirect")?
+        .program_mut(program)
+        .context("generator program")?
         .try_into()?;
     prog.load()?;
-    let data = frame();
     pair.gen.enter(|| -> Result<()> {
         prog.test_run(TestRunOptions {
-            data_in: Some(&data),
+            data_in: Some(data),
             repeat,
             attrs: TestRunAttrs::new().xdp_live_frames(64),
             ..Default::default()
@@ -445,4 +450,151 @@ pub fn run(quick: bool) -> Result<Value> {
         }
     }
     Ok(json!({ "points": points }))
+}
+
+// ------------------------------------------------------------------ floods
+
+/// Who receives a REGISTER flood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FloodReceiver {
+    /// sipshield with its default rate guard (10/s, burst 20 per source).
+    Sipshield,
+    /// nftables per-source meter at `netdev ingress`, the same rate.
+    NftMeter,
+}
+
+impl FloodReceiver {
+    fn name(self) -> &'static str {
+        match self {
+            FloodReceiver::Sipshield => "sipshield",
+            FloodReceiver::NftMeter => "nft-meter",
+        }
+    }
+}
+
+/// A REGISTER flood's frame, from `src`.
+fn flood_frame(src: &str) -> Vec<u8> {
+    let payload = b"REGISTER sip:10.99.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bK1\r\nFrom: <sip:100@10.99.0.1>;tag=1\r\nTo: <sip:100@10.99.0.1>\r\nCall-ID: 1@10.1.1.1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+    let mut f = Frame::udp(src, 5060, payload).with_dst(RX_IP);
+    f.sport = 5060;
+    f.build()
+}
+
+/// Sets the receiver up; what it holds must live while the flood runs.
+enum FloodRx {
+    Sipshield(Box<(LoadedProgram, sipshield::bpf::ShieldMaps)>),
+    Nft,
+}
+
+impl FloodRx {
+    fn install(pair: &Pair, who: FloodReceiver) -> Result<FloodRx> {
+        Ok(match who {
+            FloodReceiver::Sipshield => {
+                let mut prog = LoadedProgram::load(MapSizes::default())?;
+                let mut maps = prog.take_maps()?;
+                let prefixes: Vec<_> = sipshield_common::config::DEFAULT_UA_PREFIXES
+                    .iter()
+                    .filter_map(|p| sipshield_common::config::UaPrefix::new(p.as_bytes()))
+                    .collect();
+                maps.config
+                    .write(&sipshield_common::config::XdpConfig::default(), &prefixes)?;
+                pair.rx.enter(|| prog.attach("r0", AttachMode::Driver))?;
+                FloodRx::Sipshield(Box::new((prog, maps)))
+            }
+            FloodReceiver::NftMeter => {
+                let script = "table netdev sipmeter {\n set m { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; }\n chain c {\n  type filter hook ingress device \"r0\" priority 0;\n  meta protocol ip udp dport 5060 add @m { ip saddr limit rate over 10/second burst 20 packets } counter drop\n }\n}\n";
+                let mut child = pair
+                    .rx
+                    .command("nft")
+                    .args(["-f", "-"])
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .context("nft (package nftables)")?;
+                child
+                    .stdin
+                    .take()
+                    .context("nft stdin")?
+                    .write_all(script.as_bytes())?;
+                if !child.wait()?.success() {
+                    bail!("nft -f failed for the meter");
+                }
+                FloodRx::Nft
+            }
+        })
+    }
+
+    fn dropped(&self, pair: &Pair) -> Result<u64> {
+        match self {
+            FloodRx::Sipshield(loaded) => Ok(loaded.1.stats.snapshot()?.total(Action::Drop)),
+            FloodRx::Nft => Receiver::Nft.dropped(pair),
+        }
+    }
+}
+
+/// One flood run: Mpps dropped, CPU ms per million packets sent.
+fn flood_run(pair: &Pair, rx: &FloodRx, random: bool, repeat: u32) -> Result<(f64, f64, u64)> {
+    let data = flood_frame("10.1.1.1");
+    let program = if random {
+        "bench_redirect_random"
+    } else {
+        "bench_redirect"
+    };
+    let before = rx.dropped(pair)?;
+    let cpu0 = busy_cpu_ns()?;
+    let t = Instant::now();
+    generate_with(pair, repeat, &data, program)?;
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = busy_cpu_ns()?.saturating_sub(cpu0) as f64;
+    let dropped = rx.dropped(pair)?.saturating_sub(before);
+    Ok((
+        dropped as f64 / secs / 1e6,
+        cpu / 1e6 / (f64::from(repeat) / 1e6),
+        dropped,
+    ))
+}
+
+/// REGISTER floods against sipshield and an nftables meter at the same
+/// per-source rate: one source (Mpps dropped), and a new forged source per
+/// packet (CPU per million packets: nothing is dropped by either).
+/// Interleaved rounds, medians.
+pub fn floods(quick: bool) -> Result<Value> {
+    let repeat = if quick { 500_000 } else { 2_000_000 };
+    let rounds = if quick { 3 } else { 5 };
+    let mut out = Vec::new();
+    for random in [false, true] {
+        let whos = [FloodReceiver::Sipshield, FloodReceiver::NftMeter];
+        let pairs: Vec<Pair> = whos.iter().map(|_| Pair::new()).collect();
+        let rxs: Vec<FloodRx> = whos
+            .iter()
+            .zip(&pairs)
+            .map(|(w, p)| FloodRx::install(p, *w))
+            .collect::<Result<_>>()?;
+        for (p, rx) in pairs.iter().zip(&rxs) {
+            flood_run(p, rx, random, 20_000)?; // warm-up
+        }
+        let mut runs: Vec<Vec<(f64, f64, u64)>> = vec![Vec::new(); whos.len()];
+        for _ in 0..rounds {
+            for (i, (p, rx)) in pairs.iter().zip(&rxs).enumerate() {
+                runs[i].push(flood_run(p, rx, random, repeat)?);
+            }
+        }
+        for (i, who) in whos.iter().enumerate() {
+            let mut mpps: Vec<f64> = runs[i].iter().map(|r| r.0).collect();
+            let mut cpu: Vec<f64> = runs[i].iter().map(|r| r.1).collect();
+            mpps.sort_by(f64::total_cmp);
+            cpu.sort_by(f64::total_cmp);
+            let row = json!({
+                "flood": if random { "random-sources" } else { "single-source" },
+                "receiver": who.name(),
+                "sent_per_run": repeat,
+                "mpps_dropped": mpps[mpps.len() / 2],
+                "cpu_ms_per_mpkt": cpu[cpu.len() / 2],
+                "runs_mpps": mpps,
+                "runs_cpu": cpu,
+            });
+            eprintln!("bench:   flood {row}");
+            out.push(row);
+        }
+    }
+    Ok(json!({ "rows": out }))
 }

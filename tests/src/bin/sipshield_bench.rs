@@ -43,6 +43,9 @@ fn main() -> Result<()> {
         Some("iperf") => {
             sipshield_tests::bench::throughput::run(args.iter().any(|a| a == "--quick"))?
         }
+        Some("flood") => {
+            sipshield_tests::bench::droprate::floods(args.iter().any(|a| a == "--quick"))?
+        }
         Some("droprate") => {
             sipshield_tests::bench::droprate::run(args.iter().any(|a| a == "--quick"))?
         }
@@ -52,7 +55,7 @@ fn main() -> Result<()> {
             make_log(path, lines)?
         }
         _ => {
-            bail!("usage: sipshield-bench xdp [--quick] | droprate [--quick] | daemon [--quick] | iperf [--quick] | make-log PATH LINES")
+            bail!("usage: sipshield-bench xdp [--quick] | droprate [--quick] | flood [--quick] | daemon [--quick] | iperf [--quick] | make-log PATH LINES")
         }
     };
     println!("{out}");
