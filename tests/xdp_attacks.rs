@@ -76,16 +76,22 @@ fn lower_case_method_and_leading_crlf_are_the_request_pjsip_reads() {
     // Other methods, and responses, are case-insensitive too.
     let mut h = Harness::new();
     h.configure(message_bucket(1000));
-    for (p, m) in [
+    for (i, (p, m)) in [
         (&b"invite sip:x SIP/2.0\r\n\r\n"[..], Method::Invite),
         (b"\r\nsubscribe sip:x SIP/2.0\r\n\r\n", Method::Subscribe),
         (b"sip/2.0 200 OK\r\n\r\n", Method::Response),
         (b"\r\n\r\nOptions sip:x SIP/2.0\r\n\r\n", Method::Options),
-    ] {
-        h.run(&Frame::udp("198.51.100.2", SIP, p).build());
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Twice: a source's first message is counted with its second.
+        let src = format!("198.51.100.{}", 100 + i);
+        h.run(&Frame::udp(&src, SIP, p).build());
+        h.run(&Frame::udp(&src, SIP, p).build());
         assert_eq!(
-            method_count(&h, "198.51.100.2", m),
-            1,
+            method_count(&h, &src, m),
+            2,
             "{}",
             String::from_utf8_lossy(p)
         );
@@ -430,4 +436,59 @@ fn a_capped_allowlist_entry_drops_its_excess_and_is_never_banned() {
         (0..50).all(|_| h.run(&uncapped) == XDP_PASS),
         "off by default"
     );
+}
+
+// ------------------- forged one-off sources churn nothing (first sight)
+
+#[test]
+fn a_flood_of_forged_one_off_sources_never_evicts_a_real_sources_bucket() {
+    let mut h = Harness::with_sizes(sipshield::bpf::MapSizes {
+        max_sources: 64,
+        ..Harness::small_sizes()
+    });
+    h.configure(XdpConfig {
+        register_limit: RateLimit::new(1, 5),
+        message_limit: RateLimit::new(0, 0),
+        ..XdpConfig::default()
+    });
+    let real = Frame::udp("198.51.100.90", SIP, &sip_request("REGISTER", None)).build();
+    for _ in 0..4 {
+        assert_eq!(h.run(&real), XDP_PASS);
+    }
+    // 5000 forged sources, one REGISTER each: none gets an entry.
+    for i in 0..5000u32 {
+        let src = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 0xff, i & 0xff);
+        let f = Frame::udp(&src, SIP, &sip_request("REGISTER", None)).build();
+        assert_eq!(h.run(&f), XDP_PASS);
+    }
+    let (v4, _) = h.maps.sources.len();
+    assert!(v4 <= 2, "{v4} entries after the one-off flood");
+    // The real source's bucket is where it was: two more, then over.
+    assert_eq!(h.run(&real), XDP_PASS);
+    assert_eq!(h.run(&real), XDP_DROP, "its burst of 5 is spent");
+    assert_eq!(method_count(&h, "198.51.100.90", Method::Register), 6);
+}
+
+#[test]
+fn a_scanners_first_request_is_counted_once() {
+    let mut h = Harness::new();
+    let probe = Frame::udp(
+        "198.51.100.91",
+        SIP,
+        &sip_request("OPTIONS", Some("sipvicious")),
+    )
+    .build();
+    assert_eq!(h.run(&probe), XDP_DROP);
+    assert_eq!(messages(&h, "198.51.100.91"), 1);
+    assert_eq!(
+        h.maps
+            .sources
+            .get(ip("198.51.100.91"))
+            .unwrap()
+            .unwrap()
+            .scanner_hits,
+        1
+    );
+    assert_eq!(h.run(&probe), XDP_DROP);
+    assert_eq!(messages(&h, "198.51.100.91"), 2);
 }

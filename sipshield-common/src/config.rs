@@ -125,6 +125,9 @@ pub struct XdpConfig {
     /// kernel bans it (each is dropped regardless): one forged datagram
     /// must not cut anyone off. 0 behaves as 1.
     pub scanner_ban_hits: u32,
+    /// Key of the first-sight filter's hash (random, set by userspace when
+    /// it writes the config), so nobody can pick colliding sources.
+    pub seen_seed: u64,
 }
 
 impl Default for XdpConfig {
@@ -150,6 +153,7 @@ impl Default for XdpConfig {
             scanner_ban_ns: DEFAULT_KERNEL_BAN_NS,
             ua_prefix_count: 0,
             scanner_ban_hits: DEFAULT_SCANNER_BAN_HITS,
+            seen_seed: 0,
         }
     }
 }

@@ -9,8 +9,18 @@ use sipshield_common::{
 
 use crate::maps::{
     ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, KBANS_V4, KBANS_V6, KNOWN_V4, KNOWN_V6, RANGES_V4,
-    RANGES_V6, SOURCES_V4, SOURCES_V6,
+    RANGES_V6, SEEN_SLOTS, SEEN_V4, SEEN_V6, SOURCES_V4, SOURCES_V6,
 };
+
+/// Slot of `words` in the first-sight filter: a keyed multiply-xor hash.
+#[inline(always)]
+fn seen_index(words: &[u32], seed: u64) -> u32 {
+    let mut h = seed;
+    for w in words {
+        h = (h ^ u64::from(*w)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    ((h >> 32) as u32) & (SEEN_SLOTS - 1)
+}
 
 pub trait Family {
     type Addr: Copy;
@@ -27,6 +37,10 @@ pub trait Family {
     fn known(a: &Self::Addr) -> Option<*const KnownEntry>;
     fn source(a: &Self::Addr) -> Option<*mut SourceStats>;
     fn insert_source(a: &Self::Addr, s: &SourceStats) -> Result<(), i32>;
+    /// The method `a` sent when it was last seen in its first-sight slot
+    /// (keyed hash `seed`), clearing the slot; otherwise remembers `a` and
+    /// `method` there and returns `None`.
+    fn seen_before(a: &Self::Addr, seed: u64, method: u8) -> Option<u8>;
     fn to_event_addr(a: &Self::Addr) -> [u8; 16];
 }
 
@@ -34,7 +48,7 @@ pub struct V4;
 pub struct V6;
 
 macro_rules! family {
-    ($ty:ident, $n:literal, $fam:expr, $allow:ident, $bans:ident, $ranges:ident, $kbans:ident, $known:ident, $sources:ident) => {
+    ($ty:ident, $n:literal, $fam:expr, $allow:ident, $bans:ident, $ranges:ident, $kbans:ident, $known:ident, $sources:ident, $seen:ident) => {
         impl Family for $ty {
             type Addr = [u8; $n];
             const FAMILY: u8 = $fam;
@@ -78,6 +92,27 @@ macro_rules! family {
                 $sources.insert(a, s, 0).map_err(|e| e as i32)
             }
             #[inline(always)]
+            fn seen_before(a: &[u8; $n], seed: u64, method: u8) -> Option<u8> {
+                let mut words = [0u32; $n / 4];
+                let mut i = 0;
+                while i < $n / 4 {
+                    words[i] =
+                        u32::from_ne_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]]);
+                    i += 1;
+                }
+                let slot = $seen.get_ptr_mut(seen_index(&words, seed))?;
+                unsafe {
+                    if (*slot).method != 0 && (*slot).addr == *a {
+                        let earlier = ((*slot).method - 1) as u8;
+                        (*slot).method = 0;
+                        return Some(earlier);
+                    }
+                    (*slot).addr = *a;
+                    (*slot).method = u32::from(method) + 1;
+                }
+                None
+            }
+            #[inline(always)]
             fn to_event_addr(a: &[u8; $n]) -> [u8; 16] {
                 let mut out = [0u8; 16];
                 let mut i = 0;
@@ -91,5 +126,5 @@ macro_rules! family {
     };
 }
 
-family!(V4, 4, FAMILY_V4, ALLOW_V4, BANS_V4, RANGES_V4, KBANS_V4, KNOWN_V4, SOURCES_V4);
-family!(V6, 16, FAMILY_V6, ALLOW_V6, BANS_V6, RANGES_V6, KBANS_V6, KNOWN_V6, SOURCES_V6);
+family!(V4, 4, FAMILY_V4, ALLOW_V4, BANS_V4, RANGES_V4, KBANS_V4, KNOWN_V4, SOURCES_V4, SEEN_V4);
+family!(V6, 16, FAMILY_V6, ALLOW_V6, BANS_V6, RANGES_V6, KBANS_V6, KNOWN_V6, SOURCES_V6, SEEN_V6);

@@ -27,6 +27,17 @@ pub fn take_tokens(tat: &mut u64, now: u64, limit: &RateLimit, n: u64) -> bool {
     true
 }
 
+/// Takes one token whatever the bucket holds (for a message that passed
+/// before its source had a bucket).
+#[inline(always)]
+pub fn spend_token(tat: &mut u64, now: u64, limit: &RateLimit) {
+    if limit.interval_ns == 0 {
+        return;
+    }
+    let base = if *tat > now { *tat } else { now };
+    *tat = base + limit.interval_ns;
+}
+
 #[inline(always)]
 pub fn emit<F: Family>(
     kind: EventKind,

@@ -63,6 +63,26 @@ pub static SOURCES_V4: LruHashMap<[u8; 4], SourceStats> =
 pub static SOURCES_V6: LruHashMap<[u8; 16], SourceStats> =
     LruHashMap::with_max_entries(DEFAULT_MAX_SOURCES, 0);
 
+// The first-sight filter: a source gets an entry in SOURCES_* only at its
+// second message (or its first scanner hit), so a flood of forged one-off
+// sources neither pays for LRU inserts nor evicts the sources that matter.
+// Per CPU, direct-mapped by a keyed hash; not pinned (a new program starts
+// it empty: at worst one message per source goes unpoliced).
+pub const SEEN_SLOTS: u32 = 1 << 16;
+
+/// A remembered first sight: the source and the method it sent.
+#[repr(C)]
+pub struct Seen<const N: usize> {
+    pub addr: [u8; N],
+    /// `Method` as u32, plus one (0: the slot is empty).
+    pub method: u32,
+}
+
+#[map]
+pub static SEEN_V4: PerCpuArray<Seen<4>> = PerCpuArray::with_max_entries(SEEN_SLOTS, 0);
+#[map]
+pub static SEEN_V6: PerCpuArray<Seen<16>> = PerCpuArray::with_max_entries(SEEN_SLOTS, 0);
+
 #[map]
 pub static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
 #[map]

@@ -180,7 +180,17 @@ fn judge_ip<F: Family>(
         L4::Unparsed => {
             let len = packet::forget_range(l3.ip_len, packet::OFFSET_MASK);
             let now = unsafe { bpf_ktime_get_ns() };
-            match police::<F>(cfg, mode, &src, Method::Other as u8, true, 1, len, now) {
+            match police::<F>(
+                cfg,
+                mode,
+                &src,
+                Method::Other as u8,
+                true,
+                false,
+                1,
+                len,
+                now,
+            ) {
                 Policed::Over(verdict) => verdict,
                 _ => pass(Reason::Unparsed),
             }
@@ -235,7 +245,7 @@ enum Policed {
     Over(u32),
     /// Within the limit: the source's entry, for the next checks.
     Within(*mut SourceStats),
-    /// No source entry could be made (LRU race): passed unpoliced.
+    /// A source's first message (or an LRU race): not policed, no entry.
     Untracked,
 }
 
@@ -249,13 +259,34 @@ fn police<F: Family>(
     src: &F::Addr,
     method: u8,
     hidden: bool,
+    tcp: bool,
     messages: u64,
     ip_len: usize,
     now: u64,
 ) -> Policed {
-    let Some(stats) = account::<F>(src, method, messages, ip_len, now) else {
+    // Only UDP sources can be forged for free: a TCP peer completed a
+    // handshake, and its segment may carry many messages.
+    let Some((stats, earlier)) =
+        account::<F>(src, method, messages, ip_len, now, cfg.seen_seed, tcp)
+    else {
         return Policed::Untracked;
     };
+    // The remembered first message passed already: it takes its token
+    // now, unchecked, as it would have then.
+    if let Some(first) = earlier.method() {
+        guard::spend_token(
+            unsafe { &mut (*stats).message_tat_ns },
+            now,
+            &cfg.message_limit,
+        );
+        if first == Method::Register as u8 || first == Method::Other as u8 {
+            guard::spend_token(
+                unsafe { &mut (*stats).register_tat_ns },
+                now,
+                &cfg.register_limit,
+            );
+        }
+    }
     // Every message counts against the message bucket, REGISTERs (and what
     // hides its method) also against their own.
     let mut within = guard::take_tokens(
@@ -317,7 +348,15 @@ fn judge_sip<F: Family>(
     }
     let now = unsafe { bpf_ktime_get_ns() };
     if kind == PORT_SOURCE_ONLY {
-        account::<F>(src, Method::Tls as u8, 1, msg.ip_len, now);
+        account::<F>(
+            src,
+            Method::Tls as u8,
+            1,
+            msg.ip_len,
+            now,
+            cfg.seen_seed,
+            false,
+        );
         return pass(Reason::SipCounted);
     }
 
@@ -367,11 +406,17 @@ fn judge_sip<F: Family>(
         1
     };
 
-    let stats = match police::<F>(cfg, mode, src, method, hidden, messages, msg.ip_len, now) {
+    // A first message (untracked) is scanned all the same. Only whether it
+    // was counted is carried on, as an unknown value: one path for the
+    // verifier through the scan below.
+    let counted = match police::<F>(
+        cfg, mode, src, method, hidden, tcp, messages, msg.ip_len, now,
+    ) {
         Policed::Over(verdict) => return verdict,
-        Policed::Within(stats) => stats,
-        Policed::Untracked => return pass(Reason::SipCounted),
+        Policed::Within(_) => 1,
+        Policed::Untracked => 0,
     };
+    let counted = packet::forget_range(counted, 1) != 0;
 
     let scanned = method != Method::Response as u8
         && method != Method::KeepAlive as u8
@@ -387,7 +432,16 @@ fn judge_sip<F: Family>(
             pass(Reason::SipCounted)
         }
         UaVerdict::Scanner => {
-            scanner::<F>(cfg, mode, src, stats, method, now);
+            // A scanner gets its entry at once: its hits must count. An
+            // untracked message was just remembered as a first sight, so
+            // making the entry counts it (as the earlier message).
+            let bytes = if counted { 0 } else { msg.ip_len };
+            let stats =
+                account::<F>(src, method, 0, bytes, now, cfg.seen_seed, true).map(|(s, _)| s);
+            match stats {
+                Some(stats) => scanner::<F>(cfg, mode, src, stats, method, now),
+                None => verdict::count(Counter::ScannerSeen),
+            }
             drop(mode, Reason::Scanner)
         }
     }
@@ -447,7 +501,11 @@ static FRESH_SOURCE: SourceStats = SourceStats {
     scanner_hits: 0,
 };
 
-/// Counts `messages` for `src`, creating its entry on first sight.
+/// Counts `messages` for `src`. A source without an entry gets one at its
+/// second message (the first-sight filter remembers the first and its
+/// method), or at once when `force`; `None` for a first sight. Also
+/// returns the method of the remembered first message when the entry was
+/// made from it: that message is counted too.
 #[inline(always)]
 fn account<F: Family>(
     src: &F::Addr,
@@ -455,28 +513,66 @@ fn account<F: Family>(
     messages: u64,
     bytes: usize,
     now: u64,
-) -> Option<*mut SourceStats> {
-    let stats = match F::source(src) {
-        Some(s) => s,
+    seed: u64,
+    force: bool,
+) -> Option<(*mut SourceStats, Earlier)> {
+    let (stats, earlier) = match F::source(src) {
+        Some(s) => (s, 0),
         None => {
+            // 0: none remembered, else the first message's method + 1.
+            let earlier = match F::seen_before(src, seed, method) {
+                Some(m) => usize::from(m) + 1,
+                None => 0,
+            };
+            if earlier == 0 && !force {
+                return None;
+            }
             // From a zeroed static: building the value on the stack would
             // call memset, a loop the verifier walks on every path.
             // Fails only in a race with another CPU inserting it: fine.
             let _ = F::insert_source(src, &FRESH_SOURCE);
             let s = F::source(src)?;
             unsafe { (*s).first_seen_ns = now };
-            s
+            (s, earlier)
         }
     };
+    // One unknown value from here on: a single path for the verifier.
+    let earlier = Earlier(packet::forget_range(earlier, 0x1f));
+    if let Some(m) = earlier.method() {
+        count_method(stats, m, 1);
+    }
+    count_method(stats, method, messages);
     unsafe {
-        let slot = if (method as usize) < Method::COUNT {
-            method as usize
-        } else {
-            Method::Other as usize
-        };
-        (*stats).methods[slot] += messages;
         (*stats).bytes += bytes as u64;
         (*stats).last_seen_ns = now;
     }
-    Some(stats)
+    Some((stats, earlier))
+}
+
+/// The remembered first message of a source whose entry was just made
+/// (0: none, else its method + 1).
+#[derive(Clone, Copy)]
+struct Earlier(usize);
+
+impl Earlier {
+    #[inline(always)]
+    fn method(self) -> Option<u8> {
+        (self.0 != 0).then(|| (self.0 - 1) as u8)
+    }
+}
+
+/// Adds `n` to `method`'s counter (anything out of range counts as other).
+/// The index passes through `forget_range` so the compiler keeps the bound
+/// check where the verifier can see it.
+#[inline(always)]
+fn count_method(stats: *mut SourceStats, method: u8, n: u64) {
+    let i = packet::forget_range(method as usize, 0x1f);
+    let i = if i < Method::COUNT {
+        i
+    } else {
+        Method::Other as usize
+    };
+    if let Some(c) = unsafe { (*stats).methods.get_mut(i) } {
+        *c += n;
+    }
 }

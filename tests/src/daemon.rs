@@ -61,21 +61,9 @@ impl DaemonPaths {
 
 impl Drop for DaemonPaths {
     fn drop(&mut self) {
-        for entry in std::fs::read_dir(&self.pin_root)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for f in std::fs::read_dir(entry.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::remove_file(f.path());
-            }
-            let _ = std::fs::remove_dir(entry.path());
-        }
-        let _ = std::fs::remove_dir(&self.pin_root);
+        // Links, program and maps: nothing stays loaded after a test.
+        sipshield::bpf::pins::purge(&self.pin_root);
+        let _ = std::fs::remove_dir_all(&self.pin_root);
     }
 }
 

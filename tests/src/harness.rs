@@ -19,14 +19,19 @@ pub struct Harness {
 impl Harness {
     /// Loads the program with small maps and the default configuration.
     pub fn new() -> Harness {
-        Self::with_sizes(MapSizes {
+        Self::with_sizes(Self::small_sizes())
+    }
+
+    /// The small map sizes `new` uses.
+    pub fn small_sizes() -> MapSizes {
+        MapSizes {
             max_bans: 1024,
             max_ranges: 256,
             max_allow: 256,
             max_sources: 1024,
             max_kernel_bans: 1024,
             max_known: 256,
-        })
+        }
     }
 
     pub fn with_sizes(sizes: MapSizes) -> Harness {

@@ -25,6 +25,20 @@ pub fn assert_no_leftovers() -> Result<()> {
     if !ours.is_empty() {
         bail!("namespaces left behind: {}", ours.join(" "));
     }
+    // Pins keep programs and maps loaded: a test must remove its own.
+    let pins: Vec<String> = std::fs::read_dir("/sys/fs/bpf")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("sst") || n.starts_with("ssd-"))
+        .collect();
+    if !pins.is_empty() {
+        bail!(
+            "bpffs pins left behind under /sys/fs/bpf: {}",
+            pins.join(" ")
+        );
+    }
     Ok(())
 }
 

@@ -37,6 +37,13 @@ impl ConfigMap {
         }
         let mut config = *config;
         config.ua_prefix_count = prefixes.len() as u32;
+        if config.seen_seed == 0 {
+            // Keep the running key (a new one forgets who was seen once).
+            config.seen_seed = match self.read() {
+                Ok(c) if c.seen_seed != 0 => c.seen_seed,
+                _ => rand::random::<u64>() | 1,
+            };
+        }
         self.config.set(0, config, 0).map_err(map_err(CONFIG))
     }
 

@@ -52,4 +52,9 @@ impl SourceCounters {
         all.truncate(n);
         Ok(all)
     }
+
+    /// (IPv4 entries, IPv6 entries).
+    pub fn len(&self) -> (usize, usize) {
+        (self.v4.keys().count(), self.v6.keys().count())
+    }
 }

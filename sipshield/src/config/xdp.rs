@@ -182,6 +182,7 @@ impl XdpSection {
             scanner_ban_ns: self.scanner_ban.as_kernel_ns(),
             ua_prefix_count: self.ua_prefixes().len() as u32,
             scanner_ban_hits: self.scanner_ban_hits,
+            seen_seed: 0,
         }
     }
 

@@ -461,6 +461,10 @@ enum FloodReceiver {
     Sipshield,
     /// nftables per-source meter at `netdev ingress`, the same rate.
     NftMeter,
+    /// The empty XDP program: what an XDP program that passes costs on veth
+    /// (its frames become skbs the slow way), so sipshield's own part can
+    /// be told from it.
+    XdpPass,
 }
 
 impl FloodReceiver {
@@ -468,6 +472,7 @@ impl FloodReceiver {
         match self {
             FloodReceiver::Sipshield => "sipshield",
             FloodReceiver::NftMeter => "nft-meter",
+            FloodReceiver::XdpPass => "xdp-pass",
         }
     }
 }
@@ -484,6 +489,7 @@ fn flood_frame(src: &str) -> Vec<u8> {
 enum FloodRx {
     Sipshield(Box<(LoadedProgram, sipshield::bpf::ShieldMaps)>),
     Nft,
+    XdpPass(#[expect(dead_code, reason = "kept attached, never read")] Box<aya::Ebpf>),
 }
 
 impl FloodRx {
@@ -520,6 +526,17 @@ impl FloodRx {
                 }
                 FloodRx::Nft
             }
+            FloodReceiver::XdpPass => {
+                let mut ebpf = aya::EbpfLoader::new().load(object::BASELINES)?;
+                let prog: &mut aya::programs::Xdp = ebpf
+                    .program_mut("bench_pass")
+                    .context("bench_pass")?
+                    .try_into()?;
+                prog.load()?;
+                pair.rx
+                    .enter(|| prog.attach("r0", aya::programs::XdpMode::Driver))?;
+                FloodRx::XdpPass(Box::new(ebpf))
+            }
         })
     }
 
@@ -527,6 +544,7 @@ impl FloodRx {
         match self {
             FloodRx::Sipshield(loaded) => Ok(loaded.1.stats.snapshot()?.total(Action::Drop)),
             FloodRx::Nft => Receiver::Nft.dropped(pair),
+            FloodRx::XdpPass(_) => Ok(0),
         }
     }
 }
@@ -562,7 +580,15 @@ pub fn floods(quick: bool) -> Result<Value> {
     let rounds = if quick { 3 } else { 5 };
     let mut out = Vec::new();
     for random in [false, true] {
-        let whos = [FloodReceiver::Sipshield, FloodReceiver::NftMeter];
+        let whos: &[FloodReceiver] = if random {
+            &[
+                FloodReceiver::Sipshield,
+                FloodReceiver::NftMeter,
+                FloodReceiver::XdpPass,
+            ]
+        } else {
+            &[FloodReceiver::Sipshield, FloodReceiver::NftMeter]
+        };
         let pairs: Vec<Pair> = whos.iter().map(|_| Pair::new()).collect();
         let rxs: Vec<FloodRx> = whos
             .iter()
