@@ -36,7 +36,8 @@ pub struct Args {
     /// Read logs from their beginning instead of their end.
     #[arg(long)]
     from_start: bool,
-    /// Remove the program and pins when the daemon exits.
+    /// Remove the program from the interfaces when the daemon exits (the
+    /// pinned maps stay, with their bans; `sipshield detach --purge`).
     #[arg(long)]
     detach_on_exit: bool,
     /// Control socket; overrides daemon.control_socket.

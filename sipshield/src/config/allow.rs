@@ -68,10 +68,29 @@ impl<'de> Deserialize<'de> for Cidr {
     }
 }
 
+/// A rate cap on allowlisted sources: every allowlist entry inside `net`
+/// (configured or discovered) may send `per_second` packets with a burst of
+/// `burst`; the excess is dropped and counted, never banned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowCap {
+    pub net: Cidr,
+    pub per_second: u64,
+    pub burst: u64,
+}
+
+impl AllowCap {
+    pub fn limit(&self) -> sipshield_common::config::RateLimit {
+        sipshield_common::config::RateLimit::new(self.per_second, self.burst)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AllowSection {
     pub cidrs: Vec<Cidr>,
+    /// Optional rate caps on allowlist entries (none by default).
+    pub caps: Vec<AllowCap>,
     /// The host's own addresses (and loopback).
     pub host_addresses: bool,
     /// The host's default gateways (IPv4 and IPv6).
@@ -91,6 +110,7 @@ impl Default for AllowSection {
     fn default() -> Self {
         AllowSection {
             cidrs: Vec::new(),
+            caps: Vec::new(),
             host_addresses: true,
             default_gateways: true,
             ssh_sessions: true,
@@ -103,6 +123,14 @@ impl Default for AllowSection {
 }
 
 impl AllowSection {
+    /// The cap for an allowlist entry: the first cap whose net holds it.
+    pub fn cap_for(&self, entry: IpNet) -> Option<sipshield_common::config::RateLimit> {
+        self.caps
+            .iter()
+            .find(|c| c.net.0.contains(&entry))
+            .map(AllowCap::limit)
+    }
+
     pub(crate) fn validate(&self, max_allow: u32, problems: &mut Problems) {
         let section = KeyPath::new("allow");
         if self.cidrs.len() > max_allow as usize {
@@ -120,6 +148,15 @@ impl AllowSection {
                     section.key("cidrs").index(i),
                     format!("{cidr} allows every address: nothing could be banned"),
                 );
+            }
+        }
+        for (i, cap) in self.caps.iter().enumerate() {
+            let key = section.key("caps").index(i);
+            if cap.per_second == 0 || cap.per_second > 1_000_000_000 {
+                problems.push(key.key("per_second"), "between 1 and 1000000000");
+            }
+            if cap.burst == 0 {
+                problems.push(key.key("burst"), "at least 1");
             }
         }
         for (i, port) in self.ssh_ports.iter().enumerate() {
@@ -156,5 +193,24 @@ mod tests {
         assert_eq!(cidr("::ffff:192.0.2.0/120"), Ok("192.0.2.0/24".to_string()));
         assert!(cidr("192.0.2.0/33").is_err());
         assert!(cidr("pbx.example.com").is_err());
+    }
+
+    #[test]
+    fn a_cap_covers_the_allowlist_entries_inside_its_net() {
+        let section = AllowSection {
+            caps: vec![AllowCap {
+                net: "192.0.2.0/24".parse().unwrap(),
+                per_second: 100,
+                burst: 200,
+            }],
+            ..AllowSection::default()
+        };
+        let cap = section.cap_for("192.0.2.50/32".parse().unwrap()).unwrap();
+        assert_eq!(cap, sipshield_common::config::RateLimit::new(100, 200));
+        assert!(section.cap_for("192.0.3.1/32".parse().unwrap()).is_none());
+        assert!(
+            section.cap_for("192.0.0.0/16".parse().unwrap()).is_none(),
+            "a wider entry is not inside the cap"
+        );
     }
 }

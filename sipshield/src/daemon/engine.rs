@@ -123,8 +123,9 @@ impl Engine {
     pub fn reconcile(&mut self) -> Result<(), BpfError> {
         self.shield
             .write_config(&self.config.to_xdp_config(), &self.config.ua_prefixes())?;
+        let allow = self.config.allow.clone();
         self.shield
-            .sync_allowlist(&self.policy.allowlist().nets())?;
+            .sync_allowlist_capped(&self.policy.allowlist().nets(), |n| allow.cap_for(n))?;
         let now = SystemTime::now();
         let known: HashSet<IpNet> = self.policy.bans().map(|b| b.target.as_net()).collect();
         let mono_now = clock::monotonic_ns();
@@ -362,7 +363,11 @@ impl Engine {
     pub fn allowlist_changed(&mut self) {
         let lifted = self.policy.lift_allowlisted();
         self.lift(&lifted);
-        if let Err(e) = self.shield.sync_allowlist(&self.policy.allowlist().nets()) {
+        let allow = self.config.allow.clone();
+        if let Err(e) = self
+            .shield
+            .sync_allowlist_capped(&self.policy.allowlist().nets(), |n| allow.cap_for(n))
+        {
             log::error!("updating the kernel allowlist: {e}");
         }
     }

@@ -17,7 +17,9 @@ use sipshield_common::{
 };
 
 use crate::bpf::{
-    addr, clock,
+    addr,
+    allowlist::KernelAllow,
+    clock,
     pins::{LinkState, Pinned},
     BpfError, KernelEvent, ShieldMaps, StatsSnapshot,
 };
@@ -192,6 +194,15 @@ impl Shield {
     /// newly allowlisted sources first: the program looks the ban table up
     /// before the allowlist.
     pub fn sync_allowlist(&mut self, nets: &[IpNet]) -> Result<(), BpfError> {
+        self.sync_allowlist_capped(nets, |_| None)
+    }
+
+    /// As `sync_allowlist`, each entry with the cap `cap_for` gives it.
+    pub fn sync_allowlist_capped(
+        &mut self,
+        nets: &[IpNet],
+        cap_for: impl Fn(IpNet) -> Option<sipshield_common::config::RateLimit>,
+    ) -> Result<(), BpfError> {
         // Ranges the new entries overlap defer to the allowlist first, so
         // no packet of a newly allowlisted source meets a fast range drop.
         let overlap = |r: &IpNet, list: &[IpNet]| {
@@ -205,7 +216,14 @@ impl Shield {
                 self.maps.ranges.set(net, e)?;
             }
         }
-        self.maps.allow.replace_all(nets)?;
+        let wanted: Vec<KernelAllow> = nets
+            .iter()
+            .map(|n| KernelAllow {
+                net: *n,
+                cap: cap_for(*n),
+            })
+            .collect();
+        self.maps.allow.replace_all_capped(&wanted)?;
         let now: Vec<IpNet> = self.maps.allow.entries()?;
         for (net, mut e) in ranges {
             if e.no_allow_inside == 0 && !overlap(&net, &now) {

@@ -91,10 +91,20 @@ fn run_daemon(
     let log = paths.log("messages");
     append(&log, &[]);
     let log_arg = log.to_str().context("utf-8 path")?.to_string();
+    // Log bans may use all but 1/16 of xdp.max_bans (the operators'
+    // share): a table of twice the bans held leaves them room.
+    let config = paths.log("sipshield.toml");
+    std::fs::write(
+        &config,
+        format!("[xdp]\nmax_bans = {}\n", (u64::from(held) * 2).max(1 << 20)),
+    )?;
+    let config_arg = config.to_str().context("utf-8 path")?.to_string();
     let daemon = Daemon::start(
         &lab.guarded,
         paths,
         &[
+            "--config",
+            &config_arg,
             "--iface",
             GUARD_DEV,
             "--asterisk-log",
