@@ -369,56 +369,75 @@ fn generate_skb(pair: &Pair, dur: Duration) -> Result<u64> {
     })
 }
 
-/// One measured point.
-pub fn point(path: Path, method: Method, bans: u32, quick: bool) -> Result<Value> {
-    let pair = Pair::new();
-    let receiver = Receiver::install(&pair, method, bans)?;
+/// One run: (drops per second, sent, dropped, seconds, CPU ns).
+type Run = (f64, u64, u64, f64, f64);
+
+/// One run through `pair`.
+fn one_run(pair: &Pair, receiver: &Receiver, path: Path, quick: bool) -> Result<Run> {
+    let before = receiver.dropped(pair)?;
+    let cpu0 = busy_cpu_ns()?;
+    let t = Instant::now();
+    let sent = match path {
+        Path::NicLike => {
+            let repeat = if quick { 1_000_000 } else { 3_000_000 };
+            generate_nic_like(pair, repeat)?;
+            u64::from(repeat)
+        }
+        Path::Skb => generate_skb(pair, Duration::from_millis(if quick { 300 } else { 1_000 }))?,
+    };
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = busy_cpu_ns()?.saturating_sub(cpu0) as f64;
+    let dropped = receiver.dropped(pair)?.saturating_sub(before);
+    Ok((dropped as f64 / secs, sent, dropped, secs, cpu))
+}
+
+/// The points of `methods` at one path and ban count, measured in
+/// interleaved rounds (every method once per round) so a noisy moment of
+/// the shared machine hits all of them; the median of three rounds each.
+pub fn points_at(path: Path, methods: &[Method], bans: u32, quick: bool) -> Result<Vec<Value>> {
+    let pairs: Vec<Pair> = methods.iter().map(|_| Pair::new()).collect();
+    let receivers: Vec<Receiver> = methods
+        .iter()
+        .zip(&pairs)
+        .map(|(m, p)| {
+            Receiver::install(p, *m, bans).with_context(|| format!("{path:?} {}", m.name()))
+        })
+        .collect::<Result<_>>()?;
     // Warm-up: caches, JIT, the first NAPI runs.
-    match path {
-        Path::NicLike => generate_nic_like(&pair, 10_000)?,
-        Path::Skb => {
-            generate_skb(&pair, Duration::from_millis(50))?;
+    for pair in &pairs {
+        match path {
+            Path::NicLike => generate_nic_like(pair, 10_000)?,
+            Path::Skb => {
+                generate_skb(pair, Duration::from_millis(50))?;
+            }
         }
     }
-    // Three runs, the median reported: the first run of a point is
-    // sometimes slow (frequency, caches) and a single run would make the
-    // ratio a coin toss.
-    let mut runs = Vec::new();
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); methods.len()];
     for _ in 0..3 {
-        let before = receiver.dropped(&pair)?;
-        let cpu0 = busy_cpu_ns()?;
-        let t = Instant::now();
-        let sent = match path {
-            Path::NicLike => {
-                let repeat = if quick { 1_000_000 } else { 3_000_000 };
-                generate_nic_like(&pair, repeat)?;
-                u64::from(repeat)
-            }
-            Path::Skb => generate_skb(
-                &pair,
-                Duration::from_millis(if quick { 300 } else { 1_000 }),
-            )?,
-        };
-        let secs = t.elapsed().as_secs_f64();
-        let cpu = busy_cpu_ns()?.saturating_sub(cpu0) as f64;
-        let dropped = receiver.dropped(&pair)?.saturating_sub(before);
-        runs.push((dropped as f64 / secs, sent, dropped, secs, cpu));
+        for (i, (pair, receiver)) in pairs.iter().zip(&receivers).enumerate() {
+            runs[i].push(one_run(pair, receiver, path, quick)?);
+        }
     }
-    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (rate, sent, dropped, secs, cpu) = runs[1];
-    let all: Vec<f64> = runs.iter().map(|r| r.0 / 1e6).collect();
-    drop(receiver);
-    Ok(json!({
-        "path": match path { Path::NicLike => "nic-like", Path::Skb => "skb" },
-        "method": method.name(),
-        "bans": bans,
-        "sent": sent,
-        "dropped": dropped,
-        "seconds": secs,
-        "mpps": rate / 1e6,
-        "runs_mpps": all,
-        "cpu_ms_per_mpkt": if dropped > 0 { cpu / 1e6 / (dropped as f64 / 1e6) } else { 0.0 },
-    }))
+    let mut out = Vec::new();
+    for (i, method) in methods.iter().enumerate() {
+        let mut r = std::mem::take(&mut runs[i]);
+        r.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (rate, sent, dropped, secs, cpu) = r[1];
+        let all: Vec<f64> = r.iter().map(|x| x.0 / 1e6).collect();
+        out.push(json!({
+            "path": match path { Path::NicLike => "nic-like", Path::Skb => "skb" },
+            "method": method.name(),
+            "bans": bans,
+            "sent": sent,
+            "dropped": dropped,
+            "seconds": secs,
+            "mpps": rate / 1e6,
+            "runs_mpps": all,
+            "cpu_ms_per_mpkt": if dropped > 0 { cpu / 1e6 / (dropped as f64 / 1e6) } else { 0.0 },
+        }));
+    }
+    drop(receivers);
+    Ok(out)
 }
 
 /// Every point: both paths, each method, each ban count.
@@ -431,16 +450,16 @@ pub fn run(quick: bool) -> Result<Value> {
     let mut points = Vec::new();
     for path in [Path::NicLike, Path::Skb] {
         for &bans in counts {
-            for method in Method::ALL {
-                if method == Method::None && bans != counts[0] {
-                    continue; // no set: one point is enough
-                }
-                let p = point(path, method, bans, quick)
-                    .with_context(|| format!("{path:?} {} {bans}", method.name()))?;
+            // No set for "none": one point is enough.
+            let methods: Vec<Method> = Method::ALL
+                .into_iter()
+                .filter(|m| *m != Method::None || bans == counts[0])
+                .collect();
+            for p in points_at(path, &methods, bans, quick)? {
                 eprintln!(
                     "bench:   {:<8} {:<24} {:>7} bans: {:>6.2} Mpps dropped, {:>6.0} ms CPU per Mpkt",
                     p["path"].as_str().unwrap_or(""),
-                    method.name(),
+                    p["method"].as_str().unwrap_or(""),
                     bans,
                     p["mpps"].as_f64().unwrap_or(0.0),
                     p["cpu_ms_per_mpkt"].as_f64().unwrap_or(0.0)
