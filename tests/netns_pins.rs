@@ -51,6 +51,13 @@ fn ifaces(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
+/// The program on the lab's guarded interface, pinned under `root`.
+fn attach(lab: &VethLab, root: &PinRoot, sizes: MapSizes) -> pins::Pinned {
+    lab.guarded
+        .enter(|| pins::attach_all(&root.0, &ifaces(&[GUARD_DEV]), AttachMode::Auto, sizes))
+        .expect("attach")
+}
+
 #[test]
 fn pinned_program_survives_its_owner_and_is_adopted_then_detached() {
     let lab = VethLab::new("10.201.5");
@@ -278,17 +285,7 @@ fn an_upgrade_replaces_the_program_in_place_and_a_resize_migrates_every_ban() {
 fn a_stale_link_on_a_recreated_interface_is_replaced_and_the_bans_kept() {
     let lab = VethLab::new("10.201.6");
     let root = PinRoot::new("stale");
-    let first = lab
-        .guarded
-        .enter(|| {
-            pins::attach_all(
-                &root.0,
-                &ifaces(&[GUARD_DEV]),
-                AttachMode::Auto,
-                MapSizes::default(),
-            )
-        })
-        .unwrap();
+    let first = attach(&lab, &root, MapSizes::default());
     let mut maps = first.maps;
     maps.bans
         .insert("10.201.6.66".parse().unwrap(), operator_ban())
@@ -299,17 +296,7 @@ fn a_stale_link_on_a_recreated_interface_is_replaced_and_the_bans_kept() {
     let lab = VethLab::new("10.201.6");
     let bad = lab.add_sender(66);
     let rx = lab.receiver();
-    let again = lab
-        .guarded
-        .enter(|| {
-            pins::attach_all(
-                &root.0,
-                &ifaces(&[GUARD_DEV]),
-                AttachMode::Auto,
-                MapSizes::default(),
-            )
-        })
-        .unwrap();
+    let again = attach(&lab, &root, MapSizes::default());
     assert!(!again.links[0].adopted);
     assert!(
         again.maps.bans.get(bad.parse().unwrap()).unwrap().is_some(),
@@ -327,17 +314,7 @@ fn an_allowlisted_source_inside_a_banned_range_always_passes() {
     let other = lab.add_sender(67);
     let root = PinRoot::new("rangeallow");
     let rx = lab.receiver();
-    let pinned = lab
-        .guarded
-        .enter(|| {
-            pins::attach_all(
-                &root.0,
-                &ifaces(&[GUARD_DEV]),
-                AttachMode::Auto,
-                MapSizes::default(),
-            )
-        })
-        .unwrap();
+    let pinned = attach(&lab, &root, MapSizes::default());
     let mut shield = Shield::new(pinned, MapSizes::default().max_bans).unwrap();
     // A range with nothing allowlisted in it: the fast drop.
     shield

@@ -138,6 +138,26 @@ fn ban_set(n: u32) -> Vec<Ipv4Addr> {
     v
 }
 
+/// Loads an nftables ruleset into the receiver's namespace.
+fn nft_apply(pair: &Pair, script: &str) -> Result<()> {
+    let mut child = pair
+        .rx
+        .command("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("nft (package nftables)")?;
+    child
+        .stdin
+        .take()
+        .context("nft stdin")?
+        .write_all(script.as_bytes())?;
+    if !child.wait()?.success() {
+        bail!("nft -f failed");
+    }
+    Ok(())
+}
+
 /// The receiver as one method sets it up; `dropped()` reads its count.
 enum Receiver {
     None,
@@ -213,21 +233,7 @@ impl Receiver {
                 script.push_str(&format!(
                     " }}\n }}\n chain c {{\n  {hook}\n  ip saddr @banned counter drop\n }}\n}}\n"
                 ));
-                let mut child = pair
-                    .rx
-                    .command("nft")
-                    .args(["-f", "-"])
-                    .stdin(Stdio::piped())
-                    .spawn()
-                    .context("nft (package nftables)")?;
-                child
-                    .stdin
-                    .take()
-                    .context("nft stdin")?
-                    .write_all(script.as_bytes())?;
-                if !child.wait()?.success() {
-                    bail!("nft -f failed for {}", method.name());
-                }
+                nft_apply(pair, &script).with_context(|| method.name())?;
                 Receiver::Nft
             }
         })
@@ -528,21 +534,7 @@ impl FloodRx {
             }
             FloodReceiver::NftMeter => {
                 let script = "table netdev sipmeter {\n set m { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; }\n chain c {\n  type filter hook ingress device \"r0\" priority 0;\n  meta protocol ip udp dport 5060 add @m { ip saddr limit rate over 10/second burst 20 packets } counter drop\n }\n}\n";
-                let mut child = pair
-                    .rx
-                    .command("nft")
-                    .args(["-f", "-"])
-                    .stdin(Stdio::piped())
-                    .spawn()
-                    .context("nft (package nftables)")?;
-                child
-                    .stdin
-                    .take()
-                    .context("nft stdin")?
-                    .write_all(script.as_bytes())?;
-                if !child.wait()?.success() {
-                    bail!("nft -f failed for the meter");
-                }
+                nft_apply(pair, script).context("the meter")?;
                 FloodRx::Nft
             }
             FloodReceiver::XdpPass => {
