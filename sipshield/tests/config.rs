@@ -334,3 +334,35 @@ fn validate_checks_a_config_changed_in_code() {
         .collect();
     assert_eq!(keys, ["daemon.interfaces[1]", "policy.max_tracked_sources"]);
 }
+
+#[test]
+fn allowlist_caps_are_read_and_checked() {
+    let config = parse(
+        "[allow]\ncidrs = [\"192.0.2.50\"]\ncaps = [{ net = \"192.0.2.0/24\", per_second = 500, burst = 1000 }]\n",
+    )
+    .unwrap();
+    let cap = config.allow.cap_for("192.0.2.50/32".parse().unwrap());
+    assert_eq!(
+        cap,
+        Some(sipshield_common::config::RateLimit::new(500, 1000))
+    );
+    let err = parse("[allow]\ncaps = [{ net = \"192.0.2.50\", per_second = 0, burst = 0 }]\n")
+        .unwrap_err();
+    let keys: Vec<String> = problems(err).into_iter().map(|(k, _, _)| k).collect();
+    assert!(
+        keys.contains(&"allow.caps[0].per_second".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"allow.caps[0].burst".to_string()),
+        "{keys:?}"
+    );
+    let err = parse("[allow]\ncaps = [{ net = \"192.0.2.50\", per_second = 5 }]\n").unwrap_err();
+    assert!(err.to_string().contains("burst"), "{err}");
+}
+
+#[test]
+fn scanner_ban_hits_of_zero_is_refused() {
+    let err = parse("[xdp]\nscanner_ban_hits = 0\n").unwrap_err();
+    assert_eq!(problems(err)[0].0, "xdp.scanner_ban_hits");
+}
