@@ -44,8 +44,7 @@ fn judge_frame(ctx: &XdpContext, cfg: &XdpConfig) -> u32 {
     let fast = packet::untagged_ipv4_source(ctx);
     if let Some(src) = fast {
         if let Some(ban) = V4::ban(&src) {
-            let expires = unsafe { (*ban).expires_ns };
-            if expires == 0 || unsafe { bpf_ktime_get_ns() } < expires {
+            if active(unsafe { (*ban).expires_ns }, &mut 0) {
                 return drop(mode, Reason::BannedExact);
             }
         }
@@ -231,10 +230,7 @@ struct Message {
 #[inline(always)]
 fn is_known<F: Family>(src: &F::Addr, now: u64) -> bool {
     match F::known(src) {
-        Some(k) => {
-            let expires = unsafe { (*k).expires_ns };
-            expires == 0 || now < expires
-        }
+        Some(k) => unsafe { (*k).is_active(now) },
         None => false,
     }
 }

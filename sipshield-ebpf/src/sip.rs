@@ -231,14 +231,6 @@ pub fn classify(buf: &Buf, len: usize) -> Start {
     start
 }
 
-/// True when `x` has a byte equal to `b` (classic SWAR test; may also flag
-/// bytes after a real match, which the callers re-check byte by byte).
-#[inline(always)]
-fn has_byte(x: u64, b: u8) -> bool {
-    let y = x ^ (0x0101_0101_0101_0101u64 * b as u64);
-    (y.wrapping_sub(0x0101_0101_0101_0101) & !y & 0x8080_8080_8080_8080) != 0
-}
-
 const HEADER: Pattern = pattern(b"user-agent");
 const HEADER_LEN: usize = 10;
 

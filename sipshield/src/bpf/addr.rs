@@ -46,6 +46,11 @@ pub fn net_from_v6(key: &Key<[u8; 16]>) -> IpNet {
 
 /// A prefix normalised to its network address (`10.1.2.3/8` → `10.0.0.0/8`),
 /// IPv4-mapped IPv6 prefixes folded to IPv4.
+/// True when the two networks share an address (one holds the other).
+pub fn overlap(a: IpNet, b: IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
 pub fn canonical_net(net: IpNet) -> IpNet {
     match net {
         IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {

@@ -91,10 +91,7 @@ impl Allowlist {
     /// True when any address of `net` is allowlisted.
     pub fn overlaps(&self, net: IpNet) -> Result<bool, BpfError> {
         let net = addr::canonical_net(net);
-        if self.contains(net.network())? {
-            return Ok(true);
-        }
-        Ok(self.entries()?.iter().any(|a| net.contains(&a.network())))
+        Ok(self.entries()?.iter().any(|a| addr::overlap(*a, net)))
     }
 
     pub fn entries(&self) -> Result<Vec<IpNet>, BpfError> {

@@ -1,31 +1,54 @@
-//! The exact ban tables, one entry per banned address: `BANS_V4`/`BANS_V6`
-//! (log and operator bans, written only by userspace) and
-//! `KBANS_V4`/`KBANS_V6` (the kernel's own share, an LRU).
+//! Tables keyed by one address, a pair of hash maps (IPv4, IPv6) with an
+//! expiring value: the exact ban tables, `BANS_V4`/`BANS_V6` (log and
+//! operator bans, written only by userspace) and `KBANS_V4`/`KBANS_V6` (the
+//! kernel's own share, an LRU), and the known-good sources (`known.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aya::maps::{HashMap, MapData, MapError};
-use sipshield_common::maps::BanEntry;
+use sipshield_common::maps::{BanEntry, KnownEntry};
 
 use super::{addr, map_err, BpfError};
 
-pub struct BanTable {
-    v4: HashMap<MapData, [u8; 4], BanEntry>,
-    v6: HashMap<MapData, [u8; 16], BanEntry>,
+/// A value that stops applying at some monotonic time.
+pub trait Expiring: aya::Pod {
+    fn is_active(&self, now_ns: u64) -> bool;
+}
+
+impl Expiring for BanEntry {
+    fn is_active(&self, now_ns: u64) -> bool {
+        BanEntry::is_active(self, now_ns)
+    }
+}
+
+impl Expiring for KnownEntry {
+    fn is_active(&self, now_ns: u64) -> bool {
+        KnownEntry::is_active(self, now_ns)
+    }
+}
+
+/// One value per address, IPv4 and IPv6.
+pub struct AddrTable<V: Expiring> {
+    v4: HashMap<MapData, [u8; 4], V>,
+    v6: HashMap<MapData, [u8; 16], V>,
     names: (&'static str, &'static str),
 }
 
-impl BanTable {
+/// The exact ban tables.
+pub type BanTable = AddrTable<BanEntry>;
+
+impl<V: Expiring> AddrTable<V> {
     pub(crate) fn new(
-        v4: HashMap<MapData, [u8; 4], BanEntry>,
-        v6: HashMap<MapData, [u8; 16], BanEntry>,
+        v4: HashMap<MapData, [u8; 4], V>,
+        v6: HashMap<MapData, [u8; 16], V>,
         names: (&'static str, &'static str),
     ) -> Self {
-        BanTable { v4, v6, names }
+        AddrTable { v4, v6, names }
     }
 
-    /// Adds or replaces the ban of `ip`. Fails (never evicts) when full.
-    pub fn insert(&mut self, ip: IpAddr, entry: BanEntry) -> Result<(), BpfError> {
+    /// Adds or replaces the entry of `ip`. Fails (never evicts) when a
+    /// plain hash is full.
+    pub fn insert(&mut self, ip: IpAddr, entry: V) -> Result<(), BpfError> {
         let (v4_name, v6_name) = self.names;
         match addr::canonical(ip) {
             IpAddr::V4(a) => self
@@ -49,7 +72,7 @@ impl BanTable {
         not_found_is_false(result)
     }
 
-    pub fn get(&self, ip: IpAddr) -> Result<Option<BanEntry>, BpfError> {
+    pub fn get(&self, ip: IpAddr) -> Result<Option<V>, BpfError> {
         let (v4_name, v6_name) = self.names;
         let result = match addr::canonical(ip) {
             IpAddr::V4(a) => self.v4.get(&addr::v4_key(a), 0).map_err(|e| (v4_name, e)),
@@ -63,7 +86,7 @@ impl BanTable {
     }
 
     /// Every entry, expired ones included (the kernel ignores those).
-    pub fn entries(&self) -> Result<Vec<(IpAddr, BanEntry)>, BpfError> {
+    pub fn entries(&self) -> Result<Vec<(IpAddr, V)>, BpfError> {
         let (v4_name, v6_name) = self.names;
         let mut out = Vec::new();
         for item in self.v4.iter() {

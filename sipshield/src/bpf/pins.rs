@@ -5,7 +5,6 @@
 //! Layout under the root (`bpffs_dir`):
 //! - `maps/<MAP>`: every map, once; `META` records the layout version and
 //!   the build id of the program using them;
-//! - `program`: the XDP program (to attach new interfaces after a restart);
 //! - `links/<iface>`: one XDP bpf_link per interface (bpffs refuses dots in
 //!   names, so a `.` of a VLAN name like `eth0.100` is pinned as `:`, which
 //!   no interface name can hold).
@@ -41,7 +40,6 @@ use super::{
 pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/sipshield";
 const MAPS_DIR: &str = "maps";
 const LINKS_DIR: &str = "links";
-const PROGRAM_PIN: &str = "program";
 /// Where a link pin is made before it replaces the old one.
 const LINKS_TMP_DIR: &str = "links-new";
 /// Where incompatible maps wait while their entries are copied.
@@ -271,16 +269,8 @@ pub fn attach_all(
         build_id,
     })?;
 
+    // The links hold the program: nothing else needs to pin it.
     let program_id = program.program_id()?;
-    let prog_pin = root.join(PROGRAM_PIN);
-    let _ = fs::remove_file(&prog_pin);
-    program
-        .xdp()?
-        .pin(&prog_pin)
-        .map_err(|source| BpfError::Pin {
-            path: prog_pin.display().to_string(),
-            source,
-        })?;
 
     let mut links = Vec::new();
     for iface in ifaces {
@@ -378,8 +368,7 @@ pub fn open_maps(root: &Path) -> Result<ShieldMaps, BpfError> {
 }
 
 /// Removes the link of `iface`: the program leaves it. Returns false if it
-/// had none. When no link is left, the program pin goes too; the maps stay
-/// (with every ban) until `purge`.
+/// had none. The maps stay (with every ban) until `purge`.
 pub fn detach(root: &Path, iface: &str) -> Result<bool, BpfError> {
     let pin = link_pin(root, iface);
     let found = match fs::remove_file(&pin) {
@@ -387,9 +376,6 @@ pub fn detach(root: &Path, iface: &str) -> Result<bool, BpfError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => return Err(invalid(format!("{}: {e}", pin.display()))),
     };
-    if pinned_interfaces(root).is_empty() {
-        let _ = fs::remove_file(root.join(PROGRAM_PIN));
-    }
     Ok(found)
 }
 
@@ -399,7 +385,6 @@ pub fn purge(root: &Path) {
     for iface in pinned_interfaces(root) {
         let _ = detach(root, &iface);
     }
-    let _ = fs::remove_file(root.join(PROGRAM_PIN));
     remove_map_pins(&maps_dir(root));
     let _ = fs::remove_dir(links_dir(root));
     let _ = fs::remove_dir(root.join(LINKS_TMP_DIR));

@@ -9,8 +9,8 @@ use aya::{
 use sipshield_common::maps as names;
 
 use super::{
-    known::KnownSources, map_err, meta::MetaMap, Allowlist, BanRanges, BanTable, BpfError,
-    ConfigMap, EventStream, SourceCounters, Stats,
+    ban_table::AddrTable, known::KnownSources, map_err, meta::MetaMap, Allowlist, BanRanges,
+    BanTable, BpfError, ConfigMap, EventStream, SourceCounters, Stats,
 };
 
 /// Every map the program uses. Built from a loaded program or from the pins
@@ -86,7 +86,11 @@ impl ShieldMaps {
             ),
             ranges: BanRanges::new(typed!(names::RANGES_V4), typed!(names::RANGES_V6)),
             allow: Allowlist::new(typed!(names::ALLOW_V4), typed!(names::ALLOW_V6)),
-            known: KnownSources::new(typed!(names::KNOWN_V4), typed!(names::KNOWN_V6)),
+            known: KnownSources::new(AddrTable::new(
+                typed!(names::KNOWN_V4),
+                typed!(names::KNOWN_V6),
+                (names::KNOWN_V4, names::KNOWN_V6),
+            )),
             sources: SourceCounters::new(typed!(names::SOURCES_V4), typed!(names::SOURCES_V6)),
             stats: Stats::new(typed!(names::COUNTERS)),
             config: ConfigMap::new(typed!(names::CONFIG), typed!(names::UA_PREFIXES)),

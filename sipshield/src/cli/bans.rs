@@ -126,12 +126,7 @@ fn pinned_list(conn: &Connection) -> anyhow::Result<Value> {
             status::unix(clock::monotonic_to_wall(ns)).into()
         }
     };
-    let exact = shield
-        .maps
-        .bans
-        .entries()?
-        .into_iter()
-        .chain(shield.maps.kernel_bans.entries()?);
+    let exact = shield.maps.all_bans()?;
     for (ip, e) in exact {
         if !e.is_active(now) {
             continue;

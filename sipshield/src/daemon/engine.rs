@@ -129,8 +129,7 @@ impl Engine {
         let now = SystemTime::now();
         let known: HashSet<IpNet> = self.policy.bans().map(|b| b.target.as_net()).collect();
         let mono_now = clock::monotonic_ns();
-        let mut kernel_exact = self.shield.maps.bans.entries()?;
-        kernel_exact.extend(self.shield.maps.kernel_bans.entries()?);
+        let kernel_exact = self.shield.maps.all_bans()?;
         let kernel_ranges = self.shield.maps.ranges.entries()?;
         let kernel_created: HashMap<IpNet, u64> = kernel_exact
             .iter()

@@ -8,7 +8,7 @@
 //! but `operator_reserve` entries: a password-guessing storm (whose sources
 //! can also be forged over UDP) never takes the room an operator needs.
 
-use std::{collections::HashMap, net::IpAddr, path::PathBuf};
+use std::{net::IpAddr, path::PathBuf};
 
 use ipnet::IpNet;
 use sipshield_common::{
@@ -181,15 +181,6 @@ impl Shield {
         Ok(any)
     }
 
-    /// The exact ban of `ip` the program would apply first (log/operator
-    /// table, then the kernel's own).
-    pub fn exact_ban(&self, ip: IpAddr) -> Result<Option<BanEntry>, BpfError> {
-        match self.maps.bans.get(ip)? {
-            Some(e) => Ok(Some(e)),
-            None => self.maps.kernel_bans.get(ip),
-        }
-    }
-
     /// Makes the kernel allowlist exactly `nets`. Callers lift bans of
     /// newly allowlisted sources first: the program looks the ban table up
     /// before the allowlist.
@@ -205,10 +196,7 @@ impl Shield {
     ) -> Result<(), BpfError> {
         // Ranges the new entries overlap defer to the allowlist first, so
         // no packet of a newly allowlisted source meets a fast range drop.
-        let overlap = |r: &IpNet, list: &[IpNet]| {
-            list.iter()
-                .any(|a| r.contains(&a.network()) || a.contains(&r.network()))
-        };
+        let overlap = |r: &IpNet, list: &[IpNet]| list.iter().any(|a| addr::overlap(*r, *a));
         let ranges = self.maps.ranges.entries()?;
         for (net, mut e) in ranges.iter().copied() {
             if e.no_allow_inside != 0 && overlap(&net, nets) {
@@ -265,44 +253,59 @@ impl Shield {
         Ok(all)
     }
 
-    /// Active entries per table: (log, operator, kernel-made, ranges, known).
-    pub fn counts(&self) -> Result<HashMap<&'static str, u64>, BpfError> {
+    /// What the tables hold, in one pass over each.
+    pub fn census(&self) -> Result<Census, BpfError> {
         let now = clock::monotonic_ns();
-        let mut out = HashMap::new();
-        for (_, e) in self.maps.bans.entries()? {
-            if e.is_active(now) {
-                let key = match BanOrigin::from_u32(e.origin) {
-                    BanOrigin::Operator => "operator",
-                    _ => "log",
-                };
-                *out.entry(key).or_insert(0) += 1;
-            } else {
-                *out.entry("expired").or_insert(0) += 1;
+        let mut c = Census::default();
+        for (ip, e) in self.maps.all_bans()? {
+            if !e.is_active(now) {
+                c.expired += 1;
+                continue;
             }
-        }
-        for (_, e) in self.maps.kernel_bans.entries()? {
-            let key = if e.is_active(now) {
-                "kernel"
+            if ip.is_ipv4() {
+                c.exact_v4 += 1;
             } else {
-                "expired"
-            };
-            *out.entry(key).or_insert(0) += 1;
+                c.exact_v6 += 1;
+            }
+            match BanOrigin::from_u32(e.origin) {
+                BanOrigin::Operator => c.operator += 1,
+                o if o.is_kernel() => c.kernel += 1,
+                _ => c.log += 1,
+            }
+            c.active_exact.push((ip, e));
         }
         for (_, e) in self.maps.ranges.entries()? {
-            let key = if e.is_active(now) {
-                "ranges"
-            } else {
-                "expired"
-            };
-            *out.entry(key).or_insert(0) += 1;
-        }
-        for (_, e) in self.maps.known.entries()? {
             if e.is_active(now) {
-                *out.entry("known").or_insert(0) += 1;
+                c.ranges += 1;
+            } else {
+                c.expired += 1;
             }
         }
-        Ok(out)
+        c.known = self
+            .maps
+            .known
+            .entries()?
+            .iter()
+            .filter(|(_, e)| e.is_active(now))
+            .count() as u64;
+        Ok(c)
     }
+}
+
+/// Counts of the kernel tables, for `status`.
+#[derive(Debug, Default)]
+pub struct Census {
+    pub exact_v4: u64,
+    pub exact_v6: u64,
+    pub log: u64,
+    pub operator: u64,
+    pub kernel: u64,
+    pub ranges: u64,
+    pub known: u64,
+    /// Expired entries not pruned yet (exact and ranges).
+    pub expired: u64,
+    /// Every active exact ban, both tables.
+    pub active_exact: Vec<(IpAddr, BanEntry)>,
 }
 
 /// How `status` and `bans list` name a kernel origin.

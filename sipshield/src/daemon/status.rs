@@ -63,27 +63,8 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
         sipshield_common::config::Mode::AllowlistOnly => "allowlist-only",
     };
 
-    let mut kernel_entries = Vec::new();
-    let (mut v4, mut v6) = (0u64, 0u64);
-    for (ip, e) in shield
-        .maps
-        .bans
-        .entries()?
-        .into_iter()
-        .chain(shield.maps.kernel_bans.entries()?)
-    {
-        if !e.is_active(now_ns) {
-            continue;
-        }
-        if ip.is_ipv4() {
-            v4 += 1;
-        } else {
-            v6 += 1;
-        }
-        kernel_entries.push((ip, e));
-    }
-    let counts = shield.counts()?;
-    let count = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let census = shield.census()?;
+    let mut active_exact = census.active_exact;
 
     let stats = shield.stats()?;
     let mut by_reason = serde_json::Map::new();
@@ -116,7 +97,7 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
                 "methods": methods,
                 "bytes": s.bytes,
                 "last_seen_s_ago": now_ns.saturating_sub(s.last_seen_ns) / 1_000_000_000,
-                "banned": shield.exact_ban(ip).ok().flatten().is_some_and(|e| e.is_active(now_ns)),
+                "banned": shield.maps.ban_of(ip).ok().flatten().is_some_and(|e| e.is_active(now_ns)),
             })
         })
         .collect();
@@ -124,8 +105,8 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
     let recent_bans = match daemon {
         Some(d) => d.recent_bans.clone(),
         None => {
-            kernel_entries.sort_by_key(|(_, e)| std::cmp::Reverse(e.created_ns));
-            kernel_entries
+            active_exact.sort_by_key(|(_, e)| std::cmp::Reverse(e.created_ns));
+            active_exact
                 .iter()
                 .take(10)
                 .map(|(ip, e)| {
@@ -152,12 +133,12 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
         "program": {"id": shield.program_id, "pins": shield.root.display().to_string(), "start": shield.how},
         "interfaces": interfaces,
         "bans": {
-            "exact_v4": v4, "exact_v6": v6, "ranges": count("ranges"),
-            "log": count("log"), "operator": count("operator"), "kernel_made": count("kernel"),
-            "expired_pending_prune": count("expired"),
+            "exact_v4": census.exact_v4, "exact_v6": census.exact_v6, "ranges": census.ranges,
+            "log": census.log, "operator": census.operator, "kernel_made": census.kernel,
+            "expired_pending_prune": census.expired,
             "shares": shield.shares.to_json(),
         },
-        "known_good": count("known"),
+        "known_good": census.known,
         "packets": {
             "passed": stats.total(Action::Pass),
             "dropped": stats.total(Action::Drop),
