@@ -371,12 +371,32 @@ pub fn open_maps(root: &Path) -> Result<ShieldMaps, BpfError> {
 /// had none. The maps stay (with every ban) until `purge`.
 pub fn detach(root: &Path, iface: &str) -> Result<bool, BpfError> {
     let pin = link_pin(root, iface);
+    let before = attached_program_id(iface);
     let found = match fs::remove_file(&pin) {
         Ok(()) => true,
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => return Err(invalid(format!("{}: {e}", pin.display()))),
     };
+    if found {
+        if let Some(id) = before {
+            wait_until_gone(iface, id);
+        }
+    }
     Ok(found)
+}
+
+/// The kernel frees an unpinned link from a work queue, so the program can
+/// still be on the interface for a moment after the unlink. Waits (bounded)
+/// until it has left, so "detached" means nothing is enforced any more.
+fn wait_until_gone(iface: &str, id: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while attached_program_id(iface) == Some(id) {
+        if std::time::Instant::now() >= deadline {
+            log::warn!("{iface}: program {id} still attached 3 s after its link was unpinned (another holder?)");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Removes every pin under `root`, maps included (bans in them are lost
