@@ -117,13 +117,13 @@ pub struct ScanState {
     pub len: u64,
     /// Where the line-start search goes on.
     pub cursor: u64,
-    /// Offset just past the `User-Agent` name, `NONE` until found.
+    /// Offset just past the `User-Agent` name (where the next search resumes).
     pub name_end: u64,
     /// Set once the value skip passed the colon.
     pub colon: u64,
     /// Set when the empty line that ends the headers was seen.
     pub ended: u64,
-    /// First byte of the header value, `NONE` if the value is empty.
+    /// First byte of the header value.
     pub value: u64,
     /// Set when a prefix matched.
     pub matched: u64,

@@ -239,8 +239,8 @@ fn is_known<F: Family>(src: &F::Addr, now: u64) -> bool {
 enum Policed {
     /// Over the limit: this verdict (dropped; an unknown source banned).
     Over(u32),
-    /// Within the limit: the source's entry, for the next checks.
-    Within(*mut SourceStats),
+    /// Within the limit.
+    Within,
     /// A source's first message (or an LRU race): not policed, no entry.
     Untracked,
 }
@@ -300,7 +300,7 @@ fn police<F: Family>(
         );
     }
     if within {
-        return Policed::Within(stats);
+        return Policed::Within;
     }
     if is_known::<F>(src, now) {
         // Policed, never banned: a forger must not cut off a real phone.
@@ -409,7 +409,7 @@ fn judge_sip<F: Family>(
         cfg, mode, src, method, hidden, tcp, messages, msg.ip_len, now,
     ) {
         Policed::Over(verdict) => return verdict,
-        Policed::Within(_) => 1,
+        Policed::Within => 1,
         Policed::Untracked => 0,
     };
     let counted = packet::forget_range(counted, 1) != 0;

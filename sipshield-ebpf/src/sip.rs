@@ -41,12 +41,8 @@ type Buf = [u8; SCRATCH_LEN];
 #[inline(always)]
 fn word_at(buf: &Buf, off: usize) -> u64 {
     let base = off & MASK;
-    let mut x = 0u64;
-    for i in 0..8 {
-        // In bounds: base <= MASK, +7 < SCRATCH_LEN.
-        x |= (unsafe { *buf.as_ptr().add(base + i) } as u64) << (8 * i);
-    }
-    x
+    // In bounds: base <= MASK, +7 < SCRATCH_LEN.
+    u64::from_le(unsafe { core::ptr::read_unaligned(buf.as_ptr().add(base) as *const u64) })
 }
 
 #[inline(always)]
@@ -254,8 +250,6 @@ fn colon_follows(buf: &Buf, q: usize) -> bool {
     let first = other & other.wrapping_neg();
     first & eq_bytes(x, b':') != 0
 }
-
-const NONE: u64 = u64::MAX;
 
 #[inline(always)]
 fn scan_state() -> Option<*mut ScanState> {
