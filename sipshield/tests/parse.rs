@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use sipshield::logs::{
-    parse_line, AsteriskParser, FailureKind, KnownGood, LogSource, Parsed, SshdParser,
+    parse_line, AsteriskParser, FailureKind, KnownGood, LogSource, Parsed, SshLogin, SshdParser,
 };
 use sipshield::offence::OffenceClass;
 
@@ -289,7 +289,8 @@ fn security_events_that_are_not_failures() {
         parse_line(&success),
         Some(Parsed::KnownGood(KnownGood {
             source: LogSource::Asterisk,
-            ip: ip("203.0.113.20")
+            ip: ip("203.0.113.20"),
+            session: None,
         }))
     );
 }
@@ -521,7 +522,11 @@ fn sshd_lines_that_are_not_failures() {
         parse_line(&accepted),
         Some(Parsed::KnownGood(KnownGood {
             source: LogSource::Sshd,
-            ip: ip("2001:db8::70")
+            ip: ip("2001:db8::70"),
+            session: Some(SshLogin {
+                port: 60001,
+                method: "publickey"
+            }),
         }))
     );
 }

@@ -611,9 +611,9 @@ mod discovery {
         config::AllowSection,
         policy::{
             discover::{
-                asterisk_trunks, default_gateways, discover_with, ssh_peers, DiscoverError,
+                asterisk_trunks, default_gateways, discover_with, ssh_connections, DiscoverError,
             },
-            AllowEntry, AllowSource, Allowlist,
+            AllowEntry, AllowSource, Allowlist, Policy, PolicySettings,
         },
     };
 
@@ -657,21 +657,23 @@ mod discovery {
 
     #[cfg(target_endian = "little")]
     #[test]
-    fn ssh_sessions_from_proc_net() {
-        let found = ssh_peers(&fixtures("proc"), &[22]).unwrap();
+    fn ssh_connections_from_proc_net() {
+        let found = ssh_connections(&fixtures("proc"), &[22]).unwrap();
+        let peers: Vec<IpAddr> = found.iter().map(|(ip, _)| *ip).collect();
         assert_eq!(
-            found,
+            peers,
             [ip("192.0.2.44"), ip("2001:db8:77::9"), ip("198.51.100.23")]
         );
-        let found = ssh_peers(&fixtures("proc"), &[22, 2222]).unwrap();
-        assert!(found.contains(&ip("192.0.2.46")));
+        assert_eq!(found[0], (ip("192.0.2.44"), 54321));
+        let found = ssh_connections(&fixtures("proc"), &[22, 2222]).unwrap();
+        assert!(found.iter().any(|(ip_, _)| *ip_ == ip("192.0.2.46")));
     }
 
     #[test]
     fn missing_proc_tables_read_as_empty() {
         let empty = tempfile::tempdir().unwrap();
         assert!(default_gateways(empty.path()).unwrap().is_empty());
-        assert!(ssh_peers(empty.path(), &[22]).unwrap().is_empty());
+        assert!(ssh_connections(empty.path(), &[22]).unwrap().is_empty());
     }
 
     #[test]
@@ -745,7 +747,16 @@ mod discovery {
         assert_eq!(source_of("203.0.113.5"), Some(AllowSource::HostAddress));
         assert_eq!(source_of("127.0.0.1"), Some(AllowSource::HostAddress));
         assert_eq!(source_of("203.0.113.1"), Some(AllowSource::Gateway));
-        assert_eq!(source_of("192.0.2.44"), Some(AllowSource::SshSession));
+        assert_eq!(
+            source_of("192.0.2.44"),
+            None,
+            "an established connection to sshd alone proves nothing"
+        );
+        assert!(found
+            .ssh_connections
+            .as_ref()
+            .unwrap()
+            .contains(&(ip("192.0.2.44"), 54321)));
         assert_eq!(source_of("198.51.100.20"), Some(AllowSource::AsteriskTrunk));
         assert_eq!(
             found.incomplete,
@@ -762,6 +773,7 @@ mod discovery {
         };
         let found = discover_with(&opted_out, &fixtures("proc"), host, &fake_dns);
         assert!(found.entries.is_empty() && found.warnings.is_empty());
+        assert!(found.ssh_connections.is_none());
     }
 
     #[cfg(target_endian = "little")]
@@ -769,9 +781,9 @@ mod discovery {
     fn rediscovery_replaces_complete_sources_and_keeps_incomplete_ones() {
         let mut list = Allowlist::new();
         list.insert(AllowEntry::new(
-            "192.0.2.99/32".parse().unwrap(),
-            AllowSource::SshSession,
-            "ended session",
+            "192.0.2.97/32".parse().unwrap(),
+            AllowSource::Gateway,
+            "old gateway",
         ));
         list.insert(AllowEntry::new(
             "192.0.2.98/32".parse().unwrap(),
@@ -785,8 +797,8 @@ mod discovery {
         ));
         discover_with(&section(), &fixtures("proc"), host, &fake_dns).apply(&mut list);
         assert!(
-            list.contains(ip("192.0.2.99")).is_none(),
-            "an ended SSH session is no longer allowed"
+            list.contains(ip("192.0.2.97")).is_none(),
+            "a gateway that went is no longer allowed"
         );
         assert!(
             list.contains(ip("192.0.2.98")).is_some(),
@@ -798,10 +810,48 @@ mod discovery {
         );
         // Turning a source off removes what it had found.
         let off = AllowSection {
-            ssh_sessions: false,
+            default_gateways: false,
             ..section()
         };
         discover_with(&off, &fixtures("proc"), host, &fake_dns).apply(&mut list);
-        assert!(list.contains(ip("192.0.2.44")).is_none());
+        assert!(!list.entries().any(|e| e.source == AllowSource::Gateway));
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn an_ssh_session_is_allowlisted_from_its_accepted_line_while_its_connection_is_open() {
+        let mut policy = Policy::new(PolicySettings::default(), Allowlist::new());
+        let t0 = std::time::SystemTime::now();
+        let later = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let found = discover_with(&section(), &fixtures("proc"), host, &fake_dns);
+        policy.apply_discovery(&found, t0);
+        assert!(policy.allowlist().contains(ip("192.0.2.44")).is_none());
+
+        // Logged in on the connection the table shows (port 54321).
+        let (_, changed) = policy.ssh_accepted(ip("192.0.2.44"), 54321, "publickey", t0);
+        assert!(changed);
+        let entry = policy.allowlist().contains(ip("192.0.2.44")).unwrap();
+        assert_eq!(entry.source, AllowSource::SshSession);
+        // Open for an hour: stays.
+        for m in 1..=60 {
+            policy.apply_discovery(&found, later(60 * m));
+        }
+        assert!(policy.allowlist().contains(ip("192.0.2.44")).is_some());
+        // Gone from the table: stays for the grace (2m), then ends.
+        let mut closed = found.clone();
+        closed.ssh_connections = Some(Vec::new());
+        policy.apply_discovery(&closed, later(3600 + 100));
+        assert!(policy.allowlist().contains(ip("192.0.2.44")).is_some());
+        policy.apply_discovery(&closed, later(3600 + 400));
+        assert!(policy.allowlist().contains(ip("192.0.2.44")).is_none());
+
+        // Saved and restored: a session comes back with the state file.
+        policy.ssh_accepted(ip("192.0.2.44"), 54321, "password", later(4000));
+        let saved = policy.snapshot(later(4001));
+        let mut again = Policy::new(PolicySettings::default(), Allowlist::new());
+        again.restore(&saved, later(4005));
+        assert!(again.allowlist().contains(ip("192.0.2.44")).is_some());
+        again.apply_discovery(&found, later(4006));
+        assert!(again.allowlist().contains(ip("192.0.2.44")).is_some());
     }
 }

@@ -11,8 +11,8 @@ use sipshield::{
     offence::OffenceClass,
     policy::{Allowlist, Decision, Policy, PolicySettings},
     state::{
-        AllowRecord, Aside, BanOrigin, BanRecord, HistoryRecord, State, StateError, StateFile,
-        STATE_VERSION,
+        AllowRecord, Aside, BanOrigin, BanRecord, HistoryRecord, SshSession, State, StateError,
+        StateFile, STATE_VERSION,
     },
 };
 
@@ -57,6 +57,13 @@ fn sample() -> State {
         allow: vec![AllowRecord {
             net: "192.0.2.0/24".parse().unwrap(),
             note: "office".to_string(),
+        }],
+        ssh_sessions: vec![SshSession {
+            ip: "192.0.2.44".parse().unwrap(),
+            port: 54321,
+            method: "publickey".to_string(),
+            accepted: NOW - 300,
+            last_open: NOW - 10,
         }],
     }
 }

@@ -192,6 +192,16 @@ impl VethLab {
         rx
     }
 
+    /// A TCP connection from `from` (outside) to `port` of the guarded
+    /// address, which must be listening.
+    pub fn tcp_connect(&self, from: &str, port: u16) -> std::net::TcpStream {
+        let to: SocketAddr = format!("{}:{port}", self.guarded_addr())
+            .parse()
+            .expect("address");
+        let from: std::net::Ipv4Addr = from.parse().expect("IPv4 sender");
+        self.outside.enter(|| tcp_from(from, to))
+    }
+
     /// A UDP socket on the outside, bound to `from`.
     pub fn sender(&self, from: &str) -> UdpSocket {
         self.outside
@@ -278,4 +288,33 @@ fn run_ok(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// `connect` from a chosen local address (std binds only after connecting).
+fn tcp_from(from: std::net::Ipv4Addr, to: SocketAddr) -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(to) = to else {
+        panic!("IPv4 only");
+    };
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(ip.octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a fresh descriptor we own.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let local = sockaddr(from, 0);
+        let rc = libc::bind(fd, &local as *const _ as *const libc::sockaddr, len);
+        assert_eq!(rc, 0, "bind {from}: {}", std::io::Error::last_os_error());
+        let remote = sockaddr(*to.ip(), to.port());
+        let rc = libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len);
+        assert_eq!(rc, 0, "connect {to}: {}", std::io::Error::last_os_error());
+        std::net::TcpStream::from_raw_fd(fd)
+    }
 }

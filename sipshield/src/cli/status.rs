@@ -210,6 +210,7 @@ pub fn render(r: &Value) -> String {
         }
         out += &t.render(2);
     }
+    out += &allowlist_text(&r["allowlist"]);
     let logs = r["logs"].as_array().cloned().unwrap_or_default();
     if !logs.is_empty() {
         out += "logs watched:\n";
@@ -235,6 +236,59 @@ pub fn render(r: &Value) -> String {
             ]);
         }
         out += &t.render(2);
+    }
+    out
+}
+
+/// Entries shown one by one: the ones an operator asks about ("why is this
+/// address never banned?"), SSH sessions first.
+const ALLOW_SHOWN: usize = 10;
+
+/// The allowlist by source, and where each automatic entry came from.
+fn allowlist_text(list: &Value) -> String {
+    let Some(entries) = list.as_array() else {
+        return String::new();
+    };
+    if entries.is_empty() {
+        return String::new();
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for e in entries {
+        let source = s(&e["source"]);
+        match counts.iter_mut().find(|(name, _)| *name == source) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((source, 1)),
+        }
+    }
+    let mut out = format!(
+        "allowlist: {} entries ({})\n",
+        entries.len(),
+        counts
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let rank = |e: &&Value| match e["source"].as_str() {
+        Some("ssh-session") => 0,
+        Some("asterisk-trunk") => 1,
+        Some("gateway") => 2,
+        _ => 3,
+    };
+    let mut shown: Vec<&Value> = entries.iter().filter(|e| rank(e) < 3).collect();
+    shown.sort_by_key(rank);
+    if !shown.is_empty() {
+        let mut t = Table::new(&["NET", "SOURCE", "FROM"]);
+        for e in shown.iter().take(ALLOW_SHOWN) {
+            t.row(vec![s(&e["net"]), s(&e["source"]), s(&e["note"])]);
+        }
+        out += &t.render(2);
+        if shown.len() > ALLOW_SHOWN {
+            out += &format!(
+                "  ... and {} more (sipshield allow list)\n",
+                shown.len() - ALLOW_SHOWN
+            );
+        }
     }
     out
 }

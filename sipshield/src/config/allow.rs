@@ -95,9 +95,13 @@ pub struct AllowSection {
     pub host_addresses: bool,
     /// The host's default gateways (IPv4 and IPv6).
     pub default_gateways: bool,
-    /// Remote ends of established SSH connections to `ssh_ports`.
+    /// Peers of authenticated SSH sessions (sshd `Accepted` lines in the
+    /// auth log) while their connection to `ssh_ports` lasts.
     pub ssh_sessions: bool,
     pub ssh_ports: Vec<u16>,
+    /// How long a session stays allowlisted after its connection is gone.
+    #[serde(with = "human")]
+    pub ssh_grace: Duration,
     /// SIP trunk hosts from Asterisk's sip.conf and pjsip.conf.
     pub asterisk_trunks: bool,
     pub asterisk_config_dir: PathBuf,
@@ -115,6 +119,7 @@ impl Default for AllowSection {
             default_gateways: true,
             ssh_sessions: true,
             ssh_ports: vec![22],
+            ssh_grace: Duration::from_secs(120),
             asterisk_trunks: true,
             asterisk_config_dir: PathBuf::from("/etc/asterisk"),
             refresh: Duration::from_secs(60),
@@ -168,6 +173,12 @@ impl AllowSection {
             problems.push(
                 section.key("ssh_ports"),
                 "list sshd's port(s) or set ssh_sessions = false",
+            );
+        }
+        if self.ssh_grace > Duration::from_secs(86_400) {
+            problems.push(
+                section.key("ssh_grace"),
+                "at most 1d: a session ended long ago proves nothing",
             );
         }
         if self.asterisk_trunks && self.asterisk_config_dir.as_os_str().is_empty() {

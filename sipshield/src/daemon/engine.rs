@@ -22,9 +22,9 @@ use crate::{
     bpf::{addr, clock, BpfError, KernelEvent},
     config::{parse_duration, Config},
     control::{Request, Response},
-    logs::Failure,
+    logs::{Failure, KnownGood, LogSource},
     offence::OffenceClass,
-    policy::{BanOrder, Decision, Policy},
+    policy::{discover::Discovery, BanOrder, Decision, Policy},
     state::{self, BanRecord, BanTarget, StateFile},
 };
 
@@ -210,6 +210,51 @@ impl Engine {
         self.apply(decision, &format!("{} {}", f.source, f.kind));
     }
 
+    /// A login proven by a log (sshd `Accepted`): its SSH session is
+    /// allowlisted while it lasts. Asterisk's `SuccessfulAuth` is for the
+    /// known-good map (not filled yet).
+    pub fn on_known_good(&mut self, good: &KnownGood, at: SystemTime) {
+        let Some(login) = good.session else {
+            return;
+        };
+        if good.source != LogSource::Sshd || !self.config.allow.ssh_sessions {
+            return;
+        }
+        let (lifted, changed) = self
+            .policy
+            .ssh_accepted(good.ip, login.port, login.method, at);
+        if !changed {
+            return;
+        }
+        log::warn!(
+            "SSH login from {} port {} ({}): allowlisted while the session lasts",
+            good.ip,
+            login.port,
+            login.method
+        );
+        self.lift(&lifted);
+        self.allowlist_changed();
+        self.dirty = true;
+    }
+
+    /// A discovery pass finished (off the event loop).
+    pub fn on_discovery(&mut self, found: &Discovery) {
+        for w in &found.warnings {
+            log::warn!("allowlist discovery: {w}");
+        }
+        let before = self.policy.ssh_sessions().len();
+        let lifted = self.policy.apply_discovery(found, SystemTime::now());
+        if self.policy.ssh_sessions().len() != before {
+            log::info!(
+                "SSH sessions: {} open or in their grace",
+                self.policy.ssh_sessions().len()
+            );
+            self.dirty = true;
+        }
+        self.lift(&lifted);
+        self.allowlist_changed();
+    }
+
     /// The kernel banned (or would have banned) `ip` itself.
     pub fn on_kernel_ban(&mut self, ip: IpAddr, class: OffenceClass, at: SystemTime) {
         let decision = self.policy.record_kernel_ban(ip, class, at);
@@ -382,6 +427,9 @@ impl Engine {
         }
         let lifted = self.policy.apply_config(&config);
         self.lift(&lifted);
+        if !config.allow.ssh_sessions {
+            self.policy.ssh_clear();
+        }
         self.shield
             .write_config(&config.to_xdp_config(), &config.ua_prefixes())?;
         let mut keep: Vec<LogWatch> = Vec::new();
@@ -435,7 +483,16 @@ impl Engine {
             logs: self.watches.iter().map(LogWatch::status).collect(),
             recent_bans: recent,
             bans_total: self.policy.ban_count(),
+            allowlist: self.allowlist_json(),
         }
+    }
+
+    fn allowlist_json(&self) -> Vec<Value> {
+        self.policy
+            .allowlist()
+            .entries()
+            .map(|e| json!({"net": e.net.to_string(), "source": e.source.to_string(), "note": e.note}))
+            .collect()
     }
 
     /// Answers a control-socket request. `reload` is handled by the caller
@@ -496,13 +553,7 @@ impl Engine {
                 self.dirty = true;
                 Ok(json!({"removed": removed_policy || removed_kernel}))
             }
-            Request::AllowList => Ok(Value::Array(
-                self.policy
-                    .allowlist()
-                    .entries()
-                    .map(|e| json!({"net": e.net.to_string(), "source": e.source.to_string(), "note": e.note}))
-                    .collect(),
-            )),
+            Request::AllowList => Ok(Value::Array(self.allowlist_json())),
             Request::AllowAdd { target, note } => {
                 let net = addr::parse_net(&target)?;
                 let lifted = self.policy.allow(net, note.unwrap_or_default());

@@ -21,6 +21,7 @@ use crate::{
     bpf::{pins, AttachMode},
     config::{Config, ShieldMode, DEFAULT_CONFIG_PATH},
     control::{server::ControlServer, Request, Response},
+    logs::Parsed,
     policy::{discover, Allowlist, Policy, PolicySettings},
     state::{StateError, StateFile},
 };
@@ -168,7 +169,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     for w in &found.warnings {
         log::warn!("allowlist discovery: {w}");
     }
-    found.apply(policy.allowlist_mut());
+    // Bans this lifts are lifted in the kernel by `reconcile`.
+    policy.apply_discovery(&found, now);
 
     let pin_root = config.daemon.bpffs_dir.clone();
     let pinned = pins::attach_all(
@@ -219,7 +221,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut log_tick = tokio::time::interval(poll);
     let mut event_tick = tokio::time::interval(Duration::from_millis(50));
     let mut house_tick = tokio::time::interval(Duration::from_secs(1));
-    let mut discovery_tick = tokio::time::interval(refresh.max(Duration::from_secs(5)));
+    let mut discovery_tick = tokio::time::interval(refresh.max(Duration::from_secs(1)));
     for t in [
         &mut log_tick,
         &mut event_tick,
@@ -255,14 +257,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
             _ = log_tick.tick() => {
                 let at = SystemTime::now();
-                let mut failures = Vec::new();
+                let mut lines = Vec::new();
                 for w in &mut engine.watches {
-                    failures.extend(w.poll());
+                    lines.extend(w.poll());
                 }
-                for f in &failures {
-                    engine.on_failure(f, at);
+                for parsed in &lines {
+                    match parsed {
+                        Parsed::Failure(f) => engine.on_failure(f, at),
+                        Parsed::KnownGood(good) => engine.on_known_good(good, at),
+                    }
                 }
-                if !failures.is_empty() {
+                if !lines.is_empty() {
                     engine.save_if_dirty();
                 }
             }
@@ -285,8 +290,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 });
             }
             Some(found) = disc_rx.recv() => {
-                found.apply(engine.policy.allowlist_mut());
-                engine.allowlist_changed();
+                engine.on_discovery(&found);
+                engine.save_if_dirty();
             }
         }
     }

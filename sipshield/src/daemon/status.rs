@@ -37,6 +37,8 @@ pub struct DaemonInfo {
     /// Most recent first, already shaped for JSON.
     pub recent_bans: Vec<Value>,
     pub bans_total: usize,
+    /// Every allowlist entry with where it came from.
+    pub allowlist: Vec<Value>,
 }
 
 pub fn unix(t: SystemTime) -> u64 {
@@ -149,6 +151,7 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
         "top_sources": top_sources,
         "recent_bans": recent_bans,
         "logs": daemon.map(|d| json!(d.logs)).unwrap_or(Value::Array(vec![])),
+        "allowlist": daemon.map(|d| json!(d.allowlist)).unwrap_or(Value::Array(vec![])),
     }))
 }
 

@@ -2,9 +2,7 @@
 
 use std::{path::PathBuf, time::SystemTime};
 
-use crate::logs::{
-    AsteriskParser, Failure, FollowOptions, LogFollower, Parsed, SshdParser, StartAt,
-};
+use crate::logs::{AsteriskParser, FollowOptions, LogFollower, Parsed, SshdParser, StartAt};
 
 use super::status::{unix, LogStatus};
 
@@ -63,8 +61,8 @@ impl LogWatch {
         }
     }
 
-    /// New failure lines since the last poll.
-    pub fn poll(&mut self) -> Vec<Failure> {
+    /// New failure and login lines since the last poll, in log order.
+    pub fn poll(&mut self) -> Vec<Parsed> {
         let mut found = Vec::new();
         if self.follower.is_none() {
             self.follower = LogFollower::new(&self.path, self.options.clone()).ok();
@@ -78,8 +76,8 @@ impl LogWatch {
                 LogKind::Asterisk => AsteriskParser::new().parse(line),
                 LogKind::Auth => SshdParser::new().parse(line),
             };
-            if let Some(Parsed::Failure(failure)) = parsed {
-                found.push(failure);
+            if let Some(parsed) = parsed {
+                found.push(parsed);
             }
         });
         match result {
@@ -90,8 +88,9 @@ impl LogWatch {
             }
             Err(_) => {}
         }
-        if !found.is_empty() {
-            self.failures += found.len() as u64;
+        let failures = found.iter().filter(|p| p.as_failure().is_some()).count();
+        if failures > 0 {
+            self.failures += failures as u64;
             self.last_match = Some(SystemTime::now());
         }
         found

@@ -316,6 +316,16 @@ impl Failure {
 pub struct KnownGood {
     pub source: LogSource,
     pub ip: IpAddr,
+    /// sshd's `Accepted` line: the session it opened.
+    pub session: Option<SshLogin>,
+}
+
+/// The connection an sshd login was accepted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct SshLogin {
+    /// The peer's port: with the address, the connection in the kernel's table.
+    pub port: u16,
+    pub method: &'static str,
 }
 
 /// What one log line says, if anything.

@@ -17,7 +17,7 @@ pub mod security_event;
 pub mod sshd;
 
 pub use asterisk::AsteriskParser;
-pub use failure::{Failure, FailureKind, KnownGood, LogSource, Parsed};
+pub use failure::{Failure, FailureKind, KnownGood, LogSource, Parsed, SshLogin};
 pub use follow::{FollowError, FollowOptions, FollowStats, LogFollower, StartAt};
 pub use sshd::SshdParser;
 

@@ -210,6 +210,7 @@ pub(crate) fn parse_message(message: &str) -> Option<Parsed> {
         return Some(Parsed::KnownGood(KnownGood {
             source: LogSource::Asterisk,
             ip,
+            session: None,
         }));
     }
     let kind = event.failure_kind(ami)?;

@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 
 use super::addr::{is_port, parse_peer};
-use super::failure::{FailureKind, KnownGood, LogSource, Parsed};
+use super::failure::{FailureKind, KnownGood, LogSource, Parsed, SshLogin};
 use super::prefix::{self, Origin};
 
 /// Recognises sshd's failure lines. Stateless; cheap to copy.
@@ -41,7 +41,7 @@ impl SshdParser {
         };
         let (kind, ip) = match body.as_bytes().first()? {
             b'F' => {
-                let (method, ip) = auth_result(body.strip_prefix("Failed ")?)?;
+                let (method, ip, _) = auth_result(body.strip_prefix("Failed ")?)?;
                 let kind = match method {
                     "password" => FailureKind::SshFailedPassword,
                     "publickey" => FailureKind::SshFailedPublickey,
@@ -52,10 +52,16 @@ impl SshdParser {
                 (kind, ip)
             }
             b'A' => {
-                let (_, ip) = auth_result(body.strip_prefix("Accepted ")?)?;
+                let (method, ip, port) = auth_result(body.strip_prefix("Accepted ")?)?;
+                // Without a certain connection there is no session to follow.
+                let port = port?;
                 return Some(Parsed::KnownGood(KnownGood {
                     source: LogSource::Sshd,
                     ip,
+                    session: Some(SshLogin {
+                        port,
+                        method: method_name(method),
+                    }),
                 }));
             }
             b'I' => (
@@ -104,9 +110,10 @@ impl SshdParser {
 }
 
 /// `<method> for [invalid user ]<user> from <ip> port <n> ssh2[: <key>]`
-/// → (method, ip). Every ` from <ip> port <n> ssh2` that ends the line or is
-/// followed by `: ` must name the same address.
-fn auth_result(rest: &str) -> Option<(&str, IpAddr)> {
+/// → (method, ip, port). Every ` from <ip> port <n> ssh2` that ends the
+/// line or is followed by `: ` must name the same address; the port is
+/// `None` unless they all name the same one.
+fn auth_result(rest: &str) -> Option<(&str, IpAddr, Option<u16>)> {
     let (method, rest) = rest.split_once(' ')?;
     let rest = rest.strip_prefix("for ")?;
     const FROM: &str = " from ";
@@ -120,28 +127,49 @@ fn auth_result(rest: &str) -> Option<(&str, IpAddr)> {
         };
         // Shaped like the tail but not an address: perhaps the real tail
         // (sshd writes "UNKNOWN" for a lost peer), so nothing is certain.
-        let ip = ip?;
-        if agreed.is_some_and(|seen| seen != ip) {
-            return None;
+        let (ip, port) = ip?;
+        match agreed {
+            Some((seen, _)) if seen != ip => return None,
+            // Same address, other ports: the address is certain, the
+            // connection is not.
+            Some((_, seen_port)) if seen_port != Some(port) => agreed = Some((ip, None)),
+            Some(_) => {}
+            None => agreed = Some((ip, Some(port))),
         }
-        agreed = Some(ip);
     }
-    Some((method, agreed?))
+    let (ip, port) = agreed?;
+    Some((method, ip, port))
 }
 
-/// `<ip> port <n> ssh2` followed by the end or by `: ` → `Some(address)`,
-/// where the address is `None` if `<ip>` is not one.
-fn auth_tail(text: &str) -> Option<Option<IpAddr>> {
+/// `<ip> port <n> ssh2` followed by the end or by `: ` → `Some(peer)`,
+/// where the peer is `None` if `<ip>` is not an address.
+fn auth_tail(text: &str) -> Option<Option<(IpAddr, u16)>> {
     let (ip, rest) = text.split_once(" port ")?;
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     if !is_port(&rest[..digits]) {
         return None;
     }
+    let port: u16 = rest[..digits].parse().ok()?;
     let after = rest[digits..].strip_prefix(" ssh2")?;
     if !(after.is_empty() || after.starts_with(": ")) {
         return None;
     }
-    Some(parse_peer(ip))
+    Some(parse_peer(ip).map(|ip| (ip, port)))
+}
+
+/// sshd's name of an authentication method, as a static name (`other`
+/// for one this list lacks).
+fn method_name(method: &str) -> &'static str {
+    const KNOWN: [&str; 7] = [
+        "publickey",
+        "password",
+        "keyboard-interactive/pam",
+        "keyboard-interactive",
+        "hostbased",
+        "gssapi-with-mic",
+        "gssapi-keyex",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
 }
 
 /// `<user> from <ip> port <n>` or `<user> from <ip>` at the end of the message.
@@ -226,6 +254,41 @@ mod tests {
                 "Failed password for x from 5.6.7.8 port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2"
             ),
             Some((FailureKind::SshFailedPassword, "5.6.7.8".into()))
+        );
+    }
+
+    fn accepted(message: &str) -> Option<(String, u16, &'static str)> {
+        match SshdParser::new().parse_message(message)? {
+            Parsed::KnownGood(KnownGood {
+                ip,
+                session: Some(login),
+                ..
+            }) => Some((ip.to_string(), login.port, login.method)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn accepted_logins_name_the_peer_port_and_method() {
+        // OpenSSH 9.2 (Debian 12) auth.c auth_log().
+        assert_eq!(
+            accepted(
+                "Accepted publickey for admin from 192.0.2.9 port 50112 ssh2: ED25519 SHA256:q8Xz0"
+            ),
+            Some(("192.0.2.9".into(), 50112, "publickey"))
+        );
+        assert_eq!(
+            accepted("Accepted keyboard-interactive/pam for root from 2001:db8::9 port 41000 ssh2"),
+            Some(("2001:db8::9".into(), 41000, "keyboard-interactive/pam"))
+        );
+        // A certificate key ID cannot name another peer or port.
+        assert_eq!(
+            accepted("Accepted publickey for a from 192.0.2.9 port 50112 ssh2: ED25519-CERT SHA256:x ID k from 9.9.9.9 port 22 ssh2"),
+            None
+        );
+        assert_eq!(
+            accepted("Accepted publickey for a from 192.0.2.9 port 50112 ssh2: ED25519-CERT SHA256:x ID k from 192.0.2.9 port 22 ssh2"),
+            None
         );
     }
 

@@ -18,6 +18,7 @@ pub mod discover;
 mod lru;
 mod prefix;
 mod settings;
+pub mod ssh_sessions;
 mod window;
 
 use std::{
@@ -32,6 +33,7 @@ pub use settings::{PolicySettings, Threshold};
 use ban_book::BanBook;
 use lru::LruMap;
 use settings::longer;
+use ssh_sessions::SshSessions;
 use window::Window;
 
 use crate::{
@@ -92,6 +94,8 @@ pub struct Policy {
     bans: BanBook,
     /// Observe mode: sources that would be banned, and until when.
     would_bans: LruMap<IpAddr, Option<SystemTime>>,
+    /// Authenticated SSH sessions: the `ssh-session` allowlist entries.
+    ssh: SshSessions,
 }
 
 impl Policy {
@@ -103,6 +107,7 @@ impl Policy {
             bans: BanBook::default(),
             allowlist,
             settings,
+            ssh: SshSessions::default(),
         }
     }
 
@@ -349,6 +354,62 @@ impl Policy {
         self.allowlist.remove(net, AllowSource::Manual)
     }
 
+    /// sshd accepted a login from `ip` port `port`: the peer is allowlisted
+    /// while the session lasts. Returns the bans this lifts, and whether the
+    /// allowlist changed.
+    pub fn ssh_accepted(
+        &mut self,
+        ip: IpAddr,
+        port: u16,
+        method: &str,
+        now: SystemTime,
+    ) -> (Vec<BanRecord>, bool) {
+        if !self.ssh.accepted(ip, port, method, now) {
+            return (Vec::new(), false);
+        }
+        self.sync_ssh_entries();
+        (self.lift_allowlisted(), true)
+    }
+
+    /// The connections to an SSH port open now: sessions among them go on,
+    /// the others end after the grace. True when the allowlist changed.
+    pub fn ssh_refresh(&mut self, open: &[(IpAddr, u16)], now: SystemTime) -> bool {
+        if !self.ssh.refresh(open, self.settings.ssh_grace, now) {
+            return false;
+        }
+        self.sync_ssh_entries();
+        true
+    }
+
+    /// A discovery pass: the automatic entries it found, and which SSH
+    /// sessions are still open. Returns the bans the allowlist now lifts.
+    pub fn apply_discovery(
+        &mut self,
+        found: &discover::Discovery,
+        now: SystemTime,
+    ) -> Vec<BanRecord> {
+        found.apply(&mut self.allowlist);
+        if let Some(open) = &found.ssh_connections {
+            self.ssh_refresh(open, now);
+        }
+        self.lift_allowlisted()
+    }
+
+    /// Forgets every session (`ssh_sessions = false`).
+    pub fn ssh_clear(&mut self) {
+        self.ssh = SshSessions::default();
+        self.sync_ssh_entries();
+    }
+
+    pub fn ssh_sessions(&self) -> &SshSessions {
+        &self.ssh
+    }
+
+    fn sync_ssh_entries(&mut self) {
+        self.allowlist
+            .replace_source(AllowSource::SshSession, self.ssh.entries());
+    }
+
     /// Removes the bans of addresses (and networks) the allowlist now covers
     /// and returns them, for the daemon to delete from the kernel.
     pub fn lift_allowlisted(&mut self) -> Vec<BanRecord> {
@@ -440,6 +501,7 @@ impl Policy {
                     note: e.note.clone(),
                 })
                 .collect(),
+            ssh_sessions: self.ssh.records(),
         }
     }
 
@@ -468,6 +530,11 @@ impl Policy {
                 allow.note.clone(),
             ));
         }
+        // Sessions open at the save: the first refresh (start-up discovery)
+        // keeps those still open and ends the rest (their saved last-open
+        // time is as old as the save).
+        self.ssh.restore(&saved.ssh_sessions);
+        self.sync_ssh_entries();
     }
 }
 

@@ -25,6 +25,8 @@ pub struct PolicySettings {
     pub scanner_ban: Option<Duration>,
     pub max_tracked_sources: usize,
     pub max_history: usize,
+    /// How long an SSH session stays allowlisted after its connection ended.
+    pub ssh_grace: Duration,
 }
 
 impl PolicySettings {
@@ -53,6 +55,7 @@ impl PolicySettings {
             scanner_ban: config.xdp.scanner_ban.as_option(),
             max_tracked_sources: policy.max_tracked_sources as usize,
             max_history: policy.max_history as usize,
+            ssh_grace: config.allow.ssh_grace,
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use file::{Aside, LoadedState, StateError, StateFile};
-pub use record::{AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord};
+pub use record::{AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, SshSession};
 
 pub const STATE_FILE_NAME: &str = "state.json";
 
@@ -31,6 +31,9 @@ pub struct State {
     pub history: Vec<HistoryRecord>,
     #[serde(default)]
     pub allow: Vec<AllowRecord>,
+    /// Authenticated SSH sessions (allowlisted while open).
+    #[serde(default)]
+    pub ssh_sessions: Vec<SshSession>,
 }
 
 impl Default for State {
@@ -41,6 +44,7 @@ impl Default for State {
             bans: Vec::new(),
             history: Vec::new(),
             allow: Vec::new(),
+            ssh_sessions: Vec::new(),
         }
     }
 }

@@ -183,6 +183,20 @@ pub struct AllowRecord {
     pub note: String,
 }
 
+/// One authenticated session, as the state file keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshSession {
+    pub ip: IpAddr,
+    pub port: u16,
+    /// sshd's method name (`publickey`, `password`, ...).
+    pub method: String,
+    /// Unix seconds of the `Accepted` line.
+    pub accepted: u64,
+    /// Unix seconds the connection was last seen established (the accept
+    /// time until a refresh sees it).
+    pub last_open: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,6 +184,7 @@ fn write_state(paths: &DaemonPaths, n: u32) -> Result<f64> {
         bans,
         history: Vec::new(),
         allow: Vec::new(),
+        ssh_sessions: Vec::new(),
     };
     std::fs::create_dir_all(paths.state_dir())?;
     StateFile::in_dir(&paths.state_dir()).save(&state)?;

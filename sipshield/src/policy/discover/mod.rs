@@ -19,7 +19,7 @@ use std::{
 use ipnet::IpNet;
 
 pub use host::{host_addresses, host_entries};
-pub use proc_net::{default_gateways, ssh_peers};
+pub use proc_net::{default_gateways, ssh_connections};
 pub use trunks::{asterisk_trunks, Resolver};
 
 use super::{AllowEntry, AllowSource, Allowlist};
@@ -37,11 +37,12 @@ pub enum DiscoverError {
     Interfaces(#[source] io::Error),
 }
 
-/// The automatic sources, each with an opt-out in `[allow]`.
-pub const AUTOMATIC_SOURCES: [AllowSource; 4] = [
+/// The automatic sources found by looking at the system, each with an
+/// opt-out in `[allow]`. SSH sessions are not among them: they come from
+/// sshd's `Accepted` lines, and discovery only says which are still open.
+pub const AUTOMATIC_SOURCES: [AllowSource; 3] = [
     AllowSource::HostAddress,
     AllowSource::Gateway,
-    AllowSource::SshSession,
     AllowSource::AsteriskTrunk,
 ];
 
@@ -53,6 +54,9 @@ pub struct Discovery {
     pub warnings: Vec<String>,
     /// Sources that failed in part or whole: their earlier entries are kept.
     pub incomplete: Vec<AllowSource>,
+    /// Established connections to an SSH port (peer address and port);
+    /// `None` when not looked at (disabled, or the table was unreadable).
+    pub ssh_connections: Option<Vec<(IpAddr, u16)>>,
 }
 
 impl Discovery {
@@ -110,14 +114,8 @@ pub fn discover_with(
         }
     }
     if section.ssh_sessions {
-        match ssh_peers(proc_dir, &section.ssh_ports) {
-            Ok(peers) => found.entries.extend(peers.into_iter().map(|ip| {
-                AllowEntry::new(
-                    IpNet::from(ip),
-                    AllowSource::SshSession,
-                    "established SSH connection",
-                )
-            })),
+        match ssh_connections(proc_dir, &section.ssh_ports) {
+            Ok(open) => found.ssh_connections = Some(open),
             Err(err) => found.fail(AllowSource::SshSession, err.to_string()),
         }
     }

@@ -79,9 +79,13 @@ pub fn default_gateways(proc_dir: &Path) -> Result<Vec<(String, IpAddr)>, Discov
     Ok(gateways)
 }
 
-/// The remote addresses of established TCP connections to one of
-/// `ssh_ports` on this host (`net/tcp`, `net/tcp6`).
-pub fn ssh_peers(proc_dir: &Path, ssh_ports: &[u16]) -> Result<Vec<IpAddr>, DiscoverError> {
+/// The remote ends (address, port) of established TCP connections to one
+/// of `ssh_ports` on this host (`net/tcp`, `net/tcp6`). Only what sshd
+/// accepted a login on counts as a session: see `policy::ssh_sessions`.
+pub fn ssh_connections(
+    proc_dir: &Path,
+    ssh_ports: &[u16],
+) -> Result<Vec<(IpAddr, u16)>, DiscoverError> {
     let mut peers = Vec::new();
     for (name, v6) in [("tcp", false), ("tcp6", true)] {
         // sl local_address rem_address st ...
@@ -93,13 +97,13 @@ pub fn ssh_peers(proc_dir: &Path, ssh_ports: &[u16]) -> Result<Vec<IpAddr>, Disc
             if state != TCP_ESTABLISHED {
                 continue;
             }
-            let (Some((_, local_port)), Some((remote_ip, _))) =
+            let (Some((_, local_port)), Some((remote_ip, remote_port))) =
                 (socket(local, v6), socket(remote, v6))
             else {
                 continue;
             };
             if ssh_ports.contains(&local_port) {
-                push_unique(&mut peers, remote_ip.to_canonical());
+                push_unique(&mut peers, (remote_ip.to_canonical(), remote_port));
             }
         }
     }

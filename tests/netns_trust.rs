@@ -1,0 +1,277 @@
+//! What the daemon trusts, end to end in a namespace: an SSH peer is
+//! allowlisted only after sshd logged its `Accepted` line, only while its
+//! connection lasts plus the grace, and across a daemon restart. Needs root.
+
+use std::{
+    io::Read,
+    net::{TcpListener, TcpStream},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use sipshield_tests::{
+    daemon::{append, cli, daemon_log, status, Daemon, DaemonPaths},
+    netns::{VethLab, GUARD_DEV},
+};
+
+/// The sshd port the tests listen on in the guarded namespace (no sshd
+/// needed: the kernel's connection table is what the daemon reads).
+const SSH_PORT: u16 = 22;
+
+/// A listener on the guarded address that accepts and holds connections.
+struct FakeSshd {
+    held: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl FakeSshd {
+    fn start(lab: &VethLab) -> FakeSshd {
+        let listener = lab
+            .guarded
+            .enter(|| TcpListener::bind(format!("{}:{SSH_PORT}", lab.guarded_addr())))
+            .expect("listen on 22");
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let keep = held.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                keep.lock().unwrap().push(stream);
+            }
+        });
+        FakeSshd { held }
+    }
+
+    /// Closes the server side of every held connection.
+    fn hang_up_all(&self) {
+        self.held.lock().unwrap().clear();
+    }
+}
+
+fn config(paths: &DaemonPaths, extra: &str) -> String {
+    let path = paths.log("sipshield.toml");
+    std::fs::write(
+        &path,
+        format!("[allow]\nrefresh = \"1s\"\nssh_grace = \"2s\"\nasterisk_trunks = false\n{extra}"),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The automatic SSH-session entries in `status --json`.
+fn ssh_entries(st: &serde_json::Value) -> Vec<(String, String)> {
+    st["allowlist"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["source"] == "ssh-session")
+        .map(|e| {
+            (
+                e["net"].as_str().unwrap_or("").to_string(),
+                e["note"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn failed_password(ip: &str, port: u16, n: usize) -> String {
+    format!(
+        "Nov 25 10:00:{:02} pbx sshd[{}]: Failed password for root from {ip} port {port} ssh2",
+        n % 60,
+        4000 + n
+    )
+}
+
+fn accepted(ip: &str, port: u16) -> String {
+    format!(
+        "Nov 25 10:01:00 pbx sshd[5001]: Accepted publickey for admin from {ip} port {port} ssh2: ED25519 SHA256:q8Xz0examplekey"
+    )
+}
+
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn an_unauthenticated_ssh_connection_is_never_allowlisted_and_its_source_is_banned() {
+    let lab = VethLab::new("10.203.1");
+    let attacker = lab.add_sender(66);
+    let paths = DaemonPaths::new("t1");
+    let auth = paths.log("auth.log");
+    append(&auth, &[]);
+    let auth_s = auth.to_str().unwrap().to_string();
+    let config_s = config(&paths, "");
+    let sshd = FakeSshd::start(&lab);
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &[
+            "--config",
+            &config_s,
+            "--iface",
+            GUARD_DEV,
+            "--auth-log",
+            &auth_s,
+        ],
+    );
+    let rx = lab.receiver();
+
+    // `nc pbx 22`, held for several refresh periods, never logging in.
+    let mut conn = lab.tcp_connect(&attacker, SSH_PORT);
+    let port = conn.local_addr().unwrap().port();
+    std::thread::sleep(Duration::from_millis(3500));
+    let st = status(&lab.guarded, &paths);
+    assert!(
+        ssh_entries(&st).is_empty(),
+        "an open TCP connection is no proof: {st:#}"
+    );
+
+    // Its password guesses get it banned like anyone else.
+    append(
+        &auth,
+        &(0..5)
+            .map(|n| failed_password(&attacker, port, n))
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        wait_for(Duration::from_secs(2), || !lab.arrives(&attacker, &rx)),
+        "the guesser is banned: {}",
+        daemon_log(&paths)
+    );
+    let mut buf = [0u8; 1];
+    conn.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let _ = conn.read(&mut buf);
+    drop(sshd);
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn an_authenticated_ssh_session_is_allowlisted_while_it_lasts_and_across_a_restart() {
+    let lab = VethLab::new("10.203.2");
+    let operator = lab.add_sender(70);
+    let paths = DaemonPaths::new("t2");
+    let auth = paths.log("auth.log");
+    append(&auth, &[]);
+    let auth_s = auth.to_str().unwrap().to_string();
+    let config_s = config(&paths, "");
+    let args = [
+        "--config",
+        &config_s,
+        "--iface",
+        GUARD_DEV,
+        "--auth-log",
+        &auth_s,
+    ];
+    let sshd = FakeSshd::start(&lab);
+    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+
+    let conn = lab.tcp_connect(&operator, SSH_PORT);
+    let port = conn.local_addr().unwrap().port();
+    append(&auth, &[accepted(&operator, port)]);
+    let mut entries = Vec::new();
+    assert!(
+        wait_for(Duration::from_secs(2), || {
+            entries = ssh_entries(&status(&lab.guarded, &paths));
+            !entries.is_empty()
+        }),
+        "the Accepted line allowlists the peer: {}",
+        daemon_log(&paths)
+    );
+    assert_eq!(entries[0].0, format!("{operator}/32"));
+    assert!(
+        entries[0].1.contains("Accepted publickey") && entries[0].1.contains(&port.to_string()),
+        "status says where the entry came from: {entries:?}"
+    );
+
+    // Typos of the operator are would-bans.
+    append(
+        &auth,
+        &(0..6)
+            .map(|n| failed_password(&operator, port, n))
+            .collect::<Vec<_>>(),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let rx = lab.receiver();
+    assert!(lab.arrives(&operator, &rx), "{}", daemon_log(&paths));
+
+    // The daemon restarts while the session is open: it still knows it,
+    // even though the Accepted line is not read again.
+    // (Saves are at most a second apart: the session is in the state file.)
+    std::thread::sleep(Duration::from_millis(1500));
+    daemon.crash();
+    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    std::thread::sleep(Duration::from_millis(2500));
+    let st = status(&lab.guarded, &paths);
+    assert_eq!(
+        ssh_entries(&st).len(),
+        1,
+        "an open session survives a restart: {st:#} {}",
+        daemon_log(&paths)
+    );
+
+    // The session ends: the entry goes after the grace.
+    drop(conn);
+    sshd.hang_up_all();
+    assert!(
+        wait_for(Duration::from_secs(6), || ssh_entries(&status(
+            &lab.guarded,
+            &paths
+        ))
+        .is_empty()),
+        "an ended session leaves the allowlist after the grace: {}",
+        daemon_log(&paths)
+    );
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn an_accepted_line_without_its_connection_lasts_only_the_grace() {
+    let lab = VethLab::new("10.203.3");
+    let ghost = lab.add_sender(71);
+    let paths = DaemonPaths::new("t3");
+    let auth = paths.log("auth.log");
+    append(&auth, &[]);
+    let auth_s = auth.to_str().unwrap().to_string();
+    let config_s = config(&paths, "");
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &[
+            "--config",
+            &config_s,
+            "--iface",
+            GUARD_DEV,
+            "--auth-log",
+            &auth_s,
+        ],
+    );
+    // A session that was over before the line was read (or a line replayed
+    // from an old log).
+    append(&auth, &[accepted(&ghost, 40123)]);
+    assert!(wait_for(Duration::from_secs(2), || !ssh_entries(&status(
+        &lab.guarded,
+        &paths
+    ))
+    .is_empty()));
+    assert!(
+        wait_for(Duration::from_secs(5), || ssh_entries(&status(
+            &lab.guarded,
+            &paths
+        ))
+        .is_empty()),
+        "no connection, so gone after the grace: {}",
+        daemon_log(&paths)
+    );
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}
