@@ -953,3 +953,50 @@ fn random_bytes_never_abort_and_follow_the_source_rules() {
     let after = h.maps.stats.snapshot().unwrap().packets();
     assert_eq!(after - before, runs, "every packet counted exactly once");
 }
+
+#[test]
+fn a_full_allowlist_map_follows_a_refresh_that_replaces_every_entry() {
+    use sipshield::bpf::allowlist::KernelAllow;
+    let mut h = Harness::with_sizes(sipshield::bpf::MapSizes {
+        max_allow: 4,
+        ..Harness::small_sizes()
+    });
+    let list = |base: u8| -> Vec<KernelAllow> {
+        (1..=4u8)
+            .map(|i| KernelAllow::uncapped(format!("192.0.{base}.{i}/32").parse().unwrap()))
+            .collect()
+    };
+    h.maps.allow.replace_all_capped(&list(2)).unwrap();
+    // Every session ended and four new ones began: the map is full, so the
+    // stale entries must leave before the new ones can enter.
+    h.maps.allow.replace_all_capped(&list(3)).unwrap();
+    let mut now: Vec<String> = h
+        .maps
+        .allow
+        .entries()
+        .unwrap()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    now.sort();
+    assert_eq!(
+        now,
+        [
+            "192.0.3.1/32",
+            "192.0.3.2/32",
+            "192.0.3.3/32",
+            "192.0.3.4/32"
+        ]
+    );
+    assert_eq!(h.run(&register("192.0.3.4")), XDP_PASS);
+    assert_eq!(
+        h.verdicts(Action::Pass, Reason::Allowlisted),
+        1,
+        "the new entry is in force"
+    );
+    // More than fits: an error, and what fits is in force.
+    let mut five = list(4);
+    five.push(KernelAllow::uncapped("192.0.4.5/32".parse().unwrap()));
+    assert!(h.maps.allow.replace_all_capped(&five).is_err());
+    assert_eq!(h.maps.allow.entries().unwrap().len(), 4);
+}

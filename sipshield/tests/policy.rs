@@ -678,7 +678,8 @@ mod discovery {
 
     #[test]
     fn trunk_hosts_from_asterisk_config() {
-        let (entries, warnings) = asterisk_trunks(&fixtures("asterisk-trunks"), &fake_dns);
+        let trunks = asterisk_trunks(&fixtures("asterisk-trunks"), &fake_dns);
+        let (entries, warnings) = (trunks.entries, trunks.warnings);
         assert_eq!(
             nets(&entries),
             [
@@ -718,10 +719,47 @@ mod discovery {
     }
 
     #[test]
+    fn trunk_networks_wider_than_a_site_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pjsip.conf"),
+            "[trunk-any]\ntype=identify\nendpoint=trunk\nmatch=0.0.0.0/0\nmatch=10.0.0.0/8\n\
+             match=2001:db8::/32\nmatch=198.51.0.0/16\nmatch=2001:db8:1::/48\n\
+             match=0.0.0.0/0.0.0.0,192.0.2.7\nmatch=::ffff:0.0.0.0/96\n",
+        )
+        .unwrap();
+        let trunks = asterisk_trunks(dir.path(), &fake_dns);
+        assert_eq!(
+            nets(&trunks.entries),
+            ["192.0.2.7/32", "198.51.0.0/16", "2001:db8:1::/48"]
+        );
+        assert_eq!(trunks.refused.len(), 5, "{:?}", trunks.refused);
+        assert!(
+            trunks.refused[0].contains("0.0.0.0/0") && trunks.refused[0].contains("wider than /16")
+        );
+        assert!(trunks.warnings.is_empty(), "{:?}", trunks.warnings);
+
+        // A refusal is not a failure: the source is complete, its entries
+        // replace the old ones, and the Internet is not allowlisted.
+        let section = AllowSection {
+            asterisk_config_dir: dir.path().to_path_buf(),
+            ..AllowSection::default()
+        };
+        let found = discover_with(&section, &fixtures("proc"), host, &fake_dns);
+        assert!(!found.incomplete.contains(&AllowSource::AsteriskTrunk));
+        assert!(found.warnings.iter().any(|w| w.contains("wider than /16")));
+        let mut list = Allowlist::new();
+        found.apply(&mut list);
+        assert!(list.contains(ip("8.8.8.8")).is_none());
+        assert!(list.contains(ip("10.1.2.3")).is_none());
+        assert!(list.contains(ip("198.51.7.7")).is_some());
+    }
+
+    #[test]
     fn no_asterisk_config_means_no_trunks() {
         let empty = tempfile::tempdir().unwrap();
-        let (entries, warnings) = asterisk_trunks(empty.path(), &fake_dns);
-        assert!(entries.is_empty() && warnings.is_empty());
+        let trunks = asterisk_trunks(empty.path(), &fake_dns);
+        assert!(trunks.entries.is_empty() && trunks.warnings.is_empty());
     }
 
     fn section() -> AllowSection {

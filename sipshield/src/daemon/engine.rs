@@ -44,6 +44,8 @@ pub struct Engine {
     /// Would-bans (observe mode, allowlisted sources), newest first.
     would: VecDeque<Value>,
     last_kernel_prune: Instant,
+    /// What the last discovery pass warned about.
+    discovery_warnings: HashSet<String>,
 }
 
 /// How often the whole kernel ban table is walked for expired entries.
@@ -83,6 +85,7 @@ impl Engine {
             dirty: false,
             would: VecDeque::new(),
             last_kernel_prune: Instant::now(),
+            discovery_warnings: HashSet::new(),
         }
     }
 
@@ -239,9 +242,14 @@ impl Engine {
 
     /// A discovery pass finished (off the event loop).
     pub fn on_discovery(&mut self, found: &Discovery) {
+        // Said once, not every refresh: the same refused trunk or missing
+        // file would fill the log.
         for w in &found.warnings {
-            log::warn!("allowlist discovery: {w}");
+            if !self.discovery_warnings.contains(w) {
+                log::warn!("allowlist discovery: {w}");
+            }
         }
+        self.discovery_warnings = found.warnings.iter().cloned().collect();
         let before = self.policy.ssh_sessions().len();
         let lifted = self.policy.apply_discovery(found, SystemTime::now());
         if self.policy.ssh_sessions().len() != before {

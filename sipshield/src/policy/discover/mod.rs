@@ -20,7 +20,7 @@ use ipnet::IpNet;
 
 pub use host::{host_addresses, host_entries};
 pub use proc_net::{default_gateways, ssh_connections};
-pub use trunks::{asterisk_trunks, Resolver};
+pub use trunks::{asterisk_trunks, Resolver, Trunks, WIDEST_TRUNK_V4, WIDEST_TRUNK_V6};
 
 use super::{AllowEntry, AllowSource, Allowlist};
 use crate::config::AllowSection;
@@ -120,12 +120,13 @@ pub fn discover_with(
         }
     }
     if section.asterisk_trunks {
-        let (entries, warnings) = asterisk_trunks(&section.asterisk_config_dir, resolve);
-        found.entries.extend(entries);
-        if !warnings.is_empty() {
+        let trunks = asterisk_trunks(&section.asterisk_config_dir, resolve);
+        found.entries.extend(trunks.entries);
+        if !trunks.warnings.is_empty() {
             found.incomplete.push(AllowSource::AsteriskTrunk);
-            found.warnings.extend(warnings);
+            found.warnings.extend(trunks.warnings);
         }
+        found.warnings.extend(trunks.refused);
     }
     found
 }

@@ -23,11 +23,28 @@ use crate::policy::{AllowEntry, AllowSource};
 /// Turns a host name into addresses.
 pub type Resolver<'a> = &'a dyn Fn(&str) -> io::Result<Vec<IpAddr>>;
 
+/// The widest trunk networks taken: a provider's range is rarely wider,
+/// and `match=0.0.0.0/0` must not allowlist the Internet.
+pub const WIDEST_TRUNK_V4: u8 = 16;
+pub const WIDEST_TRUNK_V6: u8 = 48;
+
+/// What the Asterisk configuration says about trunks.
+#[derive(Debug, Clone, Default)]
+pub struct Trunks {
+    pub entries: Vec<AllowEntry>,
+    /// What could not be used now (unreadable file, unresolvable name): the
+    /// earlier entries are kept.
+    pub warnings: Vec<String>,
+    /// Networks too wide to allowlist, refused for good (not a failure).
+    pub refused: Vec<String>,
+}
+
 /// Trunk hosts found in `config_dir`, and what could not be used.
-pub fn asterisk_trunks(config_dir: &Path, resolve: Resolver<'_>) -> (Vec<AllowEntry>, Vec<String>) {
+pub fn asterisk_trunks(config_dir: &Path, resolve: Resolver<'_>) -> Trunks {
     let mut scan = Scan {
         entries: Vec::new(),
         warnings: Vec::new(),
+        refused: Vec::new(),
         resolve,
     };
     let mut warnings = Vec::new();
@@ -41,12 +58,17 @@ pub fn asterisk_trunks(config_dir: &Path, resolve: Resolver<'_>) -> (Vec<AllowEn
         scan.wizard(&sections);
     }
     scan.warnings.extend(warnings);
-    (scan.entries, scan.warnings)
+    Trunks {
+        entries: scan.entries,
+        warnings: scan.warnings,
+        refused: scan.refused,
+    }
 }
 
 struct Scan<'a> {
     entries: Vec<AllowEntry>,
     warnings: Vec<String>,
+    refused: Vec<String>,
     resolve: Resolver<'a>,
 }
 
@@ -158,6 +180,17 @@ impl Scan<'_> {
 
     fn push(&mut self, net: IpNet, note: String) {
         let entry = AllowEntry::new(net, AllowSource::AsteriskTrunk, note);
+        let widest = match entry.net {
+            IpNet::V4(_) => WIDEST_TRUNK_V4,
+            IpNet::V6(_) => WIDEST_TRUNK_V6,
+        };
+        if entry.net.prefix_len() < widest {
+            self.refused.push(format!(
+                "{}: {} is wider than /{widest}, not allowlisted (list the provider's addresses, or allowlist it in [allow] cidrs if you mean it)",
+                entry.note, entry.net
+            ));
+            return;
+        }
         if !self.entries.iter().any(|e| e.net == entry.net) {
             self.entries.push(entry);
         }
