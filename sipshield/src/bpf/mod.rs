@@ -15,6 +15,7 @@ pub mod loader;
 pub mod meta;
 pub mod migrate;
 pub mod object;
+mod pin_lifetime;
 pub mod pins;
 pub mod ranges;
 pub mod shield_maps;

@@ -189,6 +189,7 @@ pub fn attach_all(
     sizes: MapSizes,
 ) -> Result<Pinned, BpfError> {
     ensure_bpffs(root)?;
+    super::pin_lifetime::check(root)?;
     let maps_dir = maps_dir(root);
     let links_dir = links_dir(root);
     mkdir(&maps_dir)?;
