@@ -7,7 +7,7 @@ use std::{
 };
 
 use sipshield_tests::{
-    daemon::{sipshield_bin, DaemonPaths},
+    daemon::{cli, daemon_log, sipshield_bin, status, Daemon, DaemonPaths},
     netns::{VethLab, GUARD_DEV},
 };
 
@@ -65,4 +65,102 @@ fn a_start_in_a_private_mount_namespace_is_refused_with_what_to_do() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// A state file of `n` log bans of 10.66.0.1, 10.66.0.2, ... for an hour.
+fn state_with_bans(paths: &DaemonPaths, n: u32) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let bans: Vec<serde_json::Value> = (1..=n)
+        .map(|i| {
+            serde_json::json!({
+                "target": format!("10.66.0.{i}"),
+                "created": now - 10,
+                "expires": now + 3600,
+                "class": "sip-auth",
+                "origin": "log",
+                "offence_number": 1,
+                "reason": "5 sip-auth offences within 10m",
+            })
+        })
+        .collect();
+    std::fs::create_dir_all(paths.state_dir()).unwrap();
+    std::fs::write(
+        paths.state_dir().join("state.json"),
+        serde_json::json!({"version": 1, "saved_at": now, "bans": bans}).to_string(),
+    )
+    .unwrap();
+}
+
+fn bans_json(lab: &VethLab, paths: &DaemonPaths) -> Vec<serde_json::Value> {
+    let out = cli(&lab.guarded, paths, &["bans", "list", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_full_ban_table_does_not_stop_the_start_and_waiting_bans_enter_when_room_frees() {
+    let lab = VethLab::new("10.204.2");
+    let paths = DaemonPaths::new("e2");
+    // 16 exact bans per family, one kept for operators: 15 log bans fit.
+    let config = paths.log("sipshield.toml");
+    std::fs::write(&config, "[xdp]\nmax_bans = 16\n").unwrap();
+    state_with_bans(&paths, 20);
+    let config_s = config.to_str().unwrap().to_string();
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &["--config", &config_s, "--iface", GUARD_DEV],
+    );
+    let bans = bans_json(&lab, &paths);
+    assert_eq!(bans.len(), 20, "every ban is kept: {bans:#?}");
+    let waiting: Vec<&serde_json::Value> = bans.iter().filter(|b| b["enforced"] == false).collect();
+    assert_eq!(waiting.len(), 5, "{bans:#?}");
+    let st = status(&lab.guarded, &paths);
+    assert_eq!(st["bans"]["not_enforced"], 5, "{st:#}");
+    let text = cli(&lab.guarded, &paths, &["status"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("5 not enforced"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+
+    // Three lifted: three of the waiting bans enter within a few seconds.
+    for i in 1..=3 {
+        let out = cli(
+            &lab.guarded,
+            &paths,
+            &["bans", "del", &format!("10.66.0.{i}")],
+        );
+        assert!(out.status.success());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = bans_json(&lab, &paths)
+            .iter()
+            .filter(|b| b["enforced"] == false)
+            .count();
+        if left == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} still waiting: {}",
+            daemon_log(&paths)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
 }

@@ -181,7 +181,13 @@ fn print_list(list: &Value) {
                     ))
                 ),
             },
-            b.get("reason").and_then(Value::as_str).unwrap_or("").into(),
+            match b.get("enforced") {
+                Some(Value::Bool(false)) => format!(
+                    "NOT ENFORCED (share full, waiting for room): {}",
+                    b.get("reason").and_then(Value::as_str).unwrap_or("")
+                ),
+                _ => b.get("reason").and_then(Value::as_str).unwrap_or("").into(),
+            },
         ]);
     }
     print!("{}", t.render(0));

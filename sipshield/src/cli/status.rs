@@ -104,11 +104,18 @@ pub fn render(r: &Value) -> String {
     }
     let b = &r["bans"];
     out += &format!(
-        "bans: {} exact ({} IPv4, {} IPv6), {} ranges\n",
+        "bans: {} exact ({} IPv4, {} IPv6), {} ranges{}\n",
         n(&b["exact_v4"]) + n(&b["exact_v6"]),
         n(&b["exact_v4"]),
         n(&b["exact_v6"]),
         n(&b["ranges"]),
+        match n(&b["not_enforced"]) {
+            0 => String::new(),
+            waiting => format!(
+                "; {} not enforced (their share is full: kept, entered as room frees)",
+                thousands(waiting)
+            ),
+        }
     );
     let sh = &b["shares"];
     out += &format!(

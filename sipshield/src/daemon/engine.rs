@@ -3,7 +3,7 @@
 //! by one task; `run` feeds it.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     net::IpAddr,
     time::{Instant, SystemTime},
 };
@@ -46,7 +46,24 @@ pub struct Engine {
     last_kernel_prune: Instant,
     /// What the last discovery pass warned about.
     discovery_warnings: HashSet<String>,
+    /// Bans the kernel refused (share full, map full): kept in policy and
+    /// state, shown as not enforced, retried as room frees.
+    unenforced: BTreeMap<IpNet, Waiting>,
+    /// Where the next retry starts in `unenforced`.
+    retry_after: IpNet,
 }
+
+/// A ban waiting for room in the kernel.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    created_ns: u64,
+    expires_ns: u64,
+    origin: KernelOrigin,
+}
+
+/// Waiting bans retried per housekeeping tick: a million refused bans must
+/// not stall the event loop.
+const RETRY_PER_TICK: usize = 256;
 
 /// How often the whole kernel ban table is walked for expired entries.
 const KERNEL_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
@@ -86,6 +103,8 @@ impl Engine {
             would: VecDeque::new(),
             last_kernel_prune: Instant::now(),
             discovery_warnings: HashSet::new(),
+            unenforced: BTreeMap::new(),
+            retry_after: IpNet::V4(ipnet::Ipv4Net::default()),
         }
     }
 
@@ -93,22 +112,84 @@ impl Engine {
         record.origin.kernel()
     }
 
-    /// Writes one policy ban into every interface's maps. `kernel_created`:
-    /// when the kernel already holds it, the start it recorded (exact; the
-    /// state file keeps whole seconds).
+    /// Writes one policy ban into the kernel. `kernel_created`: when the
+    /// kernel already holds it, the start it recorded (exact; the state file
+    /// keeps whole seconds). A refused ban is kept waiting (see `retry`).
     fn enforce(&mut self, record: &BanRecord, kernel_created: Option<u64>) -> Result<(), BpfError> {
         let created = kernel_created
             .unwrap_or_else(|| clock::monotonic_since(state::from_unix_secs(record.created)));
-        self.shield.ban(
+        self.put(
             record.target.as_net(),
-            created,
-            kernel_expiry(record.expires),
-            Self::kernel_origin(record),
+            Waiting {
+                created_ns: created,
+                expires_ns: kernel_expiry(record.expires),
+                origin: Self::kernel_origin(record),
+            },
         )
+    }
+
+    /// One kernel insert; on failure the ban waits for room.
+    fn put(&mut self, net: IpNet, w: Waiting) -> Result<(), BpfError> {
+        let net = addr::canonical_net(net);
+        match self.shield.ban(net, w.created_ns, w.expires_ns, w.origin) {
+            Ok(()) => {
+                self.unenforced.remove(&net);
+                Ok(())
+            }
+            Err(e) => {
+                self.unenforced.insert(net, w);
+                Err(e)
+            }
+        }
+    }
+
+    /// Tries waiting bans again (a share or map may have room now).
+    fn retry(&mut self) {
+        if self.unenforced.is_empty() {
+            return;
+        }
+        // Round-robin from where the last tick stopped, so waiting ranges
+        // (their own map) never starve waiting addresses or the other way.
+        let start = self.retry_after;
+        let after = self
+            .unenforced
+            .range((std::ops::Bound::Excluded(start), std::ops::Bound::Unbounded));
+        let batch: Vec<(IpNet, Waiting)> = after
+            .chain(self.unenforced.range(..=start))
+            .take(RETRY_PER_TICK)
+            .map(|(n, w)| (*n, *w))
+            .collect();
+        if let Some((last, _)) = batch.last() {
+            self.retry_after = *last;
+        }
+        let mut entered = 0;
+        for (net, w) in batch {
+            if self.put(net, w).is_ok() {
+                entered += 1;
+            }
+        }
+        if entered > 0 {
+            log::warn!(
+                "{entered} waiting ban(s) now enforced, {} still waiting for room",
+                self.unenforced.len()
+            );
+        }
+    }
+
+    /// Bans kept but not in the kernel.
+    pub fn not_enforced(&self) -> usize {
+        self.unenforced.len()
+    }
+
+    fn ban_json(&self, b: &BanRecord) -> Value {
+        let mut v = ban_json(b);
+        v["enforced"] = json!(!self.unenforced.contains_key(&b.target.as_net()));
+        v
     }
 
     fn lift(&mut self, records: &[BanRecord]) {
         for r in records {
+            self.unenforced.remove(&r.target.as_net());
             if let Err(e) = self.shield.unban(r.target.as_net()) {
                 log::error!("lifting {} in the kernel: {e}", r.target);
             }
@@ -127,8 +208,14 @@ impl Engine {
         self.shield
             .write_config(&self.config.to_xdp_config(), &self.config.ua_prefixes())?;
         let allow = self.config.allow.clone();
-        self.shield
-            .sync_allowlist_capped(&self.policy.allowlist().nets(), |n| allow.cap_for(n))?;
+        // A full allowlist map must not stop the start (under
+        // Restart=on-failure that is a crash loop): what fits is in force.
+        if let Err(e) = self
+            .shield
+            .sync_allowlist_capped(&self.policy.allowlist().nets(), |n| allow.cap_for(n))
+        {
+            log::error!("the kernel allowlist is incomplete: {e}");
+        }
         let now = SystemTime::now();
         let known: HashSet<IpNet> = self.policy.bans().map(|b| b.target.as_net()).collect();
         let mono_now = clock::monotonic_ns();
@@ -175,10 +262,14 @@ impl Engine {
         for record in &active {
             let created = kernel_created.get(&record.target.as_net()).copied();
             // One ban that does not fit must not stop the others (or the
-            // start): it stays in the state and is logged.
-            if let Err(e) = self.enforce(record, created) {
-                log::error!("{}: {e}", record.target);
-            }
+            // start): it stays in the state, waits, and is shown.
+            let _ = self.enforce(record, created);
+        }
+        if !self.unenforced.is_empty() {
+            log::error!(
+                "{} ban(s) NOT enforced: their share of the ban tables is full (xdp.max_bans, xdp.max_ranges); kept and retried as room frees",
+                self.unenforced.len()
+            );
         }
         let lifted = self.policy.lift_allowlisted();
         self.lift(&lifted);
@@ -288,17 +379,24 @@ impl Engine {
                     _ => KernelOrigin::Userspace,
                 };
                 let created = clock::monotonic_since(order.at);
-                match self
-                    .shield
-                    .ban(IpNet::from(order.ip), created, expires, origin)
-                {
+                let waiting = Waiting {
+                    created_ns: created,
+                    expires_ns: expires,
+                    origin,
+                };
+                match self.put(IpNet::from(order.ip), waiting) {
                     Ok(()) => log::warn!(
                         "banned {} for {}: {}",
                         order.ip,
                         order.length_text(),
                         order.reason
                     ),
-                    Err(e) => log::error!("banning {} in the kernel failed: {e}", order.ip),
+                    Err(e) => log::error!(
+                        "banned {} for {} ({}), NOT enforced yet: {e}; retried as room frees",
+                        order.ip,
+                        order.length_text(),
+                        order.reason
+                    ),
                 }
                 self.dirty = true;
             }
@@ -374,6 +472,7 @@ impl Engine {
     pub fn housekeeping(&mut self) {
         let expired = self.policy.expire(SystemTime::now());
         self.lift(&expired);
+        self.retry();
         if self.last_kernel_prune.elapsed() >= KERNEL_PRUNE_EVERY {
             self.last_kernel_prune = Instant::now();
             if let Err(e) = self.shield.prune_expired() {
@@ -478,7 +577,7 @@ impl Engine {
             .policy
             .bans()
             .filter(|b| b.is_active(now))
-            .map(ban_json)
+            .map(|b| self.ban_json(b))
             .collect();
         recent.extend(self.would.iter().cloned());
         recent.sort_by_key(|v| std::cmp::Reverse(v["created"].as_u64().unwrap_or(0)));
@@ -492,6 +591,7 @@ impl Engine {
             recent_bans: recent,
             bans_total: self.policy.ban_count(),
             allowlist: self.allowlist_json(),
+            not_enforced: self.unenforced.len(),
         }
     }
 
@@ -526,7 +626,7 @@ impl Engine {
                     self.policy
                         .bans()
                         .filter(|b| b.is_active(now_unix))
-                        .map(ban_json)
+                        .map(|b| self.ban_json(b))
                         .collect(),
                 ))
             }
@@ -549,14 +649,22 @@ impl Engine {
                         now,
                     )
                     .map_err(|e| e.to_string())?;
-                self.enforce(&record, None).map_err(err)?;
                 self.dirty = true;
-                log::warn!("manual ban of {} ({})", record.target, record.reason);
-                Ok(ban_json(&record))
+                if let Err(e) = self.enforce(&record, None) {
+                    log::error!(
+                        "manual ban of {} ({}) NOT enforced yet: {e}; retried as room frees",
+                        record.target,
+                        record.reason
+                    );
+                } else {
+                    log::warn!("manual ban of {} ({})", record.target, record.reason);
+                }
+                Ok(self.ban_json(&record))
             }
             Request::BanDel { target } => {
                 let net = addr::parse_net(&target)?;
                 let removed_policy = self.policy.unban(BanTarget::from_net(net)).is_some();
+                self.unenforced.remove(&addr::canonical_net(net));
                 let removed_kernel = self.shield.unban(net).map_err(err)?;
                 self.dirty = true;
                 Ok(json!({"removed": removed_policy || removed_kernel}))

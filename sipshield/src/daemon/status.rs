@@ -39,6 +39,8 @@ pub struct DaemonInfo {
     pub bans_total: usize,
     /// Every allowlist entry with where it came from.
     pub allowlist: Vec<Value>,
+    /// Bans kept but refused by the kernel (share full), waiting for room.
+    pub not_enforced: usize,
 }
 
 pub fn unix(t: SystemTime) -> u64 {
@@ -138,6 +140,7 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
             "exact_v4": census.exact_v4, "exact_v6": census.exact_v6, "ranges": census.ranges,
             "log": census.log, "operator": census.operator, "kernel_made": census.kernel,
             "expired_pending_prune": census.expired,
+            "not_enforced": daemon.map(|d| d.not_enforced),
             "shares": shield.shares.to_json(),
         },
         "known_good": census.known,
