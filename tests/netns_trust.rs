@@ -275,3 +275,156 @@ fn an_accepted_line_without_its_connection_lasts_only_the_grace() {
     let out = cli(&lab.guarded, &paths, &["detach"]);
     assert!(out.status.success());
 }
+
+/// Runs `sipshield bans list --json` against `socket` as uid/gid 65534
+/// with `groups` as supplementary groups; its output.
+fn bans_list_as_nobody(socket: &std::path::Path, gid: u32, groups: &str) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", &format!("--regid={gid}")])
+        .args(if groups.is_empty() {
+            vec!["--clear-groups".to_string()]
+        } else {
+            vec![format!("--groups={groups}")]
+        })
+        .arg(sipshield_tests::daemon::sipshield_bin())
+        .args(["bans", "list", "--json", "--socket"])
+        .arg(socket)
+        .output()
+        .expect("setpriv")
+}
+
+#[test]
+fn the_control_group_admits_its_members_through_supplementary_groups() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = VethLab::new("10.203.4");
+    let paths = DaemonPaths::new("t4");
+    let config_s = config(&paths, "[daemon]\ncontrol_group = \"4242\"\n");
+    // A socket directory others may traverse (the temp dir is 0700).
+    let dir = paths.dir.path().join("run");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(paths.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = dir.join("ctl.sock");
+    let daemon = Daemon::start_with_socket(
+        &lab.guarded,
+        &paths,
+        &socket,
+        &["--config", &config_s, "--iface", GUARD_DEV],
+    );
+    // The operator's account has the group as a supplementary group, as
+    // `adduser ops sipshield` makes it.
+    let out = bans_list_as_nobody(&socket, 65534, "4242");
+    assert!(
+        out.status.success(),
+        "a supplementary member is admitted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bans_list_as_nobody(&socket, 4242, "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bans_list_as_nobody(&socket, 65534, "4243");
+    assert!(!out.status.success(), "a non-member is refused");
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn a_silent_control_client_is_timed_out_and_a_flood_of_them_blocks_nobody() {
+    use std::io::Write;
+    let lab = VethLab::new("10.203.5");
+    let paths = DaemonPaths::new("t5");
+    let config_s = config(&paths, "");
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &["--config", &config_s, "--iface", GUARD_DEV],
+    );
+    // Connects and says nothing.
+    let mut silent = std::os::unix::net::UnixStream::connect(paths.socket()).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = silent.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(12),
+        "the daemon hangs up on a silent client ({waited:?})"
+    );
+    // Hundreds of silent clients (more than the daemon serves at once) do
+    // not keep the operator out.
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        if let Ok(s) = std::os::unix::net::UnixStream::connect(paths.socket()) {
+            held.push(s);
+        }
+    }
+    let start = Instant::now();
+    let st = status(&lab.guarded, &paths);
+    assert_eq!(st["daemon"]["running"], true, "{st:#}");
+    assert!(start.elapsed() < Duration::from_secs(12));
+    let _ = silent.write_all(b"x");
+    drop(held);
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}
+
+/// CPU time (user + system, clock ticks) the process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    // Fields 14 and 15 of stat(5), counted from the state (field 3).
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn out_of_descriptors_the_control_socket_backs_off_instead_of_spinning() {
+    let lab = VethLab::new("10.203.6");
+    let paths = DaemonPaths::new("t6");
+    let config_s = config(&paths, "");
+    let daemon = Daemon::start_custom(
+        &lab.guarded,
+        &paths,
+        &paths.socket(),
+        &["prlimit", "--nofile=160:160"],
+        &["--config", &config_s, "--iface", GUARD_DEV],
+    );
+    let pid = daemon.child.id();
+    // Hold enough connections that accept() fails with EMFILE.
+    let mut held = Vec::new();
+    for _ in 0..400 {
+        match std::os::unix::net::UnixStream::connect(paths.socket()) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    // 100 ticks a second: a spinning accept loop uses about 200.
+    assert!(
+        used < 40,
+        "{used} ticks of CPU in 2 s while out of descriptors: {}",
+        daemon_log(&paths)
+    );
+    drop(held);
+    // Descriptors back: the operator gets in again.
+    assert!(wait_for(Duration::from_secs(8), || cli(
+        &lab.guarded,
+        &paths,
+        &["bans", "list", "--json"]
+    )
+    .status
+    .success()));
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}

@@ -75,14 +75,37 @@ impl Daemon {
     /// Starts `sipshield run` in `ns` with the common private paths plus
     /// `args`; waits for the control socket.
     pub fn start(ns: &Netns, paths: &DaemonPaths, args: &[&str]) -> Daemon {
-        let _ = std::fs::remove_file(paths.socket());
+        Self::start_custom(ns, paths, &paths.socket(), &[], args)
+    }
+
+    /// As `start`, with the control socket at `socket`.
+    pub fn start_with_socket(
+        ns: &Netns,
+        paths: &DaemonPaths,
+        socket: &Path,
+        args: &[&str],
+    ) -> Daemon {
+        Self::start_custom(ns, paths, socket, &[], args)
+    }
+
+    /// As `start`, run through `wrapper` (a command that execs the rest,
+    /// such as `prlimit --nofile=N`), waiting for `socket`.
+    pub fn start_custom(
+        ns: &Netns,
+        paths: &DaemonPaths,
+        socket: &Path,
+        wrapper: &[&str],
+        args: &[&str],
+    ) -> Daemon {
+        let _ = std::fs::remove_file(socket);
         let log = std::fs::File::create(paths.dir.path().join("daemon.log")).expect("daemon log");
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", ns.name))
+            .args(wrapper)
             .arg(sipshield_bin())
             .args(["-v", "run"])
             .arg("--socket")
-            .arg(paths.socket())
+            .arg(socket)
             .arg("--pin-root")
             .arg(&paths.pin_root)
             .arg("--state-dir")
@@ -94,7 +117,7 @@ impl Daemon {
             .expect("start sipshield run");
         let mut d = Daemon { child };
         let deadline = Instant::now() + Duration::from_secs(15);
-        while !paths.socket().exists() {
+        while !socket.exists() {
             if let Ok(Some(status)) = d.child.try_wait() {
                 panic!("daemon exited ({status}): {}", daemon_log(paths));
             }

@@ -3,8 +3,9 @@
 //! through a channel, with a oneshot for the reply.
 
 use std::{
-    os::unix::fs::PermissionsExt,
+    os::{fd::AsRawFd, unix::fs::PermissionsExt},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use tokio::{
@@ -20,6 +21,17 @@ pub type Envelope = (Request, oneshot::Sender<Response>);
 
 /// Longest request line accepted.
 const MAX_LINE: usize = 64 * 1024;
+
+/// A client has this long to send its request line; one that connects and
+/// says nothing is hung up on. Only the request is timed: an answer that
+/// streams for long (a future `top --follow`) is not cut.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client that does not read its answer is dropped after this long.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 pub struct ControlServer {
     listener: UnixListener,
@@ -64,11 +76,28 @@ impl ControlServer {
         &self.path
     }
 
-    /// Accepts connections until the task is dropped.
+    /// Accepts connections until the task is dropped. Out of descriptors
+    /// (EMFILE, ENFILE) or memory, accept fails at once every time it is
+    /// retried: back off (up to a second) instead of spinning a core.
     pub async fn serve(self, requests: mpsc::Sender<Envelope>) {
+        let mut backoff = Duration::ZERO;
         loop {
-            let Ok((stream, _)) = self.listener.accept().await else {
-                continue;
+            let stream = match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    backoff = Duration::ZERO;
+                    stream
+                }
+                Err(e) => {
+                    backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
+                    if backoff == ACCEPT_BACKOFF_MAX || backoff == ACCEPT_BACKOFF_MIN * 2 {
+                        log::warn!(
+                            "control socket: accept failed ({e}); retrying in {} ms",
+                            backoff.as_millis()
+                        );
+                    }
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
             };
             let tx = requests.clone();
             let group = self.group;
@@ -87,10 +116,50 @@ impl Drop for ControlServer {
     }
 }
 
+/// Root, or a member of the control group: as primary group or as one of
+/// the supplementary groups (`adduser ops sipshield` makes the latter).
 fn permitted(stream: &UnixStream, group: Option<u32>) -> bool {
-    match stream.peer_cred() {
-        Ok(cred) => cred.uid() == 0 || group.is_some_and(|g| cred.gid() == g),
-        Err(_) => false,
+    let Ok(cred) = stream.peer_cred() else {
+        return false;
+    };
+    if cred.uid() == 0 {
+        return true;
+    }
+    let Some(group) = group else {
+        return false;
+    };
+    cred.gid() == group || peer_groups(stream).is_some_and(|groups| groups.contains(&group))
+}
+
+/// The peer's supplementary groups as of its `connect` (`SO_PEERGROUPS`).
+fn peer_groups(stream: &UnixStream) -> Option<Vec<u32>> {
+    let fd = stream.as_raw_fd();
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: `groups` has room for `len` bytes; the kernel writes at
+        // most that many and sets `len` to what it wrote or needs.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let n = len as usize / std::mem::size_of::<libc::gid_t>();
+        if rc == 0 {
+            groups.truncate(n);
+            return Some(groups);
+        }
+        let err = std::io::Error::last_os_error();
+        // ERANGE: `len` now says how much room it needs (NGROUPS_MAX is 65536).
+        if err.raw_os_error() == Some(libc::ERANGE) && n > groups.len() && n <= 65_536 {
+            groups.resize(n, 0);
+            continue;
+        }
+        return None;
     }
 }
 
@@ -103,7 +172,15 @@ async fn handle(
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read).take(MAX_LINE as u64);
     let mut line = String::new();
-    reader.read_line(&mut line).await?;
+    match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
+        Ok(read) => read?,
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no request within 5 s",
+            ))
+        }
+    };
     let response = if !allowed {
         Response::error("permission denied: root or the configured group only")
     } else {
@@ -122,5 +199,11 @@ async fn handle(
     };
     let mut out = serde_json::to_vec(&response).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
     out.push(b'\n');
-    write.write_all(&out).await
+    match tokio::time::timeout(REPLY_TIMEOUT, write.write_all(&out)).await {
+        Ok(written) => written,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client did not read its answer",
+        )),
+    }
 }
