@@ -164,3 +164,55 @@ fn a_full_ban_table_does_not_stop_the_start_and_waiting_bans_enter_when_room_fre
     let out = cli(&lab.guarded, &paths, &["detach"]);
     assert!(out.status.success());
 }
+
+#[test]
+fn a_kernel_ban_made_while_the_daemon_was_down_counts_once() {
+    let lab = VethLab::new("10.204.3");
+    let flooder = lab.add_sender(66);
+    let paths = DaemonPaths::new("e3");
+    let config = paths.log("sipshield.toml");
+    std::fs::write(
+        &config,
+        "[xdp]\nregister_per_second = 1\nregister_burst = 2\n[allow]\nssh_sessions = false\n",
+    )
+    .unwrap();
+    let config_s = config.to_str().unwrap().to_string();
+    let args = ["--config", config_s.as_str(), "--iface", GUARD_DEV];
+    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    daemon.stop();
+
+    // The pinned program bans the flooder on its own, nobody listening.
+    let tx = lab.sender(&flooder);
+    let register = b"REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP x\r\n\r\n";
+    for _ in 0..20 {
+        tx.send_to(register, format!("{}:5060", lab.guarded_addr()))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+
+    // The restarted daemon adopts that ban and then reads its event off
+    // the ring buffer: one ban, the source's first.
+    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    std::thread::sleep(Duration::from_millis(600));
+    let bans = bans_json(&lab, &paths);
+    let ours: Vec<&serde_json::Value> = bans
+        .iter()
+        .filter(|b| b["target"] == flooder.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "{bans:#?}");
+    assert_eq!(
+        ours[0]["offence_number"],
+        1,
+        "counted once: {:#?} {}",
+        ours[0],
+        daemon_log(&paths)
+    );
+    assert!(
+        !daemon_log(&paths).contains("ban #2"),
+        "{}",
+        daemon_log(&paths)
+    );
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}

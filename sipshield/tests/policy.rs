@@ -425,6 +425,29 @@ fn leaving_observe_mode_bans_for_real() {
 // --- kernel bans ---------------------------------------------------------
 
 #[test]
+fn a_kernel_ban_told_twice_counts_once() {
+    let mut p = policy();
+    let Decision::Ban(order) = p.record_kernel_ban(ip("198.51.100.9"), RateGuard, t(0)) else {
+        panic!();
+    };
+    assert_eq!(order.offence_number, 1);
+    // Adopted from the map at a restart, then its ring-buffer event.
+    assert_eq!(
+        p.record_kernel_ban(ip("198.51.100.9"), RateGuard, t(0)),
+        Decision::AlreadyBanned
+    );
+    assert_eq!(
+        p.record_kernel_ban(ip("198.51.100.9"), Scanner, t(5)),
+        Decision::AlreadyBanned
+    );
+    assert_eq!(p.history_of(ip("198.51.100.9")).unwrap().bans, 1);
+    assert_eq!(
+        p.ban_of(ip("198.51.100.9"), t(1)).unwrap().offence_number,
+        1
+    );
+}
+
+#[test]
 fn kernel_bans_join_the_same_history() {
     let mut p = policy();
     // First offence, a rate-guard ban: short (10m, as the ladder's first

@@ -192,6 +192,13 @@ impl Policy {
         at: SystemTime,
     ) -> Decision {
         let ip = ip.to_canonical();
+        // Already banned in the book: this is the same ban told twice (a
+        // restarted daemon adopts a kernel ban from the map, then reads its
+        // event off the ring buffer) or one the kernel made again after its
+        // LRU share forgot ours. Neither is a new offence.
+        if self.is_under_ban(ip, at) {
+            return Decision::AlreadyBanned;
+        }
         let (origin, first_ban) = match class {
             OffenceClass::Scanner => (BanOrigin::KernelScanner, self.settings.scanner_ban),
             _ => (BanOrigin::KernelRateGuard, self.settings.rate_guard_ban),
