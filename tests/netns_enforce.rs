@@ -216,3 +216,45 @@ fn a_kernel_ban_made_while_the_daemon_was_down_counts_once() {
     let out = cli(&lab.guarded, &paths, &["detach"]);
     assert!(out.status.success());
 }
+
+#[test]
+fn a_reload_names_the_keys_that_need_a_restart_and_keeps_them_running() {
+    let lab = VethLab::new("10.204.4");
+    let paths = DaemonPaths::new("e4");
+    let config = paths.log("sipshield.toml");
+    std::fs::write(&config, "[policy.sip_auth]\nmaxretry = 3\n").unwrap();
+    let config_s = config.to_str().unwrap().to_string();
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &["--config", &config_s, "--iface", GUARD_DEV],
+    );
+    std::fs::write(
+        &config,
+        "[daemon]\nxdp_mode = \"skb\"\ncontrol_group = \"4242\"\n[xdp]\nmax_bans = 2048\n\
+         [policy.sip_auth]\nmaxretry = 4\n",
+    )
+    .unwrap();
+    let out = cli(&lab.guarded, &paths, &["reload"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for key in ["daemon.xdp_mode", "daemon.control_group", "xdp.max_bans"] {
+        assert!(said.contains(key), "{key} named: {said}");
+    }
+    assert!(
+        !said.contains("maxretry"),
+        "a live key is just applied: {said}"
+    );
+    // The socket still admits only root (the group takes a restart).
+    let socket = paths.socket();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}

@@ -11,6 +11,7 @@ mod duration;
 mod error;
 mod logs;
 mod policy;
+mod restart;
 mod xdp;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use duration::{format_duration, parse_duration, BanLength, DurationError};
 pub use error::{ConfigError, KeyPath, Location, Problem};
 pub use logs::LogsSection;
 pub use policy::{ClassThreshold, PolicySection};
+pub use restart::{keep_running_values, restart_only_changes};
 pub use xdp::{Protocol, ScannerMode, ShieldMode, SipPortSection, XdpSection};
 
 pub(crate) use allow::canonical_net;

@@ -523,22 +523,20 @@ impl Engine {
         }
     }
 
-    /// Applies a new, already validated config (SIGHUP / `reload`).
+    /// Applies a new, already validated config (SIGHUP / `reload`), all or
+    /// nothing: the one step that can fail (the kernel's config map) runs
+    /// first, and everything after it cannot fail. Keys that need a restart
+    /// keep their running values and are named in the answer.
     pub fn reload(&mut self, config: Config) -> Result<String, BpfError> {
-        let mut notes = Vec::new();
-        if config.daemon.interfaces != self.config.daemon.interfaces {
-            notes.push("interface changes need a restart".to_string());
-        }
-        if config.xdp.map_sizes() != self.config.xdp.map_sizes() {
-            notes.push("map size changes need a restart (sipshield detach, then run)".to_string());
-        }
+        let restart = crate::config::restart_only_changes(&self.config, &config);
+        let config = crate::config::keep_running_values(&self.config, config);
+        self.shield
+            .write_config(&config.to_xdp_config(), &config.ua_prefixes())?;
         let lifted = self.policy.apply_config(&config);
         self.lift(&lifted);
         if !config.allow.ssh_sessions {
             self.policy.ssh_clear();
         }
-        self.shield
-            .write_config(&config.to_xdp_config(), &config.ua_prefixes())?;
         let mut keep: Vec<LogWatch> = Vec::new();
         let wanted: Vec<(std::path::PathBuf, super::watch::LogKind)> = config
             .logs
@@ -565,8 +563,11 @@ impl Engine {
         self.allowlist_changed();
         self.dirty = true;
         let mut msg = "configuration reloaded".to_string();
-        if !notes.is_empty() {
-            msg.push_str(&format!(" ({})", notes.join("; ")));
+        if !restart.is_empty() {
+            msg.push_str(&format!(
+                "; changed but kept as running until a restart: {}",
+                restart.join(", ")
+            ));
         }
         Ok(msg)
     }
