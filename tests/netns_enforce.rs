@@ -258,3 +258,37 @@ fn a_reload_names_the_keys_that_need_a_restart_and_keeps_them_running() {
     let out = cli(&lab.guarded, &paths, &["detach"]);
     assert!(out.status.success());
 }
+
+#[test]
+fn the_state_directory_is_private_and_absurd_state_does_not_stop_the_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = VethLab::new("10.204.5");
+    let paths = DaemonPaths::new("e5");
+    // A hand-edited or corrupt-but-parseable state file: times past any
+    // clock, counters at their maximum.
+    std::fs::create_dir_all(paths.state_dir()).unwrap();
+    std::fs::set_permissions(paths.state_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let max = u64::MAX;
+    std::fs::write(
+        paths.state_dir().join("state.json"),
+        format!(
+            r#"{{"version":1,"saved_at":{max},"bans":[{{"target":"10.66.0.1","created":{max},"expires":{max},"class":"sip-auth","origin":"log","offence_number":4294967295,"reason":"x"}}],"history":[{{"addr":"10.66.0.2","bans":4294967295,"last_offence":{max},"banned_until":{max}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&lab.guarded, &paths, &["--iface", GUARD_DEV]);
+    let bans = bans_json(&lab, &paths);
+    assert_eq!(bans.len(), 1, "{bans:#?}");
+    let mode = std::fs::metadata(paths.state_dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "bans and sessions are nobody else's business"
+    );
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}

@@ -366,3 +366,34 @@ fn scanner_ban_hits_of_zero_is_refused() {
     let err = parse("[xdp]\nscanner_ban_hits = 0\n").unwrap_err();
     assert_eq!(problems(err)[0].0, "xdp.scanner_ban_hits");
 }
+
+#[test]
+fn durations_too_long_for_the_kernel_clock_are_refused() {
+    // 1000000 weeks is 19000 years: in nanoseconds past u64, it used to
+    // saturate and then wrap in the kernel into a ban that had expired.
+    for (text, key) in [
+        ("[xdp]\nrate_ban = \"1000000w\"\n", "xdp.rate_ban"),
+        ("[xdp]\nscanner_ban = \"5300w\"\n", "xdp.scanner_ban"),
+        (
+            "[policy]\nban_ladder = [\"10m\", \"1000000w\"]\n",
+            "policy.ban_ladder",
+        ),
+        (
+            "[policy.ssh]\nfindtime = \"99999999d\"\n",
+            "policy.ssh.findtime",
+        ),
+    ] {
+        let err = parse(text).unwrap_err().to_string();
+        assert!(
+            err.contains("longer than 100 years") && err.contains("sipshield.toml:"),
+            "{key}: {err}"
+        );
+    }
+    // A century fits, and permanent is the way to say forever.
+    assert!(parse("[xdp]\nrate_ban = \"5200w\"\n").is_ok());
+    assert!(parse("[xdp]\nrate_ban = \"permanent\"\n").is_ok());
+    assert_eq!(
+        sipshield::config::parse_duration("1000000w").unwrap_err().to_string(),
+        "\"1000000w\" is longer than 100 years (the kernel clock's reach): write \"permanent\" for a ban that never ends"
+    );
+}

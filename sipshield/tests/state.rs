@@ -317,3 +317,43 @@ fn policy_state_survives_a_restart_through_the_file() {
     assert_eq!(order.offence_number, 2);
     assert_eq!(order.duration, Some(Duration::from_secs(3600)));
 }
+
+#[test]
+fn absurd_timestamps_in_a_state_file_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = u64::MAX;
+    let text = format!(
+        r#"{{"version":1,"saved_at":{max},
+        "bans":[
+          {{"target":"198.51.100.1","created":{max},"expires":{max},"class":"sip-auth","origin":"log","offence_number":4294967295,"reason":"x"}},
+          {{"target":"198.51.100.2","created":0,"expires":1,"class":"sip-auth","origin":"log","offence_number":1,"reason":"x"}},
+          {{"target":"198.51.100.0/24","created":{max},"expires":null,"class":"manual","origin":"manual","offence_number":0,"reason":"x"}}
+        ],
+        "history":[{{"addr":"198.51.100.3","bans":4294967295,"last_offence":{max},"banned_until":{max}}}],
+        "ssh_sessions":[{{"ip":"192.0.2.4","port":22,"method":"publickey","accepted":{max},"last_open":{max}}}]}}"#
+    );
+    fs::write(dir.path().join("state.json"), text).unwrap();
+    let file = StateFile::in_dir(dir.path());
+    let now = SystemTime::now();
+    let loaded = file.load(now).expect("loads");
+    let mut policy = Policy::new(PolicySettings::default(), Allowlist::new());
+    policy.restore(&loaded.state, now);
+    // Offences, escalation, expiry and saving all still work.
+    for n in 0..5 {
+        let _ = policy.offence(
+            "198.51.100.3".parse().unwrap(),
+            OffenceClass::SipAuth,
+            now + Duration::from_secs(n),
+        );
+    }
+    let _ = policy.record_kernel_ban(
+        "198.51.100.9".parse().unwrap(),
+        OffenceClass::RateGuard,
+        now,
+    );
+    policy.expire(now + Duration::from_secs(3600));
+    policy.ssh_refresh(&[], now);
+    let saved = policy.snapshot(now);
+    file.save(&saved).unwrap();
+    assert!(file.load(now).is_ok());
+}

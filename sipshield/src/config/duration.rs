@@ -19,7 +19,14 @@ pub enum DurationError {
     UnknownUnit { text: String, unit: String },
     #[error("{0:?} is too long")]
     Overflow(String),
+    #[error("{0:?} is longer than 100 years (the kernel clock's reach): write \"permanent\" for a ban that never ends")]
+    TooLong(String),
 }
+
+/// The longest duration accepted anywhere: 100 years. A ban's expiry is
+/// the kernel's monotonic clock (nanoseconds since boot, u64) plus its
+/// length, which must never wrap: u64 nanoseconds reach 584 years.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600 + 25 * 24 * 3600);
 
 const UNITS: [(&str, u64); 6] = [
     ("w", 7 * 24 * 3600 * 1000),
@@ -64,7 +71,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         let part = number.checked_mul(scale).ok_or_else(overflow)?;
         total_ms = total_ms.checked_add(part).ok_or_else(overflow)?;
     }
-    Ok(Duration::from_millis(total_ms))
+    let total = Duration::from_millis(total_ms);
+    if total > MAX_DURATION {
+        return Err(DurationError::TooLong(text.to_string()));
+    }
+    Ok(total)
 }
 
 /// The shortest exact spelling `parse_duration` reads back: `"1h30m"`, `"1w"`.

@@ -135,7 +135,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     // State first: a corrupt file is moved aside and reported, never
     // silently replaced; a newer format stops us.
     let state_file = StateFile::in_dir(&config.daemon.state_dir);
-    std::fs::create_dir_all(&config.daemon.state_dir)
+    StateFile::prepare_dir(&config.daemon.state_dir)
         .with_context(|| format!("creating {}", config.daemon.state_dir.display()))?;
     let saved = match state_file.load(now) {
         Ok(loaded) => {

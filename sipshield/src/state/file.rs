@@ -4,7 +4,7 @@ use std::{
     fmt,
     fs::{self, File, OpenOptions},
     io::{self, Write},
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
     time::SystemTime,
@@ -174,6 +174,30 @@ impl StateFile {
     /// Replaces the file atomically: a temporary file in the same directory
     /// is written and fsynced, renamed over the old one, and the directory
     /// fsynced, so a crash leaves either the old or the new state, whole.
+    /// Creates the state directory mode 0700, or narrows an existing one
+    /// to 0700: bans, offence history and SSH sessions are root's business.
+    pub fn prepare_dir(dir: &Path) -> Result<(), StateError> {
+        let write_err = |source| StateError::Write {
+            path: dir.to_path_buf(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(write_err)?;
+        let mode = fs::metadata(dir).map_err(write_err)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            log::warn!(
+                "{}: mode {:o} lets others read the state; narrowed to 0700",
+                dir.display(),
+                mode & 0o777
+            );
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(write_err)?;
+        }
+        Ok(())
+    }
+
     pub fn save(&self, state: &State) -> Result<(), StateError> {
         let mut bytes = serde_json::to_vec_pretty(state)?;
         bytes.push(b'\n');

@@ -54,6 +54,11 @@ pub fn unix_secs(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The latest time a state file may name: the end of year 9999. Later
+/// values (a corrupt or hand-edited file) are read as this, so no time
+/// arithmetic on them can overflow.
+pub const LATEST_UNIX_SECS: u64 = 253_402_300_799;
+
 pub fn from_unix_secs(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs)
+    UNIX_EPOCH + Duration::from_secs(secs.min(LATEST_UNIX_SECS))
 }
