@@ -707,3 +707,43 @@ fn secrets_are_never_printed_beyond_first_character_and_length() {
     let reg = message_of(&all, "sip.trunk-registration");
     assert!(reg.contains("\"P…\" (9 chars)"), "{reg}");
 }
+
+#[test]
+fn a_symlink_chain_never_reads_outside_the_root() {
+    use sipshield::hardening::conf::HostRoot;
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.conf");
+    std::fs::write(&secret, "the auditing host's file\n").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("etc/asterisk");
+    std::fs::create_dir_all(&dir).unwrap();
+    // sip.conf -> l1 -> l2 -> ... -> l45 -> <absolute path of the secret>.
+    // Past the resolver's hop limit the rest of the chain used to be left
+    // to the kernel, which resolves the absolute link on the auditing host.
+    symlink("l1", dir.join("sip.conf")).unwrap();
+    for i in 1..45 {
+        symlink(format!("l{}", i + 1), dir.join(format!("l{i}"))).unwrap();
+    }
+    symlink(&secret, dir.join("l45")).unwrap();
+    let host = HostRoot::new(root.path());
+    match host.read("etc/asterisk/sip.conf") {
+        Ok(text) => assert!(!text.contains("auditing host"), "read outside the root: {text}"),
+        Err(_) => {}
+    }
+    // A loop is an error, never a hang or a read elsewhere.
+    symlink("loop-b", dir.join("loop-a")).unwrap();
+    symlink("loop-a", dir.join("loop-b")).unwrap();
+    assert!(host.read("etc/asterisk/loop-a").is_err());
+    assert!(!host.exists("etc/asterisk/loop-a"));
+    // A link swapped in for the last component after resolution is not
+    // followed: reads open the resolved path without following links.
+    symlink(&secret, dir.join("pjsip.conf")).unwrap();
+    match host.read("etc/asterisk/pjsip.conf") {
+        Ok(text) => assert!(!text.contains("auditing host"), "{text}"),
+        Err(_) => {}
+    }
+    // The audit as a whole reads nothing of it either.
+    let report = sipshield::hardening::audit(root.path()).unwrap();
+    assert!(!format!("{report:?}").contains("auditing host"));
+}

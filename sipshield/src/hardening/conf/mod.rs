@@ -2,7 +2,10 @@
 //! file (relative to the audited root) and line of every value, so a finding
 //! can point at the exact line to change.
 
-use std::path::{Component, Path, PathBuf};
+use std::{
+    os::unix::fs::OpenOptionsExt,
+    path::{Component, Path, PathBuf},
+};
 
 pub mod apache;
 pub mod asterisk;
@@ -127,6 +130,9 @@ impl IncludeChain {
     }
 }
 
+/// Links followed per path at most (the kernel's own limit, MAXSYMLINKS).
+const MAX_SYMLINK_HOPS: usize = 40;
+
 /// The audited filesystem: every path a config names is looked up below it,
 /// never on the auditing host itself.
 #[derive(Debug, Clone)]
@@ -152,17 +158,21 @@ impl HostRoot {
     }
 
     pub fn exists(&self, rel: &str) -> bool {
-        self.path(&self.resolve(rel)).exists()
+        self.resolve(rel)
+            .is_some_and(|r| std::fs::symlink_metadata(self.path(&r)).is_ok())
     }
 
     pub fn is_dir(&self, rel: &str) -> bool {
-        self.path(&self.resolve(rel)).is_dir()
+        self.resolve(rel)
+            .is_some_and(|r| std::fs::symlink_metadata(self.path(&r)).is_ok_and(|m| m.is_dir()))
     }
 
     /// Follows symlinks inside the audited tree: an absolute link target
     /// (Debian's `my.cnf -> /etc/alternatives/my.cnf`) is looked up below
-    /// the root, not on the auditing host.
-    pub fn resolve(&self, rel: &str) -> String {
+    /// the root, not on the auditing host. `None` past 40 links (a loop, or
+    /// a chain made to outlast us): the rest is never left to the kernel,
+    /// which would resolve it on the auditing host.
+    pub fn resolve(&self, rel: &str) -> Option<String> {
         let mut pending: Vec<String> = normalize(rel);
         pending.reverse();
         let mut done: Vec<String> = Vec::new();
@@ -174,8 +184,8 @@ impl HostRoot {
                 continue;
             };
             hops += 1;
-            if hops > 40 {
-                break;
+            if hops > MAX_SYMLINK_HOPS {
+                return None;
             }
             done.pop();
             let target = target.to_string_lossy().into_owned();
@@ -184,7 +194,7 @@ impl HostRoot {
             done.clear();
             pending.extend(rest.drain(..).rev());
         }
-        done.join("/")
+        Some(done.join("/"))
     }
 
     /// True for a file or a symlink, even a dangling one (an enabled systemd
@@ -195,7 +205,23 @@ impl HostRoot {
 
     pub fn read(&self, rel: &str) -> Result<String, ConfError> {
         let rel = join_rel("", rel);
-        match std::fs::read(self.path(&self.resolve(&rel))) {
+        let Some(resolved) = self.resolve(&rel) else {
+            return Err(ConfError::Io {
+                file: rel,
+                source: std::io::Error::from_raw_os_error(libc::ELOOP),
+            });
+        };
+        // Every link was resolved above: the last component must not be one
+        // now (a link swapped in meanwhile is not followed).
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.path(&resolved));
+        let read = opened.and_then(|mut f| {
+            let mut bytes: Vec<u8> = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut bytes).map(|_| bytes)
+        });
+        match read {
             Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfError::NotFound(rel)),
             Err(source) => Err(ConfError::Io { file: rel, source }),
@@ -204,7 +230,10 @@ impl HostRoot {
 
     /// Names in a directory (relative to the root), sorted; empty when absent.
     pub fn list_dir(&self, rel: &str) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.path(&self.resolve(rel))) else {
+        let Some(resolved) = self.resolve(rel) else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(self.path(&resolved)) else {
             return Vec::new();
         };
         let mut names: Vec<String> = entries
