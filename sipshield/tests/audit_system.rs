@@ -382,6 +382,30 @@ mod web_admin_public {
     }
 
     #[test]
+    fn a_partial_tree_with_sites_enabled_but_no_apache2_conf_is_still_checked() {
+        // A container image or a copied /etc: the site is there, the main
+        // file is not. Debian's default apache2.conf (and ports.conf's
+        // Listen 80) is assumed.
+        let site = "etc/apache2/sites-enabled/000-default.conf";
+        let h = host(&[(
+            site,
+            &conf(&[
+                "<VirtualHost *:80>",
+                "  DocumentRoot /var/www/html",
+                "</VirtualHost>",
+            ]),
+        )])
+        .touch(FREEPBX);
+        assert_eq!(h.hits("web.admin-public"), [at(site, 2)]);
+        let report = h.report();
+        assert!(
+            !report.skipped.iter().any(|s| s.checks.contains("web.admin-public")),
+            "{:?}",
+            report.skipped
+        );
+    }
+
+    #[test]
     fn listening_on_a_lan_address_only() {
         let h = host(&[
             (

@@ -13,6 +13,27 @@ pub const LAYOUTS: [(&str, &str); 2] = [
     ("etc/httpd", "etc/httpd/conf/httpd.conf"),
 ];
 
+/// The stock main file of each layout, for trees that have its parts but
+/// not itself: (server root, main file, directories that mark the layout,
+/// the includes and listeners the stock file has).
+const ASSUMED_MAIN: [(&str, &str, &[&str], &str); 2] = [
+    (
+        "etc/apache2",
+        "etc/apache2/apache2.conf",
+        &["sites-enabled", "conf-enabled", "mods-enabled"],
+        "IncludeOptional mods-enabled/*.load\nIncludeOptional mods-enabled/*.conf\n\
+         IncludeOptional ports.conf\nIncludeOptional conf-enabled/*.conf\n\
+         IncludeOptional sites-enabled/*.conf\n",
+    ),
+    (
+        "etc/httpd",
+        "etc/httpd/conf/httpd.conf",
+        &["conf.d", "conf.modules.d"],
+        "Listen 80\nIncludeOptional conf.modules.d/*.conf\n\
+         DocumentRoot /var/www/html\nIncludeOptional conf.d/*.conf\n",
+    ),
+];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
     /// Lower-cased: `directory`, `location`, `virtualhost`, `ifmodule`, ...
@@ -72,6 +93,31 @@ impl ApacheConf {
                 Err(ConfError::NotFound(_)) => {}
                 Err(e) => {
                     first_error.get_or_insert(e);
+                }
+            }
+        }
+        if first_error.is_none() {
+            // No main file, but the parts it would include: a partial copy
+            // of /etc or a container image. The distribution's stock main
+            // file is assumed, so those parts are still checked.
+            for (server_root, main, markers, stock) in ASSUMED_MAIN {
+                if markers.iter().any(|m| host.is_dir(&join_rel(server_root, m))) {
+                    let mut conf = ApacheConf {
+                        main_file: main.to_string(),
+                        directives: Vec::new(),
+                        unreadable: Vec::new(),
+                    };
+                    let mut text = stock.to_string();
+                    if !host.exists(&join_rel(server_root, "ports.conf"))
+                        && server_root == "etc/apache2"
+                    {
+                        // Debian's stock ports.conf.
+                        text.push_str("Listen 80\n");
+                    }
+                    let mut visited = HashSet::from([main.to_string()]);
+                    let mut stack = Vec::new();
+                    conf.parse(host, server_root, main, &text, &mut stack, &mut visited);
+                    return Ok(conf);
                 }
             }
         }
