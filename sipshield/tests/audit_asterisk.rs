@@ -5,6 +5,7 @@
 mod audit_support;
 
 use audit_support::{at, conf, host, none, whole};
+use sipshield::hardening::Severity;
 
 const SIP: &str = "etc/asterisk/sip.conf";
 const PJSIP: &str = "etc/asterisk/pjsip.conf";
@@ -613,17 +614,46 @@ mod sip_insecure_invite {
     use super::*;
 
     #[test]
-    fn a_trunk_taking_invites_from_anywhere() {
+    fn a_peer_taking_invites_from_anywhere() {
+        // host=dynamic: no fixed address to match calls by, so anyone who
+        // names the peer gets in.
         let h = host(&[(
             SIP,
             &conf(&[
                 "[provider]",
                 "type = peer",
-                "host = sip.example.net",
+                "host = dynamic",
                 "insecure = port,invite",
             ]),
         )]);
         assert_eq!(h.hits("sip.insecure-invite"), [at(SIP, 4)]);
+        assert_eq!(h.the("sip.insecure-invite").severity, Severity::Medium);
+        let no_host = host(&[(SIP, &conf(&["[p]", "type = peer", "insecure = invite"]))]);
+        assert_eq!(
+            no_host.the("sip.insecure-invite").severity,
+            Severity::Medium
+        );
+    }
+
+    #[test]
+    fn an_ip_authenticated_trunk_with_a_fixed_host_is_low() {
+        // The way the hardening checklist sets up a provider trunk: chan_sip
+        // matches its INVITEs by the fixed host's address (and port unless
+        // insecure=port). deny/permit is defence in depth there.
+        for host_line in ["host = sip.example.net", "host = 203.0.113.10"] {
+            let h = host(&[(
+                SIP,
+                &conf(&[
+                    "[provider]",
+                    "type = peer",
+                    host_line,
+                    "insecure = port,invite",
+                ]),
+            )]);
+            let f = h.the("sip.insecure-invite");
+            assert_eq!(f.severity, Severity::Low, "{host_line}: {f:?}");
+            assert_eq!((f.file.as_str(), f.line), (SIP, Some(4)));
+        }
     }
 
     #[test]

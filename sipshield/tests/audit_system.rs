@@ -399,7 +399,10 @@ mod web_admin_public {
         assert_eq!(h.hits("web.admin-public"), [at(site, 2)]);
         let report = h.report();
         assert!(
-            !report.skipped.iter().any(|s| s.checks.contains("web.admin-public")),
+            !report
+                .skipped
+                .iter()
+                .any(|s| s.checks.contains("web.admin-public")),
             "{:?}",
             report.skipped
         );

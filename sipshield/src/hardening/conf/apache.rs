@@ -101,7 +101,10 @@ impl ApacheConf {
             // of /etc or a container image. The distribution's stock main
             // file is assumed, so those parts are still checked.
             for (server_root, main, markers, stock) in ASSUMED_MAIN {
-                if markers.iter().any(|m| host.is_dir(&join_rel(server_root, m))) {
+                if markers
+                    .iter()
+                    .any(|m| host.is_dir(&join_rel(server_root, m)))
+                {
                     let mut conf = ApacheConf {
                         main_file: main.to_string(),
                         directives: Vec::new(),

@@ -169,14 +169,32 @@ fn check_peer(
             .split(',')
             .any(|w| matches!(w.trim(), "invite" | "very"));
         if skips_auth && !acl_restricts(peer) {
-            report.findings.push(at(
-                AREA,
-                "sip.insecure-invite",
-                Severity::Medium,
-                &insecure.origin,
-                format!("SIP peer [{name}] takes INVITEs without authentication (insecure = {}) and has no deny/permit", insecure.value),
-                format!("deny = 0.0.0.0/0.0.0.0 and permit = <provider IP>/255.255.255.255 in [{name}] of {path}"),
-            ));
+            // A fixed host= is how an IP-authenticated trunk is meant to be
+            // set up: chan_sip matches its calls by that address. Without
+            // one (dynamic, or none), nothing ties the peer to an address.
+            let fixed_host = peer.get("host").is_some_and(|h| {
+                !h.value.trim().is_empty() && !h.value.trim().eq_ignore_ascii_case("dynamic")
+            });
+            let finding = if fixed_host {
+                at(
+                    AREA,
+                    "sip.insecure-invite",
+                    Severity::Low,
+                    &insecure.origin,
+                    format!("SIP peer [{name}] takes INVITEs without authentication (insecure = {}), matched by its fixed host; no deny/permit as a second line", insecure.value),
+                    format!("deny = 0.0.0.0/0.0.0.0 and permit = <provider IP>/255.255.255.255 in [{name}] of {path} (defence in depth)"),
+                )
+            } else {
+                at(
+                    AREA,
+                    "sip.insecure-invite",
+                    Severity::Medium,
+                    &insecure.origin,
+                    format!("SIP peer [{name}] takes INVITEs without authentication (insecure = {}), has no fixed host and no deny/permit", insecure.value),
+                    format!("host = <provider address>, and deny = 0.0.0.0/0.0.0.0 and permit = <provider IP>/255.255.255.255 in [{name}] of {path}"),
+                )
+            };
+            report.findings.push(finding);
         }
     }
 
