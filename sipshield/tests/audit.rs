@@ -728,12 +728,11 @@ fn a_symlink_chain_never_reads_outside_the_root() {
     }
     symlink(&secret, dir.join("l45")).unwrap();
     let host = HostRoot::new(root.path());
-    match host.read("etc/asterisk/sip.conf") {
-        Ok(text) => assert!(
+    if let Ok(text) = host.read("etc/asterisk/sip.conf") {
+        assert!(
             !text.contains("auditing host"),
             "read outside the root: {text}"
-        ),
-        Err(_) => {}
+        );
     }
     // A loop is an error, never a hang or a read elsewhere.
     symlink("loop-b", dir.join("loop-a")).unwrap();
@@ -743,9 +742,8 @@ fn a_symlink_chain_never_reads_outside_the_root() {
     // A link swapped in for the last component after resolution is not
     // followed: reads open the resolved path without following links.
     symlink(&secret, dir.join("pjsip.conf")).unwrap();
-    match host.read("etc/asterisk/pjsip.conf") {
-        Ok(text) => assert!(!text.contains("auditing host"), "{text}"),
-        Err(_) => {}
+    if let Ok(text) = host.read("etc/asterisk/pjsip.conf") {
+        assert!(!text.contains("auditing host"), "{text}");
     }
     // The audit as a whole reads nothing of it either.
     let report = sipshield::hardening::audit(root.path()).unwrap();
