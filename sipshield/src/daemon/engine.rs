@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 use sipshield_common::{counters::Reason, event::EventKind, maps::BanOrigin as KernelOrigin};
 
 use super::{
-    saver::{Finished, StateSaver},
     shield::Shield,
     status::{self, DaemonInfo},
+    store::Store,
     watch::LogWatch,
 };
 use crate::{
@@ -25,7 +25,7 @@ use crate::{
     logs::{Failure, KnownGood, LogSource},
     offence::OffenceClass,
     policy::{discover::Discovery, BanOrder, Decision, Policy},
-    state::{self, BanRecord, BanTarget, StateFile},
+    state::{self, BanRecord, BanTarget},
 };
 
 /// One line of "what happened" kept for `status`.
@@ -36,11 +36,10 @@ pub struct Engine {
     pub config_path: String,
     pub policy: Policy,
     pub shield: Shield,
-    pub saver: StateSaver,
+    pub store: Store,
     pub watches: Vec<LogWatch>,
     pub started: Instant,
-    /// State changed since the last save.
-    pub dirty: bool,
+    last_store_prune: Instant,
     /// Would-bans (observe mode, allowlisted sources), newest first.
     would: VecDeque<Value>,
     last_kernel_prune: Instant,
@@ -65,6 +64,13 @@ struct Waiting {
 /// not stall the event loop.
 const RETRY_PER_TICK: usize = 256;
 
+/// How often old `ban_log` rows and forgotten history leave the database.
+const STORE_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// How often changes are written: a ban enforced is on disk within this
+/// (plus one transaction), and 100 bans a second cost a few pages each.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How often the whole kernel ban table is walked for expired entries.
 const KERNEL_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -88,7 +94,7 @@ impl Engine {
         config_path: String,
         policy: Policy,
         shield: Shield,
-        state_file: StateFile,
+        store: Store,
         watches: Vec<LogWatch>,
     ) -> Engine {
         Engine {
@@ -96,10 +102,10 @@ impl Engine {
             config_path,
             policy,
             shield,
-            saver: StateSaver::new(state_file),
+            store,
             watches,
             started: Instant::now(),
-            dirty: false,
+            last_store_prune: Instant::now(),
             would: VecDeque::new(),
             last_kernel_prune: Instant::now(),
             discovery_warnings: HashSet::new(),
@@ -195,9 +201,7 @@ impl Engine {
             }
             log::info!("lifted ban of {} ({})", r.target, r.reason);
         }
-        if !records.is_empty() {
-            self.dirty = true;
-        }
+        if !records.is_empty() {}
     }
 
     /// Start-up: make kernel and policy agree. Policy bans go into the
@@ -274,7 +278,6 @@ impl Engine {
         let lifted = self.policy.lift_allowlisted();
         self.lift(&lifted);
         self.shield.prune_expired()?;
-        self.dirty = true;
         log::info!(
             "enforcing {} ban(s), {} allowlist entr(ies)",
             self.policy.ban_count(),
@@ -328,7 +331,6 @@ impl Engine {
         );
         self.lift(&lifted);
         self.allowlist_changed();
-        self.dirty = true;
     }
 
     /// A discovery pass finished (off the event loop).
@@ -348,7 +350,6 @@ impl Engine {
                 "SSH sessions: {} open or in their grace",
                 self.policy.ssh_sessions().len()
             );
-            self.dirty = true;
         }
         self.lift(&lifted);
         self.allowlist_changed();
@@ -398,7 +399,6 @@ impl Engine {
                         order.reason
                     ),
                 }
-                self.dirty = true;
             }
             Decision::WouldBan { ban, allowlisted } => {
                 let why = match &allowlisted {
@@ -434,7 +434,6 @@ impl Engine {
                     "reason": format!("WOULD BAN ({why}): {}", ban.reason),
                 }));
                 self.would.truncate(RECENT);
-                self.dirty = true;
             }
             Decision::Pending { .. } | Decision::AlreadyBanned | Decision::Ignored => {}
         }
@@ -473,6 +472,10 @@ impl Engine {
         let expired = self.policy.expire(SystemTime::now());
         self.lift(&expired);
         self.retry();
+        if self.last_store_prune.elapsed() >= STORE_PRUNE_EVERY {
+            self.last_store_prune = Instant::now();
+            self.store.prune(self.config.policy.forget_after);
+        }
         if self.last_kernel_prune.elapsed() >= KERNEL_PRUNE_EVERY {
             self.last_kernel_prune = Instant::now();
             if let Err(e) = self.shield.prune_expired() {
@@ -481,33 +484,16 @@ impl Engine {
         }
     }
 
-    pub fn save_if_dirty(&mut self) {
-        if self.saver.poll() == Finished::Failed {
-            self.dirty = true;
-        }
-        if !self.dirty || !self.saver.ready() {
-            return;
-        }
-        self.saver.start(self.policy.snapshot(SystemTime::now()));
-        self.dirty = false;
+    /// Hands what changed to the state writer (one transaction per call;
+    /// the run loop calls it every `FLUSH_EVERY`).
+    pub fn flush(&mut self) {
+        self.store.send(self.policy.take_changes());
     }
 
-    /// Shutdown: waits for a save in flight, then writes what is left.
+    /// Shutdown: writes what is left and waits for it.
     pub fn save_now(&mut self) {
-        if !self.saver.wait() {
-            self.dirty = true;
-        }
-        if !self.dirty {
-            return;
-        }
-        match self
-            .saver
-            .file()
-            .save(&self.policy.snapshot(SystemTime::now()))
-        {
-            Ok(()) => self.dirty = false,
-            Err(e) => log::error!("saving state: {e}"),
-        }
+        self.flush();
+        self.store.finish();
     }
 
     /// New allowlist content (discovery refresh, config): kernel follows.
@@ -561,7 +547,6 @@ impl Engine {
         self.watches = keep;
         self.config = config;
         self.allowlist_changed();
-        self.dirty = true;
         let mut msg = "configuration reloaded".to_string();
         if !restart.is_empty() {
             msg.push_str(&format!(
@@ -650,7 +635,6 @@ impl Engine {
                         now,
                     )
                     .map_err(|e| e.to_string())?;
-                self.dirty = true;
                 if let Err(e) = self.enforce(&record, None) {
                     log::error!(
                         "manual ban of {} ({}) NOT enforced yet: {e}; retried as room frees",
@@ -667,7 +651,6 @@ impl Engine {
                 let removed_policy = self.policy.unban(BanTarget::from_net(net)).is_some();
                 self.unenforced.remove(&addr::canonical_net(net));
                 let removed_kernel = self.shield.unban(net).map_err(err)?;
-                self.dirty = true;
                 Ok(json!({"removed": removed_policy || removed_kernel}))
             }
             Request::AllowList => Ok(Value::Array(self.allowlist_json())),
@@ -677,14 +660,12 @@ impl Engine {
                 let names: Vec<String> = lifted.iter().map(|b| b.target.to_string()).collect();
                 self.lift(&lifted);
                 self.allowlist_changed();
-                self.dirty = true;
                 Ok(json!({"lifted": names}))
             }
             Request::AllowDel { target } => {
                 let net = addr::parse_net(&target)?;
                 let removed = self.policy.disallow(net);
                 self.allowlist_changed();
-                self.dirty = true;
                 Ok(json!({"removed": removed}))
             }
             Request::Reload => Err("reload is handled by the daemon loop".into()),

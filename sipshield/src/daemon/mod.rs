@@ -3,10 +3,11 @@
 //! report served to the CLI.
 
 pub mod engine;
+pub mod restore;
 pub mod run;
-pub mod saver;
 pub mod shield;
 pub mod status;
+pub mod store;
 pub mod watch;
 
 pub use run::{run, Overrides, RunOptions};

@@ -15,6 +15,7 @@ use tokio::{
 use super::{
     engine::Engine,
     shield::Shield,
+    store::Store,
     watch::{LogKind, LogWatch},
 };
 use crate::{
@@ -23,7 +24,6 @@ use crate::{
     control::{server::ControlServer, Request, Response},
     logs::Parsed,
     policy::{discover, Allowlist, Policy, PolicySettings},
-    state::{StateError, StateFile},
 };
 
 /// Command-line overrides of the config file.
@@ -132,35 +132,15 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     let now = SystemTime::now();
 
-    // State first: a corrupt file is moved aside and reported, never
-    // silently replaced; a newer format stops us.
-    let state_file = StateFile::in_dir(&config.daemon.state_dir);
-    StateFile::prepare_dir(&config.daemon.state_dir)
-        .with_context(|| format!("creating {}", config.daemon.state_dir.display()))?;
-    let saved = match state_file.load(now) {
-        Ok(loaded) => {
-            log::info!(
-                "state: {} ban(s) restored, {} expired while down",
-                loaded.state.bans.len(),
-                loaded.expired.len()
-            );
-            Some(loaded.state)
-        }
-        Err(e @ (StateError::Corrupt { .. } | StateError::Unreadable { .. })) => {
-            log::error!("{e}; starting with no saved bans");
-            eprintln!("sipshield: {e}; starting with no saved bans");
-            None
-        }
-        Err(e) => return Err(e).context("loading the state file"),
-    };
+    // State first: a corrupt database is moved aside and reported, never
+    // silently replaced; a newer schema stops us.
+    let (db, saved) = super::restore::open_state(&config.daemon.state_dir, now)?;
 
     let mut policy = Policy::new(
         PolicySettings::from_config(&config),
         Allowlist::from_config(&config.allow),
     );
-    if let Some(state) = &saved {
-        policy.restore(state, now);
-    }
+    policy.restore(&saved, now);
     let section = config.allow.clone();
     let found =
         tokio::task::spawn_blocking(move || discover::discover(&section, Path::new("/proc")))
@@ -203,11 +183,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         config_shown,
         policy,
         shield,
-        state_file,
+        Store::start(
+            db,
+            config
+                .daemon
+                .state_dir
+                .join(super::store::ALLOWLIST_FILE_NAME),
+        ),
         watches(&config),
     );
     engine.reconcile()?;
-    engine.save_if_dirty();
+    engine.flush();
 
     let (req_tx, mut req_rx) =
         mpsc::channel::<(Request, tokio::sync::oneshot::Sender<Response>)>(64);
@@ -221,11 +207,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut log_tick = tokio::time::interval(poll);
     let mut event_tick = tokio::time::interval(Duration::from_millis(50));
     let mut house_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut flush_tick = tokio::time::interval(super::engine::FLUSH_EVERY);
     let mut discovery_tick = tokio::time::interval(refresh.max(Duration::from_secs(1)));
     for t in [
         &mut log_tick,
         &mut event_tick,
         &mut house_tick,
+        &mut flush_tick,
         &mut discovery_tick,
     ] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -253,7 +241,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                     engine.handle(req)
                 };
                 let _ = reply.send(response);
-                engine.save_if_dirty();
+                // Operator changes are rare: on disk at once.
+                engine.flush();
             }
             _ = log_tick.tick() => {
                 let at = SystemTime::now();
@@ -267,20 +256,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                         Parsed::KnownGood(good) => engine.on_known_good(good, at),
                     }
                 }
-                if !lines.is_empty() {
-                    engine.save_if_dirty();
-                }
             }
             _ = event_tick.tick() => {
                 let events = engine.shield.drain_events();
                 if !events.is_empty() {
                     engine.on_kernel_events(events);
-                    engine.save_if_dirty();
                 }
             }
             _ = house_tick.tick() => {
                 engine.housekeeping();
-                engine.save_if_dirty();
+            }
+            _ = flush_tick.tick() => {
+                engine.flush();
             }
             _ = discovery_tick.tick() => {
                 let section = engine.config.allow.clone();
@@ -291,7 +278,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
             Some(found) = disc_rx.recv() => {
                 engine.on_discovery(&found);
-                engine.save_if_dirty();
             }
         }
     }

@@ -22,6 +22,7 @@ pub mod ssh_sessions;
 mod window;
 
 use std::{
+    collections::HashSet,
     net::IpAddr,
     time::{Duration, SystemTime},
 };
@@ -39,7 +40,7 @@ use window::Window;
 use crate::{
     config::{format_duration, Config},
     offence::OffenceClass,
-    state::{self, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, State},
+    state::{self, db::Change, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, State},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +97,19 @@ pub struct Policy {
     would_bans: LruMap<IpAddr, Option<SystemTime>>,
     /// Authenticated SSH sessions: the `ssh-session` allowlist entries.
     ssh: SshSessions,
+    /// What changed since the last `take_changes`, for the state database.
+    journal: Journal,
+}
+
+/// Changes not yet handed to the state database.
+#[derive(Debug, Default)]
+struct Journal {
+    /// Bans made and lifted, in order.
+    bans: Vec<Change>,
+    /// Sources whose history changed or went.
+    history: HashSet<IpAddr>,
+    allow: bool,
+    ssh: bool,
 }
 
 impl Policy {
@@ -108,6 +122,7 @@ impl Policy {
             allowlist,
             settings,
             ssh: SshSessions::default(),
+            journal: Journal::default(),
         }
     }
 
@@ -250,7 +265,7 @@ impl Policy {
                 allowlisted: None,
             };
         }
-        self.bans.insert(BanRecord {
+        let record = BanRecord {
             target: BanTarget::Addr(ip),
             created: state::unix_secs(at),
             expires: order.expires_at().map(state::unix_secs),
@@ -258,7 +273,9 @@ impl Policy {
             origin,
             offence_number,
             reason: order.reason.clone(),
-        });
+        };
+        self.journal.bans.push(Change::Ban(record.clone()));
+        self.bans.insert(record);
         Decision::Ban(order)
     }
 
@@ -269,6 +286,7 @@ impl Policy {
         let Some(history) = self.history.get_mut(&ip) else {
             return;
         };
+        self.journal.history.insert(ip);
         if history.is_forgotten(at, forget_after) {
             self.history.remove(&ip);
         } else {
@@ -277,6 +295,7 @@ impl Policy {
     }
 
     fn count_ban(&mut self, ip: IpAddr, at: SystemTime, until: Option<SystemTime>) {
+        self.journal.history.insert(ip);
         let history = self.history.get_or_insert_with(ip, || History {
             bans: 0,
             last_offence: at,
@@ -329,6 +348,7 @@ impl Policy {
             offence_number: 0,
             reason: reason.into(),
         };
+        self.journal.bans.push(Change::Ban(record.clone()));
         self.bans.insert(record.clone());
         Ok(record)
     }
@@ -338,8 +358,12 @@ impl Policy {
     pub fn unban(&mut self, target: BanTarget) -> Option<BanRecord> {
         let target = BanTarget::from_net(target.as_net());
         let removed = self.bans.remove(&target);
+        if let Some(r) = &removed {
+            self.journal.bans.push(Change::Lift(r.clone()));
+        }
         if let BanTarget::Addr(ip) = target {
             self.history.remove(&ip);
+            self.journal.history.insert(ip);
             self.would_bans.remove(&ip);
             for class in OffenceClass::ALL {
                 self.windows.remove(&(ip, class));
@@ -353,11 +377,13 @@ impl Policy {
     pub fn allow(&mut self, net: ipnet::IpNet, note: impl Into<String>) -> Vec<BanRecord> {
         self.allowlist
             .insert(AllowEntry::new(net, AllowSource::Manual, note));
+        self.journal.allow = true;
         self.lift_allowlisted()
     }
 
     /// Removes an operator's allowlist entry; `false` if there was none.
     pub fn disallow(&mut self, net: ipnet::IpNet) -> bool {
+        self.journal.allow = true;
         self.allowlist.remove(net, AllowSource::Manual)
     }
 
@@ -413,6 +439,7 @@ impl Policy {
     }
 
     fn sync_ssh_entries(&mut self) {
+        self.journal.ssh = true;
         self.allowlist
             .replace_source(AllowSource::SshSession, self.ssh.entries());
     }
@@ -421,8 +448,13 @@ impl Policy {
     /// and returns them, for the daemon to delete from the kernel.
     pub fn lift_allowlisted(&mut self) -> Vec<BanRecord> {
         let allowlist = &self.allowlist;
-        self.bans
-            .remove_where(|r| allowlist.covers(r.target.as_net()).is_some())
+        let lifted = self
+            .bans
+            .remove_where(|r| allowlist.covers(r.target.as_net()).is_some());
+        self.journal
+            .bans
+            .extend(lifted.iter().cloned().map(Change::Lift));
+        lifted
     }
 
     /// Drops what has run out by `now`: expired bans (returned, for the
@@ -431,6 +463,9 @@ impl Policy {
     pub fn expire(&mut self, now: SystemTime) -> Vec<BanRecord> {
         let now_unix = state::unix_secs(now);
         let expired = self.bans.remove_where(|r| !r.is_active(now_unix));
+        self.journal
+            .bans
+            .extend(expired.iter().cloned().map(Change::Lift));
         self.would_bans
             .retain(|_, until| until.is_none_or(|u| now < u));
         let forget_after = self.settings.forget_after;
@@ -476,6 +511,40 @@ impl Policy {
     /// Windows forgotten because the cap was reached (a spoofed-source flood).
     pub fn evicted_sources(&self) -> u64 {
         self.windows.evicted()
+    }
+
+    /// The changes since the last call, for the state database: bans made
+    /// and lifted in order, then the current history of each source whose
+    /// history changed, the operator's allowlist and the SSH sessions if
+    /// they changed.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let journal = std::mem::take(&mut self.journal);
+        let mut changes = journal.bans;
+        for ip in journal.history {
+            changes.push(match self.history.get(&ip) {
+                Some(h) => Change::History(history_record(ip, h)),
+                None => Change::ForgetHistory(ip),
+            });
+        }
+        if journal.allow {
+            changes.push(Change::Allow(self.manual_allow()));
+        }
+        if journal.ssh {
+            changes.push(Change::Ssh(self.ssh.records()));
+        }
+        changes
+    }
+
+    /// The operator's allowlist entries (`sipshield allow add`).
+    pub fn manual_allow(&self) -> Vec<AllowRecord> {
+        self.allowlist
+            .entries()
+            .filter(|e| e.source == AllowSource::Manual)
+            .map(|e| AllowRecord {
+                net: e.net,
+                note: e.note.clone(),
+            })
+            .collect()
     }
 
     /// What goes into the state file.
@@ -542,6 +611,8 @@ impl Policy {
         // time is as old as the save).
         self.ssh.restore(&saved.ssh_sessions);
         self.sync_ssh_entries();
+        // What was restored is stored already.
+        self.journal = Journal::default();
     }
 }
 

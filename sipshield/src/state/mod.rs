@@ -4,6 +4,7 @@
 //! Times are wall-clock unix seconds. Whoever programs the kernel converts
 //! them to `CLOCK_MONOTONIC` expiries; this module never does.
 
+pub mod db;
 mod file;
 mod record;
 

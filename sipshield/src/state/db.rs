@@ -1,0 +1,565 @@
+//! The state database: SQLite in WAL mode, `<state_dir>/state.db`.
+//!
+//! Changes are written as rows, a batch per transaction: a ban made or
+//! lifted is one row in `bans` and one in `ban_log`, a source's history one
+//! row in `history`. Nothing is ever rewritten whole. `synchronous=FULL`
+//! makes each committed batch survive a crash of the process or the host.
+//! The schema is in the README (operators query it with `sqlite3`).
+
+use std::{
+    fs,
+    net::IpAddr,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::{
+    unix_secs, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, SshSession, State,
+    STATE_VERSION,
+};
+use crate::offence::OffenceClass;
+
+pub const DB_FILE_NAME: &str = "state.db";
+
+/// Bumped when the tables change incompatibly; a newer file is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long `ban_log` keeps its rows.
+pub const BAN_LOG_KEEP: Duration = Duration::from_secs(30 * 86_400);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bans (
+    target TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    expires INTEGER,
+    class TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    offence_number INTEGER NOT NULL,
+    reason TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ban_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    class TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    expires INTEGER,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ban_log_at ON ban_log (at);
+CREATE TABLE IF NOT EXISTS history (
+    addr TEXT PRIMARY KEY,
+    bans INTEGER NOT NULL,
+    last_offence INTEGER NOT NULL,
+    banned_until INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS allow (net TEXT PRIMARY KEY, note TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ssh_sessions (
+    ip TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    accepted INTEGER NOT NULL,
+    last_open INTEGER NOT NULL,
+    PRIMARY KEY (ip, port)
+) WITHOUT ROWID;
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{}: schema {found} is newer than this sipshield's {SCHEMA_VERSION}; upgrade sipshield or move the file away", path.display())]
+    Newer { path: PathBuf, found: i64 },
+    #[error("{} was unusable ({reason}); moved aside to {}, starting a new one", path.display(), aside.display())]
+    MovedAside {
+        path: PathBuf,
+        aside: PathBuf,
+        reason: String,
+    },
+}
+
+/// One change to write, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A ban made or replaced.
+    Ban(BanRecord),
+    /// A ban lifted (expired, unbanned, allowlisted); the record it had.
+    Lift(BanRecord),
+    History(HistoryRecord),
+    ForgetHistory(IpAddr),
+    /// The operator's allowlist entries, all of them (a handful).
+    Allow(Vec<AllowRecord>),
+    /// The SSH sessions, all of them (a handful).
+    Ssh(Vec<SshSession>),
+}
+
+pub struct StateDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl StateDb {
+    /// Opens `<dir>/state.db`, creating it. A file that is not a database,
+    /// or fails SQLite's quick check, is moved aside (with its `-wal` and
+    /// `-shm`) and a new one is made: the error says where it went.
+    pub fn open(dir: &Path) -> (Result<StateDb, DbError>, Option<DbError>) {
+        let path = dir.join(DB_FILE_NAME);
+        match Self::open_checked(&path) {
+            Ok(db) => (Ok(db), None),
+            Err(e @ DbError::Newer { .. }) => (Err(e), None),
+            Err(e) => {
+                let aside = aside_path(&path);
+                let moved = fs::rename(&path, &aside);
+                for suffix in ["-wal", "-shm"] {
+                    let side = PathBuf::from(format!("{}{suffix}", path.display()));
+                    let _ = fs::rename(&side, format!("{}{suffix}", aside.display()));
+                }
+                if let Err(io) = moved {
+                    return (
+                        Err(DbError::Sqlite {
+                            path: path.clone(),
+                            source: rusqlite::Error::InvalidPath(
+                                format!("cannot move the unusable database aside: {io}").into(),
+                            ),
+                        }),
+                        None,
+                    );
+                }
+                let report = DbError::MovedAside {
+                    path: path.clone(),
+                    aside,
+                    reason: e.to_string(),
+                };
+                (Self::open_checked(&path), Some(report))
+            }
+        }
+    }
+
+    fn open_checked(path: &Path) -> Result<StateDb, DbError> {
+        let err = |source| DbError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(err)?;
+        if check != "ok" {
+            return Err(err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(check),
+            )));
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        let db = StateDb {
+            conn,
+            path: path.to_path_buf(),
+        };
+        match db.meta("schema_version")? {
+            None => db.set_meta("schema_version", &SCHEMA_VERSION.to_string())?,
+            Some(v) => {
+                let found: i64 = v.parse().unwrap_or(i64::MAX);
+                if found > SCHEMA_VERSION {
+                    return Err(DbError::Newer {
+                        path: path.to_path_buf(),
+                        found,
+                    });
+                }
+            }
+        }
+        Ok(db)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> DbError {
+        DbError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, DbError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Everything stored, as the policy restores it. Rows that do not
+    /// parse (a hand edit) are skipped and counted in the second value.
+    pub fn load(&self) -> Result<(State, usize), DbError> {
+        let mut skipped = 0;
+        let mut state = State {
+            version: STATE_VERSION,
+            saved_at: unix_secs(SystemTime::now()),
+            ..State::default()
+        };
+        let e = |e| self.err(e);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT target, created, expires, class, origin, offence_number, reason FROM bans",
+            )
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(e)?;
+        for row in rows {
+            let (target, created, expires, class, origin, number, reason) = row.map_err(e)?;
+            let parsed = (|| {
+                Some(BanRecord {
+                    target: target.parse::<BanTarget>().ok()?,
+                    created: u64::try_from(created).ok()?,
+                    expires: match expires {
+                        None => None,
+                        Some(x) => Some(u64::try_from(x).ok()?),
+                    },
+                    class: from_name::<OffenceClass>(&class)?,
+                    origin: from_name::<BanOrigin>(&origin)?,
+                    offence_number: u32::try_from(number).ok()?,
+                    reason,
+                })
+            })();
+            match parsed {
+                Some(b) => state.bans.push(b),
+                None => skipped += 1,
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT addr, bans, last_offence, banned_until FROM history")
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
+            .map_err(e)?;
+        for row in rows {
+            let (addr, bans, last, until) = row.map_err(e)?;
+            let parsed = (|| {
+                Some(HistoryRecord {
+                    addr: addr.parse().ok()?,
+                    bans: u32::try_from(bans).ok()?,
+                    last_offence: u64::try_from(last).ok()?,
+                    banned_until: match until {
+                        None => None,
+                        Some(x) => Some(u64::try_from(x).ok()?),
+                    },
+                })
+            })();
+            match parsed {
+                Some(h) => state.history.push(h),
+                None => skipped += 1,
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT net, note FROM allow")
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(e)?;
+        for row in rows {
+            let (net, note) = row.map_err(e)?;
+            match net.parse() {
+                Ok(net) => state.allow.push(AllowRecord { net, note }),
+                Err(_) => skipped += 1,
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ip, port, method, accepted, last_open FROM ssh_sessions")
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(e)?;
+        for row in rows {
+            let (ip, port, method, accepted, last_open) = row.map_err(e)?;
+            let parsed = (|| {
+                Some(SshSession {
+                    ip: ip.parse().ok()?,
+                    port: u16::try_from(port).ok()?,
+                    method,
+                    accepted: u64::try_from(accepted).ok()?,
+                    last_open: u64::try_from(last_open).ok()?,
+                })
+            })();
+            match parsed {
+                Some(s) => state.ssh_sessions.push(s),
+                None => skipped += 1,
+            }
+        }
+        Ok((state, skipped))
+    }
+
+    /// Writes `changes` in one transaction: all of them or none.
+    pub fn apply(&mut self, changes: &[Change], now: SystemTime) -> Result<(), DbError> {
+        self.write(changes, now, true)
+    }
+
+    /// `apply`; `log`: also record bans and lifts in `ban_log`.
+    fn write(
+        &mut self,
+        changes: &[Change],
+        now: SystemTime,
+        log_them: bool,
+    ) -> Result<(), DbError> {
+        let path = self.path.clone();
+        let e = |source| DbError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut put_ban = tx
+                .prepare_cached(
+                    "INSERT INTO bans (target, created, expires, class, origin, offence_number, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (target) DO UPDATE SET created = excluded.created,
+                       expires = excluded.expires, class = excluded.class, origin = excluded.origin,
+                       offence_number = excluded.offence_number, reason = excluded.reason",
+                )
+                .map_err(e)?;
+            let mut del_ban = tx
+                .prepare_cached("DELETE FROM bans WHERE target = ?1")
+                .map_err(e)?;
+            let mut log = tx
+                .prepare_cached(
+                    "INSERT INTO ban_log (at, action, target, class, origin, expires, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(e)?;
+            let mut put_history = tx
+                .prepare_cached(
+                    "INSERT INTO history (addr, bans, last_offence, banned_until) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (addr) DO UPDATE SET bans = excluded.bans,
+                       last_offence = excluded.last_offence, banned_until = excluded.banned_until",
+                )
+                .map_err(e)?;
+            let mut del_history = tx
+                .prepare_cached("DELETE FROM history WHERE addr = ?1")
+                .map_err(e)?;
+            let at = sql_secs(unix_secs(now));
+            for change in changes {
+                match change {
+                    Change::Ban(b) => {
+                        let target = b.target.to_string();
+                        put_ban
+                            .execute(params![
+                                target,
+                                sql_secs(b.created),
+                                b.expires.map(sql_secs),
+                                b.class.as_str(),
+                                b.origin.to_string(),
+                                i64::from(b.offence_number),
+                                b.reason
+                            ])
+                            .map_err(e)?;
+                        if !log_them {
+                            continue;
+                        }
+                        log.execute(params![
+                            at,
+                            "ban",
+                            target,
+                            b.class.as_str(),
+                            b.origin.to_string(),
+                            b.expires.map(sql_secs),
+                            b.reason
+                        ])
+                        .map_err(e)?;
+                    }
+                    Change::Lift(b) => {
+                        let target = b.target.to_string();
+                        del_ban.execute([&target]).map_err(e)?;
+                        if !log_them {
+                            continue;
+                        }
+                        log.execute(params![
+                            at,
+                            "lift",
+                            target,
+                            b.class.as_str(),
+                            b.origin.to_string(),
+                            b.expires.map(sql_secs),
+                            b.reason
+                        ])
+                        .map_err(e)?;
+                    }
+                    Change::History(h) => {
+                        put_history
+                            .execute(params![
+                                h.addr.to_string(),
+                                i64::from(h.bans),
+                                sql_secs(h.last_offence),
+                                h.banned_until.map(sql_secs)
+                            ])
+                            .map_err(e)?;
+                    }
+                    Change::ForgetHistory(ip) => {
+                        del_history.execute([ip.to_string()]).map_err(e)?;
+                    }
+                    Change::Allow(entries) => {
+                        tx.execute("DELETE FROM allow", []).map_err(e)?;
+                        for a in entries {
+                            tx.execute(
+                                "INSERT OR REPLACE INTO allow (net, note) VALUES (?1, ?2)",
+                                params![a.net.to_string(), a.note],
+                            )
+                            .map_err(e)?;
+                        }
+                    }
+                    Change::Ssh(sessions) => {
+                        tx.execute("DELETE FROM ssh_sessions", []).map_err(e)?;
+                        for s in sessions {
+                            tx.execute(
+                                "INSERT OR REPLACE INTO ssh_sessions (ip, port, method, accepted, last_open)
+                                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                                params![
+                                    s.ip.to_string(),
+                                    i64::from(s.port),
+                                    s.method,
+                                    sql_secs(s.accepted),
+                                    sql_secs(s.last_open)
+                                ],
+                            )
+                            .map_err(e)?;
+                        }
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Replaces everything with `state` in one transaction (an import, or
+    /// a database rebuilt from the kernel after a corrupt one).
+    pub fn replace_all(&mut self, state: &State) -> Result<(), DbError> {
+        let tx_path = self.path.clone();
+        {
+            let tx = self.conn.transaction().map_err(|source| DbError::Sqlite {
+                path: tx_path.clone(),
+                source,
+            })?;
+            for table in ["bans", "history", "allow", "ssh_sessions"] {
+                tx.execute(&format!("DELETE FROM {table}"), [])
+                    .map_err(|source| DbError::Sqlite {
+                        path: tx_path.clone(),
+                        source,
+                    })?;
+            }
+            tx.commit().map_err(|source| DbError::Sqlite {
+                path: tx_path.clone(),
+                source,
+            })?;
+        }
+        let mut changes: Vec<Change> = state.bans.iter().cloned().map(Change::Ban).collect();
+        changes.extend(state.history.iter().cloned().map(Change::History));
+        changes.push(Change::Allow(state.allow.clone()));
+        changes.push(Change::Ssh(state.ssh_sessions.clone()));
+        // An import is not news: its bans were made before.
+        self.write(&changes, SystemTime::now(), false)
+    }
+
+    /// Drops `ban_log` rows older than `BAN_LOG_KEEP` and history rows
+    /// quiet for longer than `forget_after`.
+    pub fn prune(&self, now: SystemTime, forget_after: Duration) -> Result<(), DbError> {
+        let now = unix_secs(now);
+        self.conn
+            .execute(
+                "DELETE FROM ban_log WHERE at < ?1",
+                [sql_secs(now.saturating_sub(BAN_LOG_KEEP.as_secs()))],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute(
+                "DELETE FROM history WHERE max(last_offence, coalesce(banned_until, 0)) < ?1",
+                [sql_secs(now.saturating_sub(forget_after.as_secs()))],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// SQLite integers are signed: times past i64 (only a corrupt input has
+/// them) are stored as the latest time `state` accepts.
+fn sql_secs(secs: u64) -> i64 {
+    i64::try_from(secs.min(super::LATEST_UNIX_SECS)).unwrap_or(i64::MAX)
+}
+
+/// An enum from its kebab-case serde name.
+fn from_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+}
+
+fn aside_path(path: &Path) -> PathBuf {
+    let stamp = unix_secs(SystemTime::now());
+    let mut n = 0;
+    loop {
+        let candidate = if n == 0 {
+            PathBuf::from(format!("{}.corrupt-{stamp}", path.display()))
+        } else {
+            PathBuf::from(format!("{}.corrupt-{stamp}-{n}", path.display()))
+        };
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
+    }
+}
