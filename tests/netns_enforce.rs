@@ -292,3 +292,78 @@ fn the_state_directory_is_private_and_absurd_state_does_not_stop_the_start() {
     let out = cli(&lab.guarded, &paths, &["detach"]);
     assert!(out.status.success());
 }
+
+#[test]
+fn after_sigkill_at_any_moment_every_ban_enforced_a_second_before_is_kept() {
+    use rand::Rng;
+    use sipshield_tests::daemon::{append, wrong_password};
+    let lab = VethLab::new("10.204.6");
+    let paths = DaemonPaths::new("e6");
+    let log = paths.log("messages");
+    append(&log, &[]);
+    let log_s = log.to_str().unwrap().to_string();
+    let args = ["--iface", GUARD_DEV, "--asterisk-log", log_s.as_str()];
+    let mut daemon = Daemon::start(&lab.guarded, &paths, &args);
+    let rx = lab.receiver();
+    let mut rng = rand::thread_rng();
+    let mut banned: Vec<String> = Vec::new();
+    for round in 0..6u8 {
+        let attacker = lab.add_sender(100 + round);
+        append(
+            &log,
+            &(0..5)
+                .map(|n| wrong_password(&attacker, n))
+                .collect::<Vec<_>>(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while lab.arrives(&attacker, &rx) {
+            assert!(
+                Instant::now() < deadline,
+                "not banned: {}",
+                daemon_log(&paths)
+            );
+        }
+        banned.push(attacker);
+        std::thread::sleep(Duration::from_millis(1100));
+        // More going on at the moment of the crash: half an offence window
+        // of someone else, at a random point of the writer's cycle.
+        let bystander = format!("{}.{}", lab.prefix, 200 + round);
+        append(
+            &log,
+            &[wrong_password(&bystander, 0), wrong_password(&bystander, 1)],
+        );
+        std::thread::sleep(Duration::from_millis(rng.gen_range(0..600)));
+        daemon.crash();
+        if round == 5 {
+            // A reboot: no pins, everything from the database.
+            let out = cli(&lab.guarded, &paths, &["detach", "--purge"]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        daemon = Daemon::start(&lab.guarded, &paths, &args);
+        let text = daemon_log(&paths);
+        assert!(
+            !text.contains("moved aside") && !text.contains("corrupt"),
+            "round {round}: {text}"
+        );
+        let bans = bans_json(&lab, &paths);
+        for ip in &banned {
+            let b = bans
+                .iter()
+                .find(|b| b["target"] == ip.as_str())
+                .unwrap_or_else(|| panic!("round {round}: {ip} lost: {bans:#?}"));
+            assert_eq!(b["class"], "sip-auth", "{b:#}");
+            assert_eq!(b["origin"], "log", "{b:#}");
+            assert_eq!(b["offence_number"], 1, "{b:#}");
+        }
+        for ip in &banned {
+            assert!(!lab.arrives(ip, &rx), "round {round}: {ip} enforced again");
+        }
+    }
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}

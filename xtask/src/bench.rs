@@ -55,7 +55,7 @@ pub fn run(quick: bool) -> Result<()> {
 
     eprintln!("bench: [3/5] legitimate throughput: iperf3 with and without sipshield");
     let iperf = sub(&release, "iperf", quick)?;
-    eprintln!("bench: [4/5] ban latency, restoring bans from the state file, daemon memory");
+    eprintln!("bench: [4/5] ban latency, restoring bans from the state database, daemon memory");
     let daemon = sub(&release, "daemon", quick)?;
 
     eprintln!("bench: [5/5] log parsing: sipshield parse vs fail2ban-regex");
@@ -543,7 +543,7 @@ fn daemon_markdown(s: &mut String, d: &serde_json::Value) {
         s,
         "Log path: the 5th failure line of a fresh source appended to the Asterisk log, until the source is in the kernel's ban map\n\
          (its next packet is dropped); daemon defaults (5 failures, logs polled every 50 ms); with no other bans, and with 100k bans\n\
-         held (restored from the state file at start), which the daemon must keep saving and pruning meanwhile.\n"
+         held (restored from the state database at start), which the daemon must keep saving and pruning meanwhile.\n"
     );
     let _ = writeln!(s, "| bans held | trials | p50 | p99 | min | max |");
     let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
@@ -585,11 +585,11 @@ fn daemon_markdown(s: &mut String, d: &serde_json::Value) {
     let _ = writeln!(s, "\n## Scale: restoring bans at start, daemon memory\n");
     let _ = writeln!(
         s,
-        "A state file of N active bans; time from starting `sipshield run` (program load and verification included) until the kernel holds all N; the daemon's resident memory then and its peak.\n"
+        "A state database of N active bans; time from starting `sipshield run` (program load and verification included) until the kernel holds all N; the daemon's resident memory then and its peak.\n"
     );
     let _ = writeln!(
         s,
-        "| bans | state file MB | start to all bans in the kernel | RSS MB | peak RSS MB |"
+        "| bans | state.db MB | start to all bans in the kernel | RSS MB | peak RSS MB |"
     );
     let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
     for r in d["restore"].as_array().cloned().unwrap_or_default() {

@@ -1,7 +1,7 @@
 //! Daemon-side measurements: how fast a ban lands (a failure line in the
 //! log → the kernel drops the source; a flood → the kernel rate guard bans
 //! it with no userspace at all), and how the daemon scales (time to restore
-//! 100k and 1M bans from its state file into the kernel, and its memory).
+//! 100k and 1M bans from its state database into the kernel, and its memory).
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sipshield::{
     bpf::pins,
     offence::OffenceClass,
-    state::{BanOrigin, BanRecord, BanTarget, State, StateFile, STATE_VERSION},
+    state::{BanOrigin, BanRecord, BanTarget, State, STATE_VERSION},
 };
 use sipshield_common::config::XdpConfig;
 
@@ -163,7 +163,7 @@ pub fn rate_guard_ban() -> Result<Value> {
     }))
 }
 
-/// Writes a state file of `n` active bans for the daemon of `paths`; its
+/// Writes a state database of `n` active bans for the daemon of `paths`; its
 /// size in MB.
 fn write_state(paths: &DaemonPaths, n: u32) -> Result<f64> {
     let now = sipshield::state::unix_secs(std::time::SystemTime::now());
@@ -186,9 +186,12 @@ fn write_state(paths: &DaemonPaths, n: u32) -> Result<f64> {
         allow: Vec::new(),
         ssh_sessions: Vec::new(),
     };
-    std::fs::create_dir_all(paths.state_dir())?;
-    StateFile::in_dir(&paths.state_dir()).save(&state)?;
-    Ok(std::fs::metadata(paths.state_dir().join("state.json"))?.len() as f64 / 1e6)
+    // The daemon's own database, as a daemon that made these bans left it.
+    sipshield::state::StateFile::prepare_dir(&paths.state_dir())?;
+    let (db, _) = sipshield::state::db::StateDb::open(&paths.state_dir());
+    db?.replace_all(&state)?;
+    let db_file = paths.state_dir().join(sipshield::state::db::DB_FILE_NAME);
+    Ok(std::fs::metadata(db_file)?.len() as f64 / 1e6)
 }
 
 /// Waits (up to 120 s) until the kernel holds at least `n` bans.
@@ -206,7 +209,7 @@ fn wait_bans(maps: &sipshield::bpf::ShieldMaps, n: u32) -> Result<()> {
     }
 }
 
-/// Writes a state file of `n` active bans, starts the daemon on it, and
+/// Writes a state database of `n` active bans, starts the daemon on it, and
 /// times until the kernel holds all of them; the daemon's memory then.
 pub fn restore(n: u32) -> Result<Value> {
     let lab = VethLab::new("10.211.3");
