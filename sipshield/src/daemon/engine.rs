@@ -31,6 +31,9 @@ use crate::{
 /// One line of "what happened" kept for `status`.
 const RECENT: usize = 20;
 
+/// Recent bans shown by `status`.
+const RECENT_SHOWN: usize = 10;
+
 pub struct Engine {
     pub config: Config,
     pub config_path: String,
@@ -559,15 +562,16 @@ impl Engine {
 
     fn info(&self) -> DaemonInfo {
         let now = status::unix(SystemTime::now());
-        let mut recent: Vec<Value> = self
-            .policy
-            .bans()
-            .filter(|b| b.is_active(now))
-            .map(|b| self.ban_json(b))
-            .collect();
+        // The newest few of a million bans, without shaping them all.
+        let mut active: Vec<&BanRecord> = self.policy.bans().filter(|b| b.is_active(now)).collect();
+        if active.len() > RECENT_SHOWN {
+            active.select_nth_unstable_by_key(RECENT_SHOWN, |b| std::cmp::Reverse(b.created));
+            active.truncate(RECENT_SHOWN);
+        }
+        let mut recent: Vec<Value> = active.into_iter().map(|b| self.ban_json(b)).collect();
         recent.extend(self.would.iter().cloned());
         recent.sort_by_key(|v| std::cmp::Reverse(v["created"].as_u64().unwrap_or(0)));
-        recent.truncate(10);
+        recent.truncate(RECENT_SHOWN);
         DaemonInfo {
             pid: std::process::id(),
             uptime_s: self.started.elapsed().as_secs(),
@@ -578,6 +582,7 @@ impl Engine {
             bans_total: self.policy.ban_count(),
             allowlist: self.allowlist_json(),
             not_enforced: self.unenforced.len(),
+            counts: self.policy.ban_counts(),
         }
     }
 
@@ -603,9 +608,9 @@ impl Engine {
         let err = |e: BpfError| e.to_string();
         match req {
             Request::Status => status::report(&self.shield, Some(&self.info()), 10).map_err(err),
-            Request::Top { n } => Ok(status::report(&self.shield, None, n.clamp(1, 1000))
-                .map_err(err)?["top_sources"]
-                .clone()),
+            Request::Top { n } => Ok(Value::Array(
+                status::top_sources(&self.shield, n.clamp(1, 1000)).map_err(err)?,
+            )),
             Request::BansList => {
                 let now_unix = status::unix(now);
                 Ok(Value::Array(

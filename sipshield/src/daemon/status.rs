@@ -41,6 +41,8 @@ pub struct DaemonInfo {
     pub allowlist: Vec<Value>,
     /// Bans kept but refused by the kernel (share full), waiting for room.
     pub not_enforced: usize,
+    /// The bans it holds, by kind and origin.
+    pub counts: crate::policy::BanCounts,
 }
 
 pub fn unix(t: SystemTime) -> u64 {
@@ -49,7 +51,6 @@ pub fn unix(t: SystemTime) -> u64 {
 
 /// Builds the report. `top` = how many top sources to include.
 pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Result<Value, BpfError> {
-    let now_ns = clock::monotonic_ns();
     let mut interfaces = Vec::new();
     for l in &shield.links {
         let (attached_id, mode) = pins::xdp_status(&l.iface).unwrap_or((0, "none"));
@@ -67,7 +68,11 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
         sipshield_common::config::Mode::AllowlistOnly => "allowlist-only",
     };
 
-    let census = shield.census()?;
+    // The daemon counts what it holds; without it, the tables are walked.
+    let census = match daemon {
+        Some(d) => shield.census_counted(d.counts)?,
+        None => shield.census()?,
+    };
     let mut active_exact = census.active_exact;
 
     let stats = shield.stats()?;
@@ -84,27 +89,7 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
         }
     }
 
-    let top_sources: Vec<Value> = shield
-        .top(top)?
-        .into_iter()
-        .map(|(ip, s)| {
-            let mut methods = serde_json::Map::new();
-            for m in Method::ALL {
-                let n = s.methods[m as usize];
-                if n > 0 {
-                    methods.insert(m.name().into(), n.into());
-                }
-            }
-            json!({
-                "ip": ip.to_string(),
-                "messages": s.total_messages(),
-                "methods": methods,
-                "bytes": s.bytes,
-                "last_seen_s_ago": now_ns.saturating_sub(s.last_seen_ns) / 1_000_000_000,
-                "banned": shield.maps.ban_of(ip).ok().flatten().is_some_and(|e| e.is_active(now_ns)),
-            })
-        })
-        .collect();
+    let top_sources = top_sources(shield, top)?;
 
     let recent_bans = match daemon {
         Some(d) => d.recent_bans.clone(),
@@ -162,4 +147,30 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
 pub fn age(unix_secs: u64) -> String {
     let now = unix(SystemTime::now());
     crate::config::format_duration(Duration::from_secs(now.saturating_sub(unix_secs)))
+}
+
+/// The `n` busiest SIP sources, shaped for JSON (`status`, `top`).
+pub fn top_sources(shield: &Shield, count: usize) -> Result<Vec<Value>, BpfError> {
+    let now_ns = clock::monotonic_ns();
+    Ok(shield
+        .top(count)?
+        .into_iter()
+        .map(|(ip, s)| {
+            let mut methods = serde_json::Map::new();
+            for m in Method::ALL {
+                let n = s.methods[m as usize];
+                if n > 0 {
+                    methods.insert(m.name().into(), n.into());
+                }
+            }
+            json!({
+                "ip": ip.to_string(),
+                "messages": s.total_messages(),
+                "methods": methods,
+                "bytes": s.bytes,
+                "last_seen_s_ago": now_ns.saturating_sub(s.last_seen_ns) / 1_000_000_000,
+                "banned": shield.maps.ban_of(ip).ok().flatten().is_some_and(|e| e.is_active(now_ns)),
+            })
+        })
+        .collect())
 }

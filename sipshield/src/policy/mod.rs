@@ -32,6 +32,7 @@ pub use decision::{BanOrder, Decision};
 pub use settings::{PolicySettings, Threshold};
 
 use ban_book::BanBook;
+pub use ban_book::BanCounts;
 use lru::LruMap;
 use settings::longer;
 use ssh_sessions::SshSessions;
@@ -491,6 +492,11 @@ impl Policy {
     /// All recorded bans, expired ones included until `expire` runs.
     pub fn bans(&self) -> impl Iterator<Item = &BanRecord> {
         self.bans.iter()
+    }
+
+    /// Bans held, by kind and origin (kept as they change).
+    pub fn ban_counts(&self) -> BanCounts {
+        self.bans.counts()
     }
 
     pub fn ban_count(&self) -> usize {

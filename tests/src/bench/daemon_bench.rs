@@ -37,13 +37,15 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 /// (5 failures, 50 ms log polling), with `held` bans already in the
 /// daemon's state (restored at start): what a busy PBX's daemon carries
 /// while it keeps banning.
-pub fn log_ban_latency(trials: u32, held: u32) -> Result<Value> {
+pub fn log_ban_latency(trials: u32, held: u32, with_top: bool) -> Result<Value> {
     let lab = VethLab::new("10.211.1");
     let paths = DaemonPaths::new("lat");
     if held > 0 {
         write_state(&paths, held)?;
     }
     let (_daemon, maps, log) = run_daemon(&lab, &paths, held)?;
+    // An operator watching `sipshield top` (a request a second) meanwhile.
+    let top = with_top.then(|| TopWatcher::start(&lab, &paths));
     let mut ms = Vec::new();
     for t in 0..trials {
         let ip = Ipv4Addr::from(0x0a4d_0000u32 + 256 * (t / 250) + (t % 250) + 1);
@@ -67,16 +69,104 @@ pub fn log_ban_latency(trials: u32, held: u32) -> Result<Value> {
         // Next trial at a random phase of the daemon's poll cycle.
         std::thread::sleep(Duration::from_millis(u64::from(rand::random::<u8>() % 50)));
     }
+    drop(top);
     let mut sorted = ms.clone();
     sorted.sort_by(f64::total_cmp);
     Ok(json!({
         "trials": trials,
         "bans_held": held,
+        "with_top": with_top,
         "p50_ms": percentile(&sorted, 50.0),
         "p99_ms": percentile(&sorted, 99.0),
         "max_ms": sorted.last().copied().unwrap_or(0.0),
         "min_ms": sorted.first().copied().unwrap_or(0.0),
         "poll_interval_ms": 50,
+    }))
+}
+
+/// `sipshield top` running against the daemon until dropped.
+struct TopWatcher(std::process::Child);
+
+impl TopWatcher {
+    fn start(lab: &VethLab, paths: &DaemonPaths) -> TopWatcher {
+        let child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", lab.guarded.name))
+            .arg(crate::daemon::sipshield_bin())
+            .args(["top", "--socket"])
+            .arg(paths.socket())
+            .arg("--pin-root")
+            .arg(&paths.pin_root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sipshield top");
+        TopWatcher(child)
+    }
+}
+
+impl Drop for TopWatcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Wall time of `sipshield status --json`, median of 5, in ms.
+fn status_ms(lab: &VethLab, paths: &DaemonPaths) -> f64 {
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let out = crate::daemon::cli(&lab.guarded, paths, &["status", "--json"]);
+        runs.push(t0.elapsed().as_secs_f64() * 1e3);
+        if !out.status.success() {
+            return f64::NAN;
+        }
+    }
+    runs.sort_by(f64::total_cmp);
+    runs[2]
+}
+
+/// Bytes the daemon wrote to storage (`write_bytes` of /proc/PID/io).
+fn written_bytes(pid: u32) -> Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("write_bytes in /proc/PID/io")
+}
+
+/// Bytes written to disk per ban while 100 new bans a second arrive
+/// (five failures each in the Asterisk log) for `seconds`.
+pub fn disk_per_ban(seconds: u32) -> Result<Value> {
+    let lab = VethLab::new("10.211.4");
+    let paths = DaemonPaths::new("dsk");
+    let (daemon, maps, log) = run_daemon(&lab, &paths, 0)?;
+    let pid = daemon.child.id();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = written_bytes(pid)?;
+    let start = Instant::now();
+    let total = 100 * seconds;
+    for i in 0..total {
+        let ip = Ipv4Addr::from(0x0a58_0000u32 + i + 1).to_string();
+        append(
+            &log,
+            &(0..5).map(|n| wrong_password(&ip, n)).collect::<Vec<_>>(),
+        );
+        // 100 a second, on schedule.
+        let due = Duration::from_millis(10 * u64::from(i + 1));
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    wait_bans(&maps, total)?;
+    // The last batches and the WAL checkpoint they trigger.
+    std::thread::sleep(Duration::from_millis(1500));
+    let written = written_bytes(pid)? - before;
+    Ok(json!({
+        "seconds": seconds,
+        "bans": total,
+        "bytes_written": written,
+        "bytes_per_ban": written as f64 / f64::from(total),
     }))
 }
 
@@ -219,6 +309,7 @@ pub fn restore(n: u32) -> Result<Value> {
     let (daemon, _maps, _log) = run_daemon(&lab, &paths, n)?;
     let restore_s = t0.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(300));
+    let status_up_ms = status_ms(&lab, &paths);
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))?;
     let field = |name: &str| -> f64 {
         status
@@ -228,12 +319,18 @@ pub fn restore(n: u32) -> Result<Value> {
             .and_then(|v| v.parse::<f64>().ok())
             .map_or(0.0, |kb| kb / 1024.0)
     };
+    let (rss, peak) = (field("VmRSS:"), field("VmHWM:"));
+    // Daemon down (killed: its pins stay), status walks the maps itself.
+    daemon.crash();
+    let status_down_ms = status_ms(&lab, &paths);
     Ok(json!({
         "bans": n,
         "state_file_mb": file_mb,
         "restore_s": restore_s,
-        "rss_mb": field("VmRSS:"),
-        "peak_rss_mb": field("VmHWM:"),
+        "rss_mb": rss,
+        "peak_rss_mb": peak,
+        "status_ms": status_up_ms,
+        "status_daemon_down_ms": status_down_ms,
     }))
 }
 
@@ -241,9 +338,17 @@ pub fn restore(n: u32) -> Result<Value> {
 pub fn run(quick: bool) -> Result<Value> {
     let trials = if quick { 20 } else { 100 };
     let mut log = Vec::new();
-    for held in [0, 100_000] {
-        eprintln!("bench:   ban latency, log path, {trials} trials, {held} bans held");
-        let l = log_ban_latency(trials, held)?;
+    let big = if quick { 100_000 } else { 1_000_000 };
+    for (held, with_top) in [(0, false), (100_000, false), (big, true)] {
+        eprintln!(
+            "bench:   ban latency, log path, {trials} trials, {held} bans held{}",
+            if with_top {
+                ", sipshield top running"
+            } else {
+                ""
+            }
+        );
+        let l = log_ban_latency(trials, held, with_top)?;
         eprintln!(
             "bench:     p50 {:.1} ms, p99 {:.1} ms",
             l["p50_ms"].as_f64().unwrap_or(0.0),
@@ -274,5 +379,12 @@ pub fn run(quick: bool) -> Result<Value> {
         );
         scale.push(r);
     }
-    Ok(json!({ "log_ban": log, "rate_guard_ban": rate, "restore": scale }))
+    let secs = if quick { 10 } else { 60 };
+    eprintln!("bench:   disk writes, 100 bans a second for {secs} s");
+    let disk = disk_per_ban(secs)?;
+    eprintln!(
+        "bench:     {:.0} bytes per ban",
+        disk["bytes_per_ban"].as_f64().unwrap_or(0.0)
+    );
+    Ok(json!({ "log_ban": log, "rate_guard_ban": rate, "restore": scale, "disk": disk }))
 }
