@@ -30,7 +30,7 @@ fn ban(target: &str, expires: Option<u64>) -> BanRecord {
         class: OffenceClass::SipAuth,
         origin: BanOrigin::Log,
         offence_number: 1,
-        reason: "5 sip-auth offences within 10m".to_string(),
+        reason: "5 sip-auth offences within 10m".into(),
     }
 }
 

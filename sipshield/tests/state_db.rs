@@ -25,7 +25,7 @@ fn ban(target: &str, n: u32) -> BanRecord {
         class: OffenceClass::SipAuth,
         origin: BanOrigin::Log,
         offence_number: n,
-        reason: format!("5 sip-auth offences within 10m (ban #{n})"),
+        reason: format!("5 sip-auth offences within 10m (ban #{n})").into(),
     }
 }
 

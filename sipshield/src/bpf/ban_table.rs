@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use aya::maps::{HashMap, MapData, MapError};
+use aya::maps::{HashMap, IterableMap, MapData, MapError};
 use sipshield_common::maps::{BanEntry, KnownEntry};
 
 use super::{addr, map_err, BpfError};
@@ -60,6 +60,40 @@ impl<V: Expiring> AddrTable<V> {
                 .insert(addr::v6_key(a), entry, 0)
                 .map_err(map_err(v6_name)),
         }
+    }
+
+    /// Adds or replaces many entries with batched writes. Returns the
+    /// entries that were not written (the table filled), in order.
+    pub fn insert_many(&mut self, items: &[(IpAddr, V)]) -> Vec<(IpAddr, V)> {
+        let (v4_name, v6_name) = self.names;
+        let mut v4: (Vec<[u8; 4]>, Vec<V>, Vec<(IpAddr, V)>) = Default::default();
+        let mut v6: (Vec<[u8; 16]>, Vec<V>, Vec<(IpAddr, V)>) = Default::default();
+        for (ip, value) in items {
+            match addr::canonical(*ip) {
+                IpAddr::V4(a) => {
+                    v4.0.push(addr::v4_key(a));
+                    v4.1.push(*value);
+                    v4.2.push((*ip, *value));
+                }
+                IpAddr::V6(a) => {
+                    v6.0.push(addr::v6_key(a));
+                    v6.1.push(*value);
+                    v6.2.push((*ip, *value));
+                }
+            }
+        }
+        let mut refused = Vec::new();
+        let (n, err) = super::batch::update(self.v4.map(), &v4.0, &v4.1);
+        if let Some(e) = err {
+            log::warn!("{v4_name}: batch write stopped after {n} of {}: {e}", v4.0.len());
+            refused.extend_from_slice(&v4.2[n..]);
+        }
+        let (n, err) = super::batch::update(self.v6.map(), &v6.0, &v6.1);
+        if let Some(e) = err {
+            log::warn!("{v6_name}: batch write stopped after {n} of {}: {e}", v6.0.len());
+            refused.extend_from_slice(&v6.2[n..]);
+        }
+        refused
     }
 
     /// Removes the ban of `ip`; `Ok(false)` if there was none.

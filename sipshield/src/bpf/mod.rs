@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod allowlist;
+mod batch;
 pub mod ban_table;
 pub mod clock;
 pub mod config_map;

@@ -84,6 +84,17 @@ fn kernel_expiry(expires_unix: Option<u64>) -> u64 {
     }
 }
 
+/// The kernel's entry says what the policy's ban says: same origin, same
+/// expiry within two seconds (or both permanent).
+fn same_ban(held: &sipshield_common::maps::BanEntry, want: &Waiting) -> bool {
+    let expiry_close = match (held.expires_ns, want.expires_ns) {
+        (0, 0) => true,
+        (0, _) | (_, 0) => false,
+        (a, b) => a.abs_diff(b) <= 2_000_000_000,
+    };
+    held.origin == want.origin as u32 && expiry_close
+}
+
 fn order_expiry(order: &BanOrder) -> u64 {
     match order.expires_at() {
         None => 0,
@@ -228,10 +239,10 @@ impl Engine {
         let mono_now = clock::monotonic_ns();
         let kernel_exact = self.shield.maps.all_bans()?;
         let kernel_ranges = self.shield.maps.ranges.entries()?;
-        let kernel_created: HashMap<IpNet, u64> = kernel_exact
+        let kernel_held: HashMap<IpNet, sipshield_common::maps::BanEntry> = kernel_exact
             .iter()
             .filter(|(_, e)| e.is_active(mono_now))
-            .map(|(ip, e)| (IpNet::from(addr::canonical(*ip)), e.created_ns))
+            .map(|(ip, e)| (IpNet::from(addr::canonical(*ip)), *e))
             .collect();
         for (ip, entry) in kernel_exact {
             if !entry.is_active(mono_now) || known.contains(&IpNet::from(addr::canonical(ip))) {
@@ -265,12 +276,51 @@ impl Engine {
             let left = (own != 0).then(|| std::time::Duration::from_nanos(own - mono_now));
             self.adopt_manual(net, left, now);
         }
-        let active: Vec<BanRecord> = self.policy.bans().cloned().collect();
-        for record in &active {
-            let created = kernel_created.get(&record.target.as_net()).copied();
-            // One ban that does not fit must not stop the others (or the
-            // start): it stays in the state, waits, and is shown.
-            let _ = self.enforce(record, created);
+        // Policy bans into the kernel. Exact bans it lacks go in batches;
+        // those it holds already (pins kept) are rewritten only when their
+        // expiry or origin moved; ranges one by one (few). A ban that does
+        // not fit must not stop the others, or the start: it waits, shown.
+        let mut fresh: Vec<(IpAddr, sipshield_common::maps::BanEntry)> = Vec::new();
+        let mut one_by_one: Vec<(IpNet, Waiting)> = Vec::new();
+        for record in self.policy.bans() {
+            let net = record.target.as_net();
+            let held = kernel_held.get(&net).copied();
+            let w = Waiting {
+                created_ns: held.map(|e| e.created_ns).unwrap_or_else(|| {
+                    clock::monotonic_since(state::from_unix_secs(record.created))
+                }),
+                expires_ns: kernel_expiry(record.expires),
+                origin: Self::kernel_origin(record),
+            };
+            match (record.target, held) {
+                (BanTarget::Addr(ip), None) => fresh.push((
+                    ip,
+                    sipshield_common::maps::BanEntry {
+                        expires_ns: w.expires_ns,
+                        created_ns: w.created_ns,
+                        origin: w.origin as u32,
+                        _pad: 0,
+                    },
+                )),
+                // Held as it should be: the state file's whole seconds
+                // against the kernel's nanoseconds.
+                (BanTarget::Addr(_), Some(e)) if same_ban(&e, &w) => {}
+                _ => one_by_one.push((net, w)),
+            }
+        }
+        for (ip, e) in self.shield.ban_new_exact(&fresh) {
+            self.unenforced.insert(
+                IpNet::from(ip),
+                Waiting {
+                    created_ns: e.created_ns,
+                    expires_ns: e.expires_ns,
+                    origin: KernelOrigin::from_u32(e.origin),
+                },
+            );
+        }
+        drop(fresh);
+        for (net, w) in one_by_one {
+            let _ = self.put(net, w);
         }
         if !self.unenforced.is_empty() {
             log::error!(
@@ -280,7 +330,9 @@ impl Engine {
         }
         let lifted = self.policy.lift_allowlisted();
         self.lift(&lifted);
-        self.shield.prune_expired()?;
+        // Expired kernel entries (the program ignores them) are pruned by
+        // housekeeping, a slice at a time, not here: a walk of a million
+        // entries would double the start.
         log::info!(
             "enforcing {} ban(s), {} allowlist entr(ies)",
             self.policy.ban_count(),

@@ -223,6 +223,37 @@ impl Shield {
         Ok(())
     }
 
+    /// Exact bans the kernel does not hold yet, written in batches (a
+    /// start restoring a million bans). Shares are checked as one at a
+    /// time would; returns the entries refused (share or table full).
+    pub fn ban_new_exact(&mut self, items: &[(IpAddr, BanEntry)]) -> Vec<(IpAddr, BanEntry)> {
+        let mut user: Vec<(IpAddr, BanEntry)> = Vec::new();
+        let mut kernel: Vec<(IpAddr, BanEntry)> = Vec::new();
+        let mut refused = Vec::new();
+        for (ip, entry) in items {
+            let ip = addr::canonical(*ip);
+            let origin = BanOrigin::from_u32(entry.origin);
+            if origin.is_kernel() {
+                kernel.push((ip, *entry));
+                continue;
+            }
+            let v6 = ip.is_ipv6();
+            if !self.shares.has_room(origin, v6) {
+                self.shares.refused += 1;
+                refused.push((ip, *entry));
+                continue;
+            }
+            *self.shares.slot(origin, v6) += 1;
+            user.push((ip, *entry));
+        }
+        for (ip, e) in self.maps.bans.insert_many(&user) {
+            *self.shares.slot(BanOrigin::from_u32(e.origin), ip.is_ipv6()) -= 1;
+            refused.push((ip, e));
+        }
+        refused.extend(self.maps.kernel_bans.insert_many(&kernel));
+        refused
+    }
+
     /// Drops expired entries from every table.
     pub fn prune_expired(&mut self) -> Result<usize, BpfError> {
         let now = clock::monotonic_ns();

@@ -100,6 +100,26 @@ pub struct Policy {
     ssh: SshSessions,
     /// What changed since the last `take_changes`, for the state database.
     journal: Journal,
+    reasons: Reasons,
+}
+
+/// One copy of each ban reason text: a million bans share a few dozen.
+#[derive(Debug, Default)]
+struct Reasons(HashSet<std::sync::Arc<str>>);
+
+impl Reasons {
+    fn intern(&mut self, text: &str) -> std::sync::Arc<str> {
+        if let Some(r) = self.0.get(text) {
+            return r.clone();
+        }
+        // Texts nobody uses any more go before the set grows.
+        if self.0.len() >= 4096 {
+            self.0.retain(|r| std::sync::Arc::strong_count(r) > 1);
+        }
+        let r: std::sync::Arc<str> = text.into();
+        self.0.insert(r.clone());
+        r
+    }
 }
 
 /// Changes not yet handed to the state database.
@@ -124,6 +144,7 @@ impl Policy {
             settings,
             ssh: SshSessions::default(),
             journal: Journal::default(),
+            reasons: Reasons::default(),
         }
     }
 
@@ -273,7 +294,7 @@ impl Policy {
             class,
             origin,
             offence_number,
-            reason: order.reason.clone(),
+            reason: self.reasons.intern(&order.reason),
         };
         self.journal.bans.push(Change::Ban(record.clone()));
         self.bans.insert(record);
@@ -347,7 +368,7 @@ impl Policy {
             class: OffenceClass::Manual,
             origin: BanOrigin::Manual,
             offence_number: 0,
-            reason: reason.into(),
+            reason: self.reasons.intern(&reason.into()),
         };
         self.journal.bans.push(Change::Ban(record.clone()));
         self.bans.insert(record.clone());
@@ -593,7 +614,11 @@ impl Policy {
     pub fn restore(&mut self, saved: &State, now: SystemTime) {
         let now_unix = state::unix_secs(now);
         for ban in saved.bans.iter().filter(|b| b.is_active(now_unix)) {
-            self.bans.insert(ban.clone());
+            let reason = self.reasons.intern(&ban.reason);
+            self.bans.insert(BanRecord {
+                reason,
+                ..ban.clone()
+            });
         }
         for record in &saved.history {
             let history = History {

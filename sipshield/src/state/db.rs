@@ -222,6 +222,7 @@ impl StateDb {
     /// parse (a hand edit) are skipped and counted in the second value.
     pub fn load(&self) -> Result<(State, usize), DbError> {
         let mut skipped = 0;
+        let mut reasons: std::collections::HashSet<std::sync::Arc<str>> = Default::default();
         let mut state = State {
             version: STATE_VERSION,
             saved_at: unix_secs(SystemTime::now()),
@@ -260,7 +261,7 @@ impl StateDb {
                     class: from_name::<OffenceClass>(&class)?,
                     origin: from_name::<BanOrigin>(&origin)?,
                     offence_number: u32::try_from(number).ok()?,
-                    reason,
+                    reason: shared(&mut reasons, reason),
                 })
             })();
             match parsed {
@@ -408,7 +409,7 @@ impl StateDb {
                                 b.class.as_str(),
                                 b.origin.to_string(),
                                 i64::from(b.offence_number),
-                                b.reason
+                                &*b.reason
                             ])
                             .map_err(e)?;
                         if !log_them {
@@ -421,7 +422,7 @@ impl StateDb {
                             b.class.as_str(),
                             b.origin.to_string(),
                             b.expires.map(sql_secs),
-                            b.reason
+                            &*b.reason
                         ])
                         .map_err(e)?;
                     }
@@ -438,7 +439,7 @@ impl StateDb {
                             b.class.as_str(),
                             b.origin.to_string(),
                             b.expires.map(sql_secs),
-                            b.reason
+                            &*b.reason
                         ])
                         .map_err(e)?;
                     }
@@ -541,6 +542,16 @@ impl StateDb {
 /// them) are stored as the latest time `state` accepts.
 fn sql_secs(secs: u64) -> i64 {
     i64::try_from(secs.min(super::LATEST_UNIX_SECS)).unwrap_or(i64::MAX)
+}
+
+/// One copy of each reason text while loading a million bans.
+fn shared(set: &mut std::collections::HashSet<std::sync::Arc<str>>, text: String) -> std::sync::Arc<str> {
+    if let Some(r) = set.get(text.as_str()) {
+        return r.clone();
+    }
+    let r: std::sync::Arc<str> = text.into();
+    set.insert(r.clone());
+    r
 }
 
 /// An enum from its kebab-case serde name.

@@ -154,7 +154,8 @@ pub struct BanRecord {
     /// The source's how-many-th ban this is (1 = first); 0 for manual bans,
     /// which take no part in escalation.
     pub offence_number: u32,
-    pub reason: String,
+    /// Shared: a million bans have a handful of distinct reasons.
+    pub reason: std::sync::Arc<str>,
 }
 
 impl BanRecord {

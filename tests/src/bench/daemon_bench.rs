@@ -43,7 +43,7 @@ pub fn log_ban_latency(trials: u32, held: u32, with_top: bool) -> Result<Value> 
     if held > 0 {
         write_state(&paths, held)?;
     }
-    let (_daemon, maps, log) = run_daemon(&lab, &paths, held)?;
+    let (_daemon, maps, log, _) = run_daemon(&lab, &paths, held)?;
     // An operator watching `sipshield top` (a request a second) meanwhile.
     let top = with_top.then(|| TopWatcher::start(&lab, &paths));
     let mut ms = Vec::new();
@@ -140,7 +140,7 @@ fn written_bytes(pid: u32) -> Result<u64> {
 pub fn disk_per_ban(seconds: u32) -> Result<Value> {
     let lab = VethLab::new("10.211.4");
     let paths = DaemonPaths::new("dsk");
-    let (daemon, maps, log) = run_daemon(&lab, &paths, 0)?;
+    let (daemon, maps, log, _) = run_daemon(&lab, &paths, 0)?;
     let pid = daemon.child.id();
     std::thread::sleep(Duration::from_millis(500));
     let before = written_bytes(pid)?;
@@ -158,7 +158,7 @@ pub fn disk_per_ban(seconds: u32) -> Result<Value> {
             std::thread::sleep(wait);
         }
     }
-    wait_bans(&maps, total)?;
+    wait_bans(&maps, total, |i| Ipv4Addr::from(0x0a58_0000u32 + i + 1))?;
     // The last batches and the WAL checkpoint they trigger.
     std::thread::sleep(Duration::from_millis(1500));
     let written = written_bytes(pid)? - before;
@@ -177,7 +177,7 @@ fn run_daemon(
     lab: &VethLab,
     paths: &DaemonPaths,
     held: u32,
-) -> Result<(Daemon, sipshield::bpf::ShieldMaps, PathBuf)> {
+) -> Result<(Daemon, sipshield::bpf::ShieldMaps, PathBuf, Instant)> {
     let log = paths.log("messages");
     append(&log, &[]);
     let log_arg = log.to_str().context("utf-8 path")?.to_string();
@@ -203,8 +203,8 @@ fn run_daemon(
         ],
     );
     let maps = wait_maps(paths)?;
-    wait_bans(&maps, held)?;
-    Ok((daemon, maps, log))
+    let ready = wait_bans(&maps, held, held_addr)?;
+    Ok((daemon, maps, log, ready))
 }
 
 fn wait_maps(paths: &DaemonPaths) -> Result<sipshield::bpf::ShieldMaps> {
@@ -255,11 +255,16 @@ pub fn rate_guard_ban() -> Result<Value> {
 
 /// Writes a state database of `n` active bans for the daemon of `paths`; its
 /// size in MB.
+/// The i-th of the bans a state database of `write_state` holds.
+fn held_addr(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x2000_0000u32 + i)
+}
+
 fn write_state(paths: &DaemonPaths, n: u32) -> Result<f64> {
     let now = sipshield::state::unix_secs(std::time::SystemTime::now());
     let bans = (0..n)
         .map(|i| BanRecord {
-            target: BanTarget::addr(IpAddr::V4(Ipv4Addr::from(0x2000_0000u32 + i))),
+            target: BanTarget::addr(IpAddr::V4(held_addr(i))),
             created: now,
             expires: Some(now + 86_400),
             class: OffenceClass::SipAuth,
@@ -285,12 +290,38 @@ fn write_state(paths: &DaemonPaths, n: u32) -> Result<f64> {
 }
 
 /// Waits (up to 120 s) until the kernel holds at least `n` bans.
-fn wait_bans(maps: &sipshield::bpf::ShieldMaps, n: u32) -> Result<()> {
+/// Waits until the kernel holds the `n` bans whose i-th address is
+/// `addr_of(i)`; returns when they were there. A spread sample of 64 is
+/// polled (walking a million entries would take longer than the restore),
+/// then every entry is counted once, untimed.
+fn wait_bans(
+    maps: &sipshield::bpf::ShieldMaps,
+    n: u32,
+    addr_of: impl Fn(u32) -> Ipv4Addr,
+) -> Result<Instant> {
     let t0 = Instant::now();
+    if n == 0 {
+        return Ok(t0);
+    }
+    let sample: Vec<IpAddr> = (0..64u64)
+        .map(|k| IpAddr::V4(addr_of(((u64::from(n) - 1) * k / 63) as u32)))
+        .collect();
+    let ready = loop {
+        if sample
+            .iter()
+            .all(|ip| maps.ban_of(*ip).ok().flatten().is_some())
+        {
+            break Instant::now();
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            bail!("the kernel lacks bans 120 s after the start");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
     loop {
         let (v4, v6) = maps.bans.len();
         if v4 + v6 >= n as usize {
-            return Ok(());
+            return Ok(ready);
         }
         if t0.elapsed() > Duration::from_secs(120) {
             bail!("only {} of {n} bans in the kernel after 120 s", v4 + v6);
@@ -306,8 +337,8 @@ pub fn restore(n: u32) -> Result<Value> {
     let paths = DaemonPaths::new("rst");
     let file_mb = write_state(&paths, n)?;
     let t0 = Instant::now();
-    let (daemon, _maps, _log) = run_daemon(&lab, &paths, n)?;
-    let restore_s = t0.elapsed().as_secs_f64();
+    let (daemon, _maps, _log, ready) = run_daemon(&lab, &paths, n)?;
+    let restore_s = ready.duration_since(t0).as_secs_f64();
     std::thread::sleep(Duration::from_millis(300));
     let status_up_ms = status_ms(&lab, &paths);
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))?;
@@ -320,6 +351,9 @@ pub fn restore(n: u32) -> Result<Value> {
             .map_or(0.0, |kb| kb / 1024.0)
     };
     let (rss, peak) = (field("VmRSS:"), field("VmHWM:"));
+    if std::env::var_os("SIPSHIELD_BENCH_SHOW_LOG").is_some() {
+        eprintln!("{}", crate::daemon::daemon_log(&paths));
+    }
     // Daemon down (killed: its pins stay), status walks the maps itself.
     daemon.crash();
     let status_down_ms = status_ms(&lab, &paths);

@@ -9,6 +9,7 @@
 //! restoring 100k/1M bans from the state file, daemon memory.
 //! `sipshield-bench iperf [--quick]`: TCP/UDP throughput with and without
 //! sipshield attached.
+//! `sipshield-bench restore N`: one start restoring N bans (time, memory, status).
 //! `sipshield-bench make-log PATH LINES`: writes a realistic Asterisk log.
 
 use std::{
@@ -48,6 +49,10 @@ fn main() -> Result<()> {
         }
         Some("droprate") => {
             sipshield_tests::bench::droprate::run(args.iter().any(|a| a == "--quick"))?
+        }
+        Some("restore") => {
+            let n: u32 = args.get(1).context("restore N")?.parse()?;
+            sipshield_tests::bench::daemon_bench::restore(n)?
         }
         Some("make-log") => {
             let path = args.get(1).context("make-log PATH LINES")?;
