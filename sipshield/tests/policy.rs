@@ -916,3 +916,31 @@ mod discovery {
         assert!(again.allowlist().contains(ip("192.0.2.44")).is_some());
     }
 }
+
+#[test]
+fn the_newest_bans_come_without_sorting_all_of_them_also_after_a_restore() {
+    let mut p = policy();
+    for i in 0..200u32 {
+        let ip = IpAddr::from([198, 51, (i / 250) as u8, (i % 250) as u8 + 1]);
+        p.record_kernel_ban(ip, RateGuard, t(u64::from(i)));
+    }
+    let newest: Vec<String> = p
+        .newest_bans(3, t(300))
+        .iter()
+        .map(|b| b.target.to_string())
+        .collect();
+    assert_eq!(newest, ["198.51.0.200", "198.51.0.199", "198.51.0.198"]);
+    let mut saved = p.snapshot(t(300));
+    saved.bans.reverse();
+    let mut back = policy();
+    back.restore(&saved, t(300));
+    let newest: Vec<String> = back
+        .newest_bans(2, t(300))
+        .iter()
+        .map(|b| b.target.to_string())
+        .collect();
+    assert_eq!(newest, ["198.51.0.200", "198.51.0.199"]);
+    // Lifted ones are skipped.
+    back.unban("198.51.0.200".parse().unwrap());
+    assert_eq!(back.newest_bans(1, t(300))[0].target.to_string(), "198.51.0.199");
+}

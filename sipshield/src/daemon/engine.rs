@@ -612,15 +612,15 @@ impl Engine {
         Ok(msg)
     }
 
-    fn info(&self) -> DaemonInfo {
-        let now = status::unix(SystemTime::now());
-        // The newest few of a million bans, without shaping them all.
-        let mut active: Vec<&BanRecord> = self.policy.bans().filter(|b| b.is_active(now)).collect();
-        if active.len() > RECENT_SHOWN {
-            active.select_nth_unstable_by_key(RECENT_SHOWN, |b| std::cmp::Reverse(b.created));
-            active.truncate(RECENT_SHOWN);
-        }
-        let mut recent: Vec<Value> = active.into_iter().map(|b| self.ban_json(b)).collect();
+    fn info(&mut self) -> DaemonInfo {
+        // The newest few of a million bans, without sorting them all.
+        let newest: Vec<BanRecord> = self
+            .policy
+            .newest_bans(RECENT_SHOWN, SystemTime::now())
+            .into_iter()
+            .cloned()
+            .collect();
+        let mut recent: Vec<Value> = newest.iter().map(|b| self.ban_json(b)).collect();
         recent.extend(self.would.iter().cloned());
         recent.sort_by_key(|v| std::cmp::Reverse(v["created"].as_u64().unwrap_or(0)));
         recent.truncate(RECENT_SHOWN);
@@ -659,7 +659,10 @@ impl Engine {
         let now = SystemTime::now();
         let err = |e: BpfError| e.to_string();
         match req {
-            Request::Status => status::report(&self.shield, Some(&self.info()), 10).map_err(err),
+            Request::Status => {
+                let info = self.info();
+                status::report(&self.shield, Some(&info), 10).map_err(err)
+            }
             Request::Top { n } => Ok(Value::Array(
                 status::top_sources(&self.shield, n.clamp(1, 1000)).map_err(err)?,
             )),

@@ -515,6 +515,11 @@ impl Policy {
         self.bans.iter()
     }
 
+    /// The `n` newest active bans, newest first.
+    pub fn newest_bans(&mut self, n: usize, now: SystemTime) -> Vec<&BanRecord> {
+        self.bans.newest(n, state::unix_secs(now))
+    }
+
     /// Bans held, by kind and origin (kept as they change).
     pub fn ban_counts(&self) -> BanCounts {
         self.bans.counts()
@@ -613,13 +618,16 @@ impl Policy {
     /// Call `lift_allowlisted` afterwards: the allowlist may have grown since.
     pub fn restore(&mut self, saved: &State, now: SystemTime) {
         let now_unix = state::unix_secs(now);
-        for ban in saved.bans.iter().filter(|b| b.is_active(now_unix)) {
-            let reason = self.reasons.intern(&ban.reason);
-            self.bans.insert(BanRecord {
-                reason,
+        let active: Vec<BanRecord> = saved
+            .bans
+            .iter()
+            .filter(|b| b.is_active(now_unix))
+            .map(|ban| BanRecord {
+                reason: self.reasons.intern(&ban.reason),
                 ..ban.clone()
-            });
-        }
+            })
+            .collect();
+        self.bans.extend(active);
         for record in &saved.history {
             let history = History {
                 bans: record.bans,
@@ -644,6 +652,7 @@ impl Policy {
         self.sync_ssh_entries();
         // What was restored is stored already.
         self.journal = Journal::default();
+        self.bans.reseed_newest(now_unix);
     }
 }
 
