@@ -1000,3 +1000,27 @@ fn a_full_allowlist_map_follows_a_refresh_that_replaces_every_entry() {
     assert!(h.maps.allow.replace_all_capped(&five).is_err());
     assert_eq!(h.maps.allow.entries().unwrap().len(), 4);
 }
+
+#[test]
+fn a_batch_write_into_a_full_table_says_which_entries_it_refused() {
+    let mut h = Harness::with_sizes(sipshield::bpf::MapSizes {
+        max_bans: 4,
+        ..Harness::small_sizes()
+    });
+    let entry = BanEntry {
+        expires_ns: 0,
+        created_ns: monotonic_ns(),
+        origin: BanOrigin::Userspace as u32,
+        _pad: 0,
+    };
+    let items: Vec<(IpAddr, BanEntry)> = (1..=6u8)
+        .map(|i| (ip(&format!("198.51.100.{i}")), entry))
+        .chain([(ip("2001:db8::1"), entry)])
+        .collect();
+    let refused = h.maps.bans.insert_many(&items);
+    let refused: Vec<String> = refused.iter().map(|(a, _)| a.to_string()).collect();
+    assert_eq!(refused, ["198.51.100.5", "198.51.100.6"]);
+    assert_eq!(h.maps.bans.len(), (4, 1));
+    assert_eq!(h.run(&register("198.51.100.4")), XDP_DROP);
+    assert_eq!(h.run(&register("198.51.100.5")), XDP_PASS);
+}

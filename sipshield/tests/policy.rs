@@ -942,5 +942,8 @@ fn the_newest_bans_come_without_sorting_all_of_them_also_after_a_restore() {
     assert_eq!(newest, ["198.51.0.200", "198.51.0.199"]);
     // Lifted ones are skipped.
     back.unban("198.51.0.200".parse().unwrap());
-    assert_eq!(back.newest_bans(1, t(300))[0].target.to_string(), "198.51.0.199");
+    assert_eq!(
+        back.newest_bans(1, t(300))[0].target.to_string(),
+        "198.51.0.199"
+    );
 }

@@ -357,4 +357,3 @@ fn absurd_timestamps_in_a_state_file_never_panic() {
     file.save(&saved).unwrap();
     assert!(file.load(now).is_ok());
 }
-

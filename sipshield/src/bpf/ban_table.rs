@@ -66,32 +66,30 @@ impl<V: Expiring> AddrTable<V> {
     /// entries that were not written (the table filled), in order.
     pub fn insert_many(&mut self, items: &[(IpAddr, V)]) -> Vec<(IpAddr, V)> {
         let (v4_name, v6_name) = self.names;
-        let mut v4: (Vec<[u8; 4]>, Vec<V>, Vec<(IpAddr, V)>) = Default::default();
-        let mut v6: (Vec<[u8; 16]>, Vec<V>, Vec<(IpAddr, V)>) = Default::default();
+        let mut v4 = Family::<4, V>::default();
+        let mut v6 = Family::<16, V>::default();
         for (ip, value) in items {
             match addr::canonical(*ip) {
-                IpAddr::V4(a) => {
-                    v4.0.push(addr::v4_key(a));
-                    v4.1.push(*value);
-                    v4.2.push((*ip, *value));
-                }
-                IpAddr::V6(a) => {
-                    v6.0.push(addr::v6_key(a));
-                    v6.1.push(*value);
-                    v6.2.push((*ip, *value));
-                }
+                IpAddr::V4(a) => v4.push(addr::v4_key(a), *ip, *value),
+                IpAddr::V6(a) => v6.push(addr::v6_key(a), *ip, *value),
             }
         }
         let mut refused = Vec::new();
-        let (n, err) = super::batch::update(self.v4.map(), &v4.0, &v4.1);
+        let (n, err) = super::batch::update(self.v4.map(), &v4.keys, &v4.values);
         if let Some(e) = err {
-            log::warn!("{v4_name}: batch write stopped after {n} of {}: {e}", v4.0.len());
-            refused.extend_from_slice(&v4.2[n..]);
+            log::warn!(
+                "{v4_name}: batch write stopped after {n} of {}: {e}",
+                v4.keys.len()
+            );
+            refused.extend_from_slice(&v4.items[n..]);
         }
-        let (n, err) = super::batch::update(self.v6.map(), &v6.0, &v6.1);
+        let (n, err) = super::batch::update(self.v6.map(), &v6.keys, &v6.values);
         if let Some(e) = err {
-            log::warn!("{v6_name}: batch write stopped after {n} of {}: {e}", v6.0.len());
-            refused.extend_from_slice(&v6.2[n..]);
+            log::warn!(
+                "{v6_name}: batch write stopped after {n} of {}: {e}",
+                v6.keys.len()
+            );
+            refused.extend_from_slice(&v6.items[n..]);
         }
         refused
     }
@@ -151,6 +149,32 @@ impl<V: Expiring> AddrTable<V> {
     /// (IPv4 entries, IPv6 entries).
     pub fn len(&self) -> (usize, usize) {
         (self.v4.keys().count(), self.v6.keys().count())
+    }
+}
+
+/// One family's share of a batch write: keys and values side by side, as
+/// the kernel takes them, and the entries they came from.
+struct Family<const N: usize, V> {
+    keys: Vec<[u8; N]>,
+    values: Vec<V>,
+    items: Vec<(IpAddr, V)>,
+}
+
+impl<const N: usize, V> Default for Family<N, V> {
+    fn default() -> Self {
+        Family {
+            keys: Vec::new(),
+            values: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<const N: usize, V: Copy> Family<N, V> {
+    fn push(&mut self, key: [u8; N], ip: IpAddr, value: V) {
+        self.keys.push(key);
+        self.values.push(value);
+        self.items.push((ip, value));
     }
 }
 

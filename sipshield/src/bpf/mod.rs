@@ -6,8 +6,8 @@
 
 pub mod addr;
 pub mod allowlist;
-mod batch;
 pub mod ban_table;
+mod batch;
 pub mod clock;
 pub mod config_map;
 pub mod events;

@@ -133,7 +133,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     let now = SystemTime::now();
     let started = std::time::Instant::now();
-    let took = |what: &str| log::info!("start-up: {what} after {} ms", started.elapsed().as_millis());
+    let took = |what: &str| {
+        log::info!(
+            "start-up: {what} after {} ms",
+            started.elapsed().as_millis()
+        )
+    };
 
     // The state database is read (a million bans take most of a second)
     // while the program is loaded and verified: two cores, half the wait.

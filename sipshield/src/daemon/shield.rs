@@ -247,22 +247,24 @@ impl Shield {
             user.push((ip, *entry));
         }
         for (ip, e) in self.maps.bans.insert_many(&user) {
-            *self.shares.slot(BanOrigin::from_u32(e.origin), ip.is_ipv6()) -= 1;
+            *self
+                .shares
+                .slot(BanOrigin::from_u32(e.origin), ip.is_ipv6()) -= 1;
             refused.push((ip, e));
         }
         refused.extend(self.maps.kernel_bans.insert_many(&kernel));
         refused
     }
 
-    /// Drops expired entries from every table.
+    /// Drops expired entries the daemon does not lift itself: the kernel's
+    /// own bans (an LRU of at most `max_kernel_bans`), ranges and known-good
+    /// sources. The log/operator table is not walked: every entry in it is
+    /// in the policy (written by the daemon, or adopted at start), which
+    /// lifts it when it expires; a walk of a million entries would stall
+    /// the event loop for a second.
     pub fn prune_expired(&mut self) -> Result<usize, BpfError> {
         let now = clock::monotonic_ns();
         let mut n = 0;
-        for (ip, e) in self.maps.bans.entries()? {
-            if !e.is_active(now) && self.unban(IpNet::from(ip))? {
-                n += 1;
-            }
-        }
         n += self.maps.kernel_bans.prune_expired(now)?;
         n += self.maps.ranges.prune_expired(now)?;
         n += self.maps.known.prune_expired(now)?;

@@ -545,7 +545,10 @@ fn sql_secs(secs: u64) -> i64 {
 }
 
 /// One copy of each reason text while loading a million bans.
-fn shared(set: &mut std::collections::HashSet<std::sync::Arc<str>>, text: String) -> std::sync::Arc<str> {
+fn shared(
+    set: &mut std::collections::HashSet<std::sync::Arc<str>>,
+    text: String,
+) -> std::sync::Arc<str> {
     if let Some(r) = set.get(text.as_str()) {
         return r.clone();
     }
