@@ -367,3 +367,64 @@ fn after_sigkill_at_any_moment_every_ban_enforced_a_second_before_is_kept() {
     let out = cli(&lab.guarded, &paths, &["detach"]);
     assert!(out.status.success());
 }
+
+#[test]
+fn a_corrupt_database_is_moved_aside_and_the_bans_come_back_from_the_pinned_maps() {
+    let lab = VethLab::new("10.204.7");
+    let paths = DaemonPaths::new("e7");
+    let daemon = Daemon::start(&lab.guarded, &paths, &["--iface", GUARD_DEV]);
+    for target in ["10.204.7.66", "10.204.7.128/26"] {
+        let out = cli(&lab.guarded, &paths, &["bans", "add", target]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = cli(
+        &lab.guarded,
+        &paths,
+        &["allow", "add", "192.0.2.50", "--note", "ACME trunk"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    daemon.crash();
+    // The disk ate it.
+    let db = paths.state_dir().join("state.db");
+    std::fs::write(&db, b"\0\0\0 not a database any more \0\0\0").unwrap();
+    let _ = std::fs::remove_file(paths.state_dir().join("state.db-wal"));
+    let daemon = Daemon::start(&lab.guarded, &paths, &["--iface", GUARD_DEV]);
+    let log = daemon_log(&paths);
+    assert!(log.contains("moved aside"), "reported: {log}");
+    let aside = std::fs::read_dir(paths.state_dir())
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("state.db.corrupt-")
+        });
+    assert!(aside, "the evidence is kept");
+    let mut targets: Vec<String> = bans_json(&lab, &paths)
+        .iter()
+        .map(|b| b["target"].as_str().unwrap().to_string())
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        ["10.204.7.128/26", "10.204.7.66"],
+        "adopted from the kernel"
+    );
+    let out = cli(&lab.guarded, &paths, &["allow", "list", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ACME trunk"),
+        "the operator's allowlist survives: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    daemon.stop();
+    let out = cli(&lab.guarded, &paths, &["detach"]);
+    assert!(out.status.success());
+}

@@ -545,6 +545,20 @@ impl Engine {
         self.store.send(self.policy.take_changes());
     }
 
+    /// The operator's allowlist file, written at once (a handful of lines,
+    /// rarely): an entry the operator was told is in must survive a crash
+    /// a moment later, and a lost database.
+    fn save_operator_allowlist(&self) {
+        let path = self
+            .config
+            .daemon
+            .state_dir
+            .join(super::store::ALLOWLIST_FILE_NAME);
+        if let Err(e) = super::store::write_allowlist(&path, &self.policy.manual_allow()) {
+            log::error!("writing {}: {e}", path.display());
+        }
+    }
+
     /// Shutdown: writes what is left and waits for it.
     pub fn save_now(&mut self) {
         self.flush();
@@ -720,12 +734,14 @@ impl Engine {
                 let names: Vec<String> = lifted.iter().map(|b| b.target.to_string()).collect();
                 self.lift(&lifted);
                 self.allowlist_changed();
+                self.save_operator_allowlist();
                 Ok(json!({"lifted": names}))
             }
             Request::AllowDel { target } => {
                 let net = addr::parse_net(&target)?;
                 let removed = self.policy.disallow(net);
                 self.allowlist_changed();
+                self.save_operator_allowlist();
                 Ok(json!({"removed": removed}))
             }
             Request::Reload => Err("reload is handled by the daemon loop".into()),

@@ -5,7 +5,8 @@
 //!
 //! The operator's allowlist entries are also kept in a plain file beside
 //! the database (`allowlist.txt`, one `NET NOTE` per line), rewritten
-//! atomically when they change: a corrupt database never loses them.
+//! atomically when they change (by the engine, at once, and here with each
+//! batch that carries them): a corrupt database never loses them.
 
 use std::{
     fs,
