@@ -121,9 +121,9 @@ impl Config {
         self.xdp.ua_prefixes()
     }
 
-    /// The path of the state file in `daemon.state_dir`.
-    pub fn state_file(&self) -> PathBuf {
-        self.daemon.state_dir.join(crate::state::STATE_FILE_NAME)
+    /// The path of the state database in `daemon.state_dir`.
+    pub fn state_db(&self) -> PathBuf {
+        self.daemon.state_dir.join(crate::state::db::DB_FILE_NAME)
     }
 }
 
@@ -180,10 +180,10 @@ mod tests {
     }
 
     #[test]
-    fn state_file_is_in_the_state_dir() {
+    fn the_state_database_is_in_the_state_dir() {
         assert_eq!(
-            Config::default().state_file(),
-            Path::new("/var/lib/sipshield/state.json")
+            Config::default().state_db(),
+            Path::new("/var/lib/sipshield/state.db")
         );
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! Policy is pure: it never touches the kernel, the clock or files. The
 //! daemon feeds it offences with their times, applies the decisions, and
-//! saves `snapshot()` with `state::StateFile`.
+//! hands `take_changes()` to the state database.
 
 mod allowlist;
 mod ban_book;
@@ -394,7 +394,7 @@ impl Policy {
         removed
     }
 
-    /// Adds an operator's allowlist entry (kept in the state file), lifting
+    /// Adds an operator's allowlist entry (kept in the state database), lifting
     /// the bans it now covers; returns those bans.
     pub fn allow(&mut self, net: ipnet::IpNet, note: impl Into<String>) -> Vec<BanRecord> {
         self.allowlist

@@ -1,5 +1,6 @@
-//! What survives a reboot: bans, offence history and manual allowlist
-//! entries, kept in `<state_dir>/state.json`.
+//! What survives a reboot: bans, offence history, SSH sessions and manual
+//! allowlist entries, kept in `<state_dir>/state.db` (`db`); `file` reads
+//! the `state.json` of older versions, to import it once.
 //!
 //! Times are wall-clock unix seconds. Whoever programs the kernel converts
 //! them to `CLOCK_MONOTONIC` expiries; this module never does.
