@@ -215,11 +215,40 @@ fn pjsip_distributor_reasons() {
 }
 
 #[test]
-fn pjsip_distributor_with_a_fake_address_in_from_or_call_id_charges_nobody() {
+fn pjsip_distributor_with_a_fake_address_in_from_or_call_id_charges_the_sender() {
+    // Asterisk's log_failed_request prints From with pjsip_name_addr_print
+    // (`"display" <uri>`, the URI without blanks) and the Call-ID raw: a
+    // fake tail in either is told apart by where it sits.
     let from_forged = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '\"x' failed for '9.9.9.9:5060' (callid: y\" <sip:1@h>' failed for '203.0.113.1:5060' (callid: c) - Failed to authenticate";
     let callid_forged = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '<sip:1@h>' failed for '203.0.113.1:5060' (callid: c' failed for '9.9.9.9:5060' (callid: d) - Failed to authenticate";
-    assert_eq!(charged(from_forged), None);
-    assert_eq!(charged(callid_forged), None);
+    // The issue's example: a guesser's Call-ID naming someone else.
+    let issue_example = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '\"100\" <sip:100@pbx>' failed for '203.0.113.1:5060' (callid: ' failed for '9.9.9.9:5060' (callid: x) - Failed to authenticate";
+    for line in [from_forged, callid_forged, issue_example] {
+        assert_eq!(
+            charged(line),
+            Some(("pjsip-auth-failed", "203.0.113.1".into())),
+            "{line}"
+        );
+    }
+    // A URI parameter with a quoted value may hold blanks and the tail.
+    let uri_param = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '<sip:1@h;x=\"a' failed for '9.9.9.9:5060' (callid: z\">' failed for '203.0.113.1:5060' (callid: c) - Failed to authenticate";
+    assert_eq!(
+        charged(uri_param),
+        Some(("pjsip-auth-failed", "203.0.113.1".into()))
+    );
+    // Two readings truly remain (an escaped quote in the display, which an
+    // unquoted display could also have given): nobody.
+    let both = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '\"\\\" <s:x>' failed for '9.9.9.9:5060' (callid: j\" <sip:1@h>' failed for '203.0.113.1:5060' (callid: c) - Failed to authenticate";
+    assert_eq!(charged(both), None);
+    // Padding From and Call-ID to pjsip's 255-byte buffers hides nothing.
+    let pad = "a".repeat(250);
+    let method = "X".repeat(250);
+    let padded = format!("[2024-03-05 10:21:56] NOTICE[1301] res_pjsip/pjsip_distributor.c: Request '{method}' from '<sip:{pad}@h>' failed for '203.0.113.1:5060' (callid: {pad}) - Failed to authenticate after 3 tries in 2.003 ms");
+    assert!(padded.len() > 900);
+    assert_eq!(
+        charged(&padded),
+        Some(("pjsip-auth-failed", "203.0.113.1".into()))
+    );
     // Forging your own address changes nothing.
     let own = callid_forged.replace("9.9.9.9", "203.0.113.1");
     assert_eq!(
@@ -351,14 +380,43 @@ fn long_lines_that_may_have_been_cut_inside_attacker_text_charge_nobody() {
     // Asterisk cuts messages at 8 KiB, syslog often at 1 KiB: a cut can leave
     // an attacker's imitation of the tail as the end of the line.
     let padding = "a".repeat(1000);
-    let security_cut = security(&format!(
-        r#"SecurityEvent="InvalidAccountID",EventTV="t",Severity="Error",Service="PJSIP",EventVersion="1",AccountID="1",SessionID="{padding}",LocalAddress="IPV4/UDP/192.0.2.10/5060",RemoteAddress="IPV4/UDP/9.9.9.9/5060""#
-    ));
-    assert_eq!(parse_line(&security_cut), None);
-    let register_cut = asterisk(&format!(
-        "Registration from '\"{padding}' failed for '9.9.9.9:5060' - Wrong password"
-    ));
+    // Through syslog, a line as long as a transport limit (1 KiB here)
+    // was cut there: nobody.
+    let syslog_line = |message: &str| {
+        let head = "Mar  5 10:21:46 pbx asterisk[1234]: NOTICE[1290]: chan_sip.c:24349 in handle_request_register: ";
+        format!("{head}{message}")
+    };
+    let fake_tail = "' failed for '9.9.9.9:5060' - Wrong password";
+    let head_len = syslog_line("Registration from '\"").len();
+    let fill = "a".repeat(1024 - head_len - fake_tail.len());
+    let register_cut = syslog_line(&format!("Registration from '\"{fill}{fake_tail}"));
+    assert_eq!(register_cut.len(), 1024);
     assert_eq!(parse_line(&register_cut), None);
+    let security_cut = format!(
+        "Mar  5 10:23:01 pbx asterisk[1234]: SECURITY[1301]: res_security_log.c: {}",
+        format_args!(
+            r#"SecurityEvent="InvalidAccountID",EventTV="t",Severity="Error",Service="PJSIP",EventVersion="1",AccountID="1",SessionID="{}",LocalAddress="IPV4/UDP/192.0.2.10/5060",RemoteAddress="IPV4/UDP/9.9.9.9/5060""#,
+            "a".repeat(1700)
+        )
+    );
+    let security_cut = format!("{security_cut}{}", "b".repeat(2040 - security_cut.len()));
+    assert_eq!(parse_line(&security_cut), None, "at the 2 KiB limit");
+    // Asterisk's own file: lines are whole below its 8 KiB message limit,
+    // so a To header padded to kilobytes still charges the sender...
+    let padded = asterisk(&format!(
+        "Registration from '\"{}\" <sip:100@pbx>' failed for '203.0.113.5:5060' - Wrong password",
+        "a".repeat(3000)
+    ));
+    assert_eq!(
+        charged(&padded),
+        Some(("sip-wrong-password", "203.0.113.5".into()))
+    );
+    // ...and past it the line may have been cut: nobody.
+    let over = asterisk(&format!(
+        "Registration from '\"{}{fake_tail}",
+        "a".repeat(8200)
+    ));
+    assert_eq!(parse_line(&over), None);
 
     // Lines whose address comes before any attacker text are not affected.
     let ami_long =

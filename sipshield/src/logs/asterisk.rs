@@ -8,10 +8,13 @@
 //! attacker text sits on *both* sides (res_pjsip's From and Call-ID), every
 //! place that looks like the address must agree, or the line charges nobody.
 //!
-//! Asterisk cuts messages at 8 KiB and syslog daemons at 1 KiB or more; a cut
-//! line can end inside attacker text that imitates the real tail. Lines of
-//! those shapes that are long enough to have been cut are ignored: Asterisk's
-//! own lines of these kinds stay far below [`MAX_TRUSTED_LINE`].
+//! A cut line can end inside attacker text that imitates the real tail.
+//! Asterisk's logger cuts a message at 8 KiB (`BUFSIZ`): tail-read lines
+//! from its own files are trusted below [`MAX_TRUSTED_LINE`], so padding a
+//! header to a few kilobytes no longer hides a guesser. Syslog cuts at its
+//! message size (1 KiB on the RFC 3164 wire; 2, 4 or 8 KiB as configured):
+//! a syslog line whose length sits at one of those limits is taken as cut
+//! and charges nobody; other lengths were not cut.
 
 use std::net::IpAddr;
 
@@ -20,8 +23,23 @@ use super::failure::{FailureKind, LogSource, Parsed};
 use super::prefix::{self, Origin};
 use super::security_event;
 
-/// Longest line whose tail we trust (see the module documentation).
-pub const MAX_TRUSTED_LINE: usize = 900;
+/// Longest line whose tail we trust: below Asterisk's 8 KiB message limit,
+/// with room for the file prefix (see the module documentation).
+pub const MAX_TRUSTED_LINE: usize = 8100;
+
+/// Message sizes at which syslog daemons and relays cut, and how far below
+/// one a cut line's length may fall (the header a relay counts and the file
+/// format differ).
+const SYSLOG_LIMITS: [usize; 4] = [1024, 2048, 4096, 8192];
+const SYSLOG_LIMIT_SLACK: usize = 128;
+
+/// True when a syslog line is as long as a transport limit: it may have
+/// been cut there.
+fn at_syslog_limit(len: usize) -> bool {
+    SYSLOG_LIMITS
+        .iter()
+        .any(|limit| len <= limit + 16 && len + SYSLOG_LIMIT_SLACK >= *limit)
+}
 
 /// Recognises Asterisk's failure lines. Stateless; cheap to copy.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,11 +55,21 @@ impl AsteriskParser {
     pub fn parse(&self, line: &str) -> Option<Parsed> {
         let split = prefix::split(line);
         match split.origin {
-            Origin::Asterisk | Origin::Unknown => {
-                self.parse_message(split.module, split.message, line.len())
-            }
+            Origin::Asterisk | Origin::Unknown => self.parse_split(&split, line.len()),
             Origin::Sshd | Origin::OtherProgram => None,
         }
+    }
+
+    /// Parses a line already split by `prefix::split`; `line_len` is the
+    /// whole line's length. A syslog line at a transport limit counts as
+    /// too long to trust its tail.
+    pub fn parse_split(&self, split: &prefix::Prefixed<'_>, line_len: usize) -> Option<Parsed> {
+        let len = if split.via_syslog && at_syslog_limit(line_len) {
+            usize::MAX
+        } else {
+            line_len
+        };
+        self.parse_message(split.module, split.message, len)
     }
 
     /// Parses a message whose prefix is already removed. `module` is the
@@ -62,7 +90,6 @@ impl AsteriskParser {
                 sip_registration(message)?
             }
             b'R' if message.starts_with("Request ") && from(&["pjsip_distributor.c"]) => {
-                guard(line_len)?;
                 pjsip_request(message)?
             }
             b'R' | b'"'
@@ -154,9 +181,19 @@ fn sip_registration(message: &str) -> Option<(FailureKind, IpAddr)> {
     Some((kind, parse_peer(addr)?))
 }
 
-/// res_pjsip distributor:
+/// res_pjsip distributor (`log_failed_request`):
 /// `Request '<method>' from '<From>' failed for '<addr>' (callid: <Call-ID>) - <reason>[ after N tries in X ms]`.
-/// From and Call-ID are both the attacker's; every candidate address must agree.
+///
+/// From and Call-ID are the attacker's, on both sides of the address, so
+/// the address is found from the structure pjsip prints, not by position:
+/// the method is a SIP token (no blanks); From is printed by
+/// `pjsip_name_addr_print` as `<URI>` or `"DISPLAY" <URI>`, where the URI is
+/// `scheme:...` without blanks or angle brackets, and a display that holds
+/// a colon was a quoted string, whose own quotes pjsip keeps escaped; the
+/// Call-ID may hold anything. Every `' failed for '<addr>' (callid: ` whose
+/// From reads that way is a candidate; one address among them is charged,
+/// different ones charge nobody. pjsip cuts From and Call-ID at 255 bytes,
+/// so the line is short enough never to be cut by Asterisk.
 fn pjsip_request(message: &str) -> Option<(FailureKind, IpAddr)> {
     let (_, reason) = message.rsplit_once(") - ")?;
     let reason = match reason.find(" after ") {
@@ -170,25 +207,122 @@ fn pjsip_request(message: &str) -> Option<(FailureKind, IpAddr)> {
         "Failed to authenticate" | "Error to authenticate" => FailureKind::PjsipAuthFailed,
         _ => return None,
     };
+    let rest = message.strip_prefix("Request ")?;
+    // Older Asterisk printed no method: `Request from '...'`.
+    let from_start = match rest.strip_prefix("from '") {
+        Some(_) => "Request from '".len(),
+        None => {
+            let method_end = rest.find("' from '")?;
+            let method = rest.strip_prefix('\'')?.get(..method_end - 1)?;
+            if method.is_empty() || method.bytes().any(|b| b.is_ascii_whitespace()) {
+                return None;
+            }
+            "Request ".len() + method_end + "' from '".len()
+        }
+    };
     const OPEN: &str = "' failed for '";
+    const CLOSE: &str = "' (callid: ";
     let mut agreed = None;
-    let mut from = 0;
-    while let Some(at) = message[from..].find(OPEN) {
-        let start = from + at + OPEN.len();
-        from = start;
-        let Some(len) = message[start..].find('\'') else {
+    let mut search = from_start;
+    while let Some(at) = message[search..].find(OPEN) {
+        let sep = search + at;
+        search = sep + 1;
+        let addr_start = sep + OPEN.len();
+        let Some(len) = message[addr_start..].find('\'') else {
             break;
         };
-        if !message[start + len..].starts_with("' (callid: ") {
+        if !message[addr_start + len..].starts_with(CLOSE) {
             continue;
         }
-        let ip = parse_peer(&message[start..start + len])?;
+        if !is_printed_from(&message[from_start..sep]) {
+            continue;
+        }
+        let ip = parse_peer(&message[addr_start..addr_start + len])?;
         if agreed.is_some_and(|seen| seen != ip) {
             return None;
         }
         agreed = Some(ip);
     }
     Some((kind, agreed?))
+}
+
+/// True when `from` can be what `pjsip_name_addr_print` writes for a From
+/// header: `<URI>` or `"DISPLAY" <URI>` (see `pjsip_request`).
+fn is_printed_from(from: &str) -> bool {
+    if let Some(uri) = from.strip_prefix('<').and_then(|f| f.strip_suffix('>')) {
+        if is_printed_uri(uri) {
+            return true;
+        }
+    }
+    let Some(rest) = from.strip_prefix('"') else {
+        return false;
+    };
+    // Where the display ends is not marked: try every `" <` (pjsip's
+    // spelling) and `"<` (older versions' and hand-written logs').
+    let mut search = 0;
+    while let Some(at) = rest[search..].find('"') {
+        let end = search + at;
+        search = end + 1;
+        let after = &rest[end + 1..];
+        let Some(uri) = after
+            .strip_prefix(" <")
+            .or_else(|| after.strip_prefix('<'))
+            .and_then(|u| u.strip_suffix('>'))
+        else {
+            continue;
+        };
+        if is_printed_display(&rest[..end]) && is_printed_uri(uri) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A URI as pjsip prints it: `scheme:...`, no blanks or angle brackets
+/// outside the double-quoted parameter values pjsip keeps as they came.
+fn is_printed_uri(uri: &str) -> bool {
+    if !uri.contains(':') {
+        return false;
+    }
+    let mut quoted = false;
+    let mut escaped = false;
+    for b in uri.bytes() {
+        if quoted {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => quoted = true,
+            b'<' | b'>' => return false,
+            b if b.is_ascii_whitespace() => return false,
+            _ => {}
+        }
+    }
+    !quoted
+}
+
+/// A display name as pjsip prints it between quotes. Unquoted in the
+/// request, it held no ':' or '<' (pjsip reads that form up to either);
+/// quoted, its own quotes stayed escaped, and so did a final backslash.
+fn is_printed_display(display: &str) -> bool {
+    if !display.contains([':', '<']) {
+        return true;
+    }
+    let bytes = display.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return false,
+            _ => i += 1,
+        }
+    }
+    i == bytes.len()
 }
 
 /// chan_sip: `Call from '<peer>' (<addr>) to extension '...' rejected because extension not found in context '...'.`

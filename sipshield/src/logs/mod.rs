@@ -29,12 +29,10 @@ use prefix::Origin;
 pub fn parse_line(line: &str) -> Option<Parsed> {
     let split = prefix::split(line);
     match split.origin {
-        Origin::Asterisk => {
-            AsteriskParser::new().parse_message(split.module, split.message, line.len())
-        }
+        Origin::Asterisk => AsteriskParser::new().parse_split(&split, line.len()),
         Origin::Sshd => SshdParser::new().parse_message(split.message),
         Origin::Unknown => AsteriskParser::new()
-            .parse_message(None, split.message, line.len())
+            .parse_split(&split, line.len())
             .or_else(|| SshdParser::new().parse_message(split.message)),
         Origin::OtherProgram => None,
     }

@@ -37,6 +37,9 @@ pub struct Prefixed<'a> {
     pub module: Option<&'a str>,
     /// The message, trailing whitespace removed.
     pub message: &'a str,
+    /// The line came through syslog (or the journal's syslog-style
+    /// output), which cuts long messages at its own limit.
+    pub via_syslog: bool,
 }
 
 /// Splits `line` (with or without its newline).
@@ -49,17 +52,20 @@ pub fn split(line: &str) -> Prefixed<'_> {
                     origin: Origin::Asterisk,
                     module,
                     message,
+                    via_syslog: true,
                 },
                 None => Prefixed {
                     origin: Origin::Asterisk,
                     module: None,
                     message: rest,
+                    via_syslog: true,
                 },
             },
             origin => Prefixed {
                 origin,
                 module: None,
                 message: rest,
+                via_syslog: true,
             },
         };
     }
@@ -68,12 +74,14 @@ pub fn split(line: &str) -> Prefixed<'_> {
             origin: Origin::Asterisk,
             module,
             message,
+            via_syslog: false,
         };
     }
     Prefixed {
         origin: Origin::Unknown,
         module: None,
         message: line,
+        via_syslog: false,
     }
 }
 
@@ -291,6 +299,7 @@ mod tests {
             origin: Origin::Asterisk,
             module: Some(module),
             message,
+            via_syslog: false,
         }
     }
 
@@ -336,7 +345,8 @@ mod tests {
             Prefixed {
                 origin: Origin::Sshd,
                 module: None,
-                message: "Failed password for root"
+                message: "Failed password for root",
+                via_syslog: true,
             }
         );
         let journald = split("Mar 05 10:21:46.123456 pbx sshd-session[4242]: Invalid user x");
@@ -370,13 +380,17 @@ mod tests {
 
     #[test]
     fn asterisk_syslog_channel_adds_its_own_header() {
+        let via_syslog = |module, message| Prefixed {
+            via_syslog: true,
+            ..asterisk(module, message)
+        };
         assert_eq!(
             split("Mar  5 10:21:46 pbx asterisk[1234]: NOTICE[1290][C-00000003]: chan_sip.c:26829 in handle_request_invite: Call from"),
-            asterisk("chan_sip.c", "Call from")
+            via_syslog("chan_sip.c", "Call from")
         );
         assert_eq!(
             split("2024-03-05T10:21:46+00:00 pbx /usr/sbin/asterisk[1234]: NOTICE[1290]: manager.c:2287 in authenticate: 1.2.3.4 tried"),
-            asterisk("manager.c", "1.2.3.4 tried")
+            via_syslog("manager.c", "1.2.3.4 tried")
         );
         // journalctl -o cat of the same line
         assert_eq!(
