@@ -769,3 +769,56 @@ fn cli_reports_an_unreadable_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_level_written_with_a_space_and_call_id_tags() {
+    // FreePBX hosts (logger.conf `dateformat`, Asterisk 13-16) write the level
+    // apart from its thread id: the issue's `NOTICE [22382] manager.c: ...`.
+    assert_eq!(
+        charged("[2024-03-05 10:21:46] NOTICE [22382] manager.c: 203.0.113.7 failed to authenticate as 'admin'"),
+        Some(("ami-auth-failed", "203.0.113.7".into()))
+    );
+    assert_eq!(
+        charged("[2024-03-05 10:21:46] WARNING[8447][C-00000244] chan_sip.c: Registration from '<sip:1@h>' failed for '203.0.113.8' - Wrong password"),
+        Some(("sip-wrong-password", "203.0.113.8".into()))
+    );
+}
+
+#[test]
+fn ansi_colour_escapes_hide_nothing() {
+    // Asterisk's logger colours the level, file and function names
+    // (term_color in logger.c) when writing to a terminal; redirected
+    // consoles and some syslog setups keep the escapes.
+    let line = "[Mar  5 10:21:46] \u{1b}[1;33mNOTICE\u{1b}[0m[1290]: \u{1b}[1;37mchan_sip.c\u{1b}[0m:24349 \u{1b}[1;37mhandle_request_register\u{1b}[0m: Registration from '\"100\" <sip:100@pbx>' failed for '203.0.113.5:5060' - Wrong password";
+    assert_eq!(
+        charged(line),
+        Some(("sip-wrong-password", "203.0.113.5".into()))
+    );
+    let syslog = "Mar  5 10:21:46 pbx asterisk[1234]: \u{1b}[1;31mNOTICE\u{1b}[0m[1290]: manager.c:2287 in authenticate: 203.0.113.9 tried to authenticate with nonexistent user 'admin'";
+    assert_eq!(
+        charged(syslog),
+        Some(("ami-unknown-user", "203.0.113.9".into()))
+    );
+    // The daemon's parser does the same.
+    assert!(AsteriskParser::new().parse(line).is_some());
+}
+
+#[test]
+fn transports_with_a_bracketed_ipv4_address() {
+    // res_pjsip_session names the transport and address of an unknown
+    // extension's call, brackets and all: `(TCP:[1.2.3.4]:61470)`.
+    let tail =
+        "to extension '100' rejected because extension not found in context 'from-external'.";
+    assert_eq!(
+        charged(&format!(
+            "[d] NOTICE[1] res_pjsip_session.c: Call (TCP:[203.0.113.4]:61470) {tail}"
+        )),
+        Some(("sip-unknown-extension", "203.0.113.4".into()))
+    );
+    assert_eq!(
+        charged(&format!(
+            "[d] NOTICE[1] res_pjsip_session.c: Call (TLS:[2001:db8::4]:5061) {tail}"
+        )),
+        Some(("sip-unknown-extension", "2001:db8::4".into()))
+    );
+}

@@ -1,6 +1,6 @@
 //! Peer addresses as Asterisk and sshd print them.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Parses `1.2.3.4`, `1.2.3.4:5060`, `2001:db8::1`, `[2001:db8::1]` and
 /// `[2001:db8::1]:5060` into the canonical address (an IPv4-mapped IPv6
@@ -15,7 +15,8 @@ pub(crate) fn parse_peer(text: &str) -> Option<IpAddr> {
         if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
             return None;
         }
-        IpAddr::V6(host.parse::<Ipv6Addr>().ok()?)
+        // pjsip also brackets IPv4 in transport names: `(TCP:[1.2.3.4]:5061)`.
+        host.parse::<IpAddr>().ok()?
     } else if let Ok(ip) = text.parse::<IpAddr>() {
         ip
     } else {

@@ -53,8 +53,10 @@ impl AsteriskParser {
     /// Parses one line from an Asterisk log (file, syslog or journald).
     /// Lines that syslog attributes to another program give `None`.
     pub fn parse(&self, line: &str) -> Option<Parsed> {
-        let split = prefix::split(line);
+        let clean = prefix::without_colour(line);
+        let split = prefix::split(&clean);
         match split.origin {
+            // The transport's limits apply to the line as it came.
             Origin::Asterisk | Origin::Unknown => self.parse_split(&split, line.len()),
             Origin::Sshd | Origin::OtherProgram => None,
         }

@@ -27,7 +27,8 @@ use prefix::Origin;
 /// sshd wrote it. Use [`AsteriskParser::parse`] or [`SshdParser::parse`]
 /// when the file is known to hold one program's lines.
 pub fn parse_line(line: &str) -> Option<Parsed> {
-    let split = prefix::split(line);
+    let clean = prefix::without_colour(line);
+    let split = prefix::split(&clean);
     match split.origin {
         Origin::Asterisk => AsteriskParser::new().parse_split(&split, line.len()),
         Origin::Sshd => SshdParser::new().parse_message(split.message),

@@ -42,6 +42,35 @@ pub struct Prefixed<'a> {
     pub via_syslog: bool,
 }
 
+/// `line` without ANSI colour sequences (`ESC [ params final`): Asterisk
+/// writes them to consoles, and they reach files and syslog when its
+/// output is redirected or `logger.conf` asks for colour. Borrowed when
+/// there are none (nearly always).
+pub fn without_colour(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('\x1b') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() != Some(&'[') {
+            continue;
+        }
+        chars.next();
+        // Parameters and intermediates, then one final byte.
+        for c in chars.by_ref() {
+            if ('@'..='~').contains(&c) {
+                break;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Splits `line` (with or without its newline).
 pub fn split(line: &str) -> Prefixed<'_> {
     let line = line.trim_end();
@@ -228,7 +257,8 @@ fn asterisk_header(s: &str) -> Option<(Option<&str>, &str)> {
         rest = &after[end + 2..];
     }
     let level_end = rest.find('[')?;
-    let level = &rest[..level_end];
+    // Some versions and logger.conf formats write `NOTICE [22382]`.
+    let level = rest[..level_end].trim_end_matches(' ');
     if level.is_empty()
         || level.len() > 16
         || !level
