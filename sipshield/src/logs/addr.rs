@@ -53,6 +53,8 @@ mod tests {
         assert_eq!(parse_peer("2001:db8::1"), Some(ip("2001:db8::1")));
         assert_eq!(parse_peer("[2001:db8::1]"), Some(ip("2001:db8::1")));
         assert_eq!(parse_peer("[2001:db8::1]:5060"), Some(ip("2001:db8::1")));
+        // pjsip transport names bracket IPv4 too.
+        assert_eq!(parse_peer("[5.6.7.8]:5060"), Some(ip("5.6.7.8")));
         assert_eq!(
             parse_peer("[2001:0db8:0:0::0001]:5060"),
             Some(ip("2001:db8::1"))
@@ -76,7 +78,7 @@ mod tests {
             "5.6.7.256",
             "[2001:db8::1",
             "[2001:db8::1]5060",
-            "[5.6.7.8]:5060",
+            "[5.6.7.8]5060",
             "0.0.0.0",
             "0.0.0.0:5060",
             "::",
