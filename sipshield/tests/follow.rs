@@ -307,3 +307,36 @@ fn no_line_is_lost_or_read_twice_across_rotations() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn a_wording_no_parser_knows_raises_the_drift_alarm_in_status() {
+    use sipshield::daemon::watch::{LogKind, LogWatch};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("messages");
+    std::fs::write(&path, "").unwrap();
+    let mut watch = LogWatch::new(path.clone(), LogKind::Asterisk, false);
+    let lines = [
+        "[2025-01-10 10:00:00] VERBOSE[1] asterisk.c: Asterisk 20.5.0, Copyright (C) 1999 - 2023, Sangoma Technologies Corporation and others.",
+        // Known: matched, charged.
+        "[2025-01-10 10:00:01] NOTICE[12] chan_sip.c: Registration from '<sip:1@h>' failed for '203.0.113.5:5060' - Wrong password",
+        // A made-up rewording of the pjsip line: the parsers do not know it.
+        "[2025-01-10 10:00:02] NOTICE[12] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:1@h>' failed for '203.0.113.6:5060' (callid: x) - Credentials rejected",
+        // Noise: not counted.
+        "[2025-01-10 10:00:03] NOTICE[12] chan_sip.c: Peer '100' is now Reachable. (5ms / 2000ms)",
+    ];
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        for l in lines {
+            writeln!(f, "{l}").unwrap();
+        }
+    }
+    let parsed = watch.poll();
+    assert_eq!(parsed.len(), 1, "the known line still parses");
+    let st = watch.status();
+    assert_eq!(st.unmatched_failures, 1, "{st:?}");
+    assert!(st.unmatched_samples[0].contains("Credentials rejected"));
+    assert_eq!(st.asterisk_version.as_deref(), Some("20.5.0"));
+}

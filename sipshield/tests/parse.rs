@@ -236,6 +236,20 @@ fn pjsip_distributor_with_a_fake_address_in_from_or_call_id_charges_the_sender()
         charged(uri_param),
         Some(("pjsip-auth-failed", "203.0.113.1".into()))
     );
+    // What sipsak's bare From and a plain display name give (the lab's
+    // PBX writes the header as it came).
+    for from in [
+        "sip:sipsak@10.0.0.1:5060",
+        "Alice <sip:a@h>",
+        "\"100\"<sip:100@1.1.1.1>",
+    ] {
+        let line = format!("[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '{from}' failed for '203.0.113.1:5060' (callid: c) - Failed to authenticate");
+        assert_eq!(
+            charged(&line),
+            Some(("pjsip-auth-failed", "203.0.113.1".into())),
+            "{line}"
+        );
+    }
     // Two readings truly remain (an escaped quote in the display, which an
     // unquoted display could also have given): nobody.
     let both = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '\"\\\" <s:x>' failed for '9.9.9.9:5060' (callid: j\" <sip:1@h>' failed for '203.0.113.1:5060' (callid: c) - Failed to authenticate";

@@ -243,6 +243,30 @@ pub fn render(r: &Value) -> String {
             ]);
         }
         out += &t.render(2);
+        // The drift alarm: wordings no parser knows.
+        for l in &logs {
+            let unmatched = n(&l["unmatched_failures"]);
+            let version = match (
+                l["asterisk_version"].as_str(),
+                l["previous_asterisk_version"].as_str(),
+            ) {
+                (Some(v), Some(was)) => format!("Asterisk {v}, was {was}"),
+                (Some(v), None) => format!("Asterisk {v}"),
+                _ => "Asterisk version not seen".into(),
+            };
+            if unmatched > 0 {
+                out += &format!(
+                    "  {}: {} failure-looking line(s) match no parser ({version}): a new wording? Samples:\n",
+                    s(&l["path"]),
+                    thousands(unmatched)
+                );
+                for sample in l["unmatched_samples"].as_array().into_iter().flatten() {
+                    out += &format!("    {}\n", s(sample));
+                }
+            } else if l["previous_asterisk_version"].is_string() {
+                out += &format!("  {}: {version}\n", s(&l["path"]));
+            }
+        }
     }
     out
 }

@@ -24,6 +24,11 @@ pub struct LogStatus {
     pub failures: u64,
     /// Unix seconds of the last failure line.
     pub last_match: Option<u64>,
+    /// Failure-looking lines of Asterisk's auth modules no parser matched.
+    pub unmatched_failures: u64,
+    pub unmatched_samples: Vec<String>,
+    pub asterisk_version: Option<String>,
+    pub previous_asterisk_version: Option<String>,
 }
 
 /// What only a running daemon knows.

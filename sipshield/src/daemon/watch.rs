@@ -2,7 +2,9 @@
 
 use std::{path::PathBuf, time::SystemTime};
 
-use crate::logs::{AsteriskParser, FollowOptions, LogFollower, Parsed, SshdParser, StartAt};
+use crate::logs::{
+    drift::Drift, AsteriskParser, FollowOptions, LogFollower, Parsed, SshdParser, StartAt,
+};
 
 use super::status::{unix, LogStatus};
 
@@ -31,7 +33,15 @@ pub struct LogWatch {
     failures: u64,
     last_match: Option<SystemTime>,
     warned: bool,
+    /// Failure-looking lines no parser knows, and the Asterisk version.
+    drift: Drift,
+    /// When the drift was last warned about, and at which count.
+    drift_warned: Option<(std::time::Instant, u64)>,
+    version_reported: Option<String>,
 }
+
+/// The drift warning is repeated at most this often while it grows.
+const DRIFT_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl LogWatch {
     pub fn new(path: PathBuf, kind: LogKind, from_start: bool) -> LogWatch {
@@ -58,6 +68,9 @@ impl LogWatch {
             failures: 0,
             last_match: None,
             warned: false,
+            drift: Drift::default(),
+            drift_warned: None,
+            version_reported: None,
         }
     }
 
@@ -71,15 +84,19 @@ impl LogWatch {
             return found;
         };
         let kind = self.kind;
+        let drift = &mut self.drift;
         let result = f.poll_lines(|line| {
             let parsed = match kind {
                 LogKind::Asterisk => AsteriskParser::new().parse(line),
                 LogKind::Auth => SshdParser::new().parse(line),
             };
-            if let Some(parsed) = parsed {
-                found.push(parsed);
+            match parsed {
+                Some(parsed) => found.push(parsed),
+                None if kind == LogKind::Asterisk => drift.unmatched_line(line),
+                None => {}
             }
         });
+        self.report_drift();
         match result {
             Ok(_) => self.warned = false,
             Err(e) if !self.warned => {
@@ -96,6 +113,39 @@ impl LogWatch {
         found
     }
 
+    /// Warns when failure-looking lines go unmatched (once an hour while
+    /// their count grows) and when the Asterisk version changes.
+    fn report_drift(&mut self) {
+        let d = &self.drift;
+        if d.unmatched > 0 {
+            let due = match self.drift_warned {
+                None => true,
+                Some((at, count)) => d.unmatched > count && at.elapsed() >= DRIFT_WARN_EVERY,
+            };
+            if due {
+                log::warn!(
+                    "{}: {} failure-looking line(s) match no parser (Asterisk {}); a new wording? latest: {}",
+                    self.path.display(),
+                    d.unmatched,
+                    d.version.as_deref().unwrap_or("version unknown"),
+                    d.samples.back().map(String::as_str).unwrap_or("")
+                );
+                self.drift_warned = Some((std::time::Instant::now(), d.unmatched));
+            }
+        }
+        if d.version.is_some() && d.version != self.version_reported {
+            match (&self.version_reported, &d.version) {
+                (Some(old), Some(new)) => log::warn!(
+                    "{}: Asterisk {old} -> {new}: check that failures are still matched (sipshield status)",
+                    self.path.display()
+                ),
+                (None, Some(new)) => log::info!("{}: Asterisk {new}", self.path.display()),
+                _ => {}
+            }
+            self.version_reported = d.version.clone();
+        }
+    }
+
     pub fn status(&self) -> LogStatus {
         LogStatus {
             path: self.path.display().to_string(),
@@ -104,6 +154,10 @@ impl LogWatch {
             lines: self.follower.as_ref().map_or(0, |f| f.stats().lines),
             failures: self.failures,
             last_match: self.last_match.map(unix),
+            unmatched_failures: self.drift.unmatched,
+            unmatched_samples: self.drift.samples.iter().cloned().collect(),
+            asterisk_version: self.drift.version.clone(),
+            previous_asterisk_version: self.drift.previous_version.clone(),
         }
     }
 }

@@ -249,10 +249,25 @@ fn pjsip_request(message: &str) -> Option<(FailureKind, IpAddr)> {
 }
 
 /// True when `from` can be what `pjsip_name_addr_print` writes for a From
-/// header: `<URI>` or `"DISPLAY" <URI>` (see `pjsip_request`).
+/// header: `<URI>` or `"DISPLAY" <URI>` (see `pjsip_request`); also a bare
+/// URI or `DISPLAY <URI>` with a plain display.
 fn is_printed_from(from: &str) -> bool {
     if let Some(uri) = from.strip_prefix('<').and_then(|f| f.strip_suffix('>')) {
         if is_printed_uri(uri) {
+            return true;
+        }
+    }
+    // Not what pjsip prints, but what other writers of this line do (a
+    // bare URI, an unquoted display): neither can hold the blanks and colon
+    // of a fake tail outside quotes, so accepting them adds no reading.
+    if is_printed_uri(from) {
+        return true;
+    }
+    if let Some((display, uri)) = from.split_once(" <") {
+        if !display.is_empty()
+            && !display.contains([':', '<', '"'])
+            && uri.strip_suffix('>').is_some_and(is_printed_uri)
+        {
             return true;
         }
     }

@@ -10,6 +10,7 @@
 
 mod addr;
 pub mod asterisk;
+pub mod drift;
 pub mod failure;
 pub mod follow;
 pub mod prefix;
