@@ -836,3 +836,30 @@ fn transports_with_a_bracketed_ipv4_address() {
         Some(("sip-unknown-extension", "2001:db8::4".into()))
     );
 }
+
+#[test]
+fn freepbx_log_lines_of_unknown_sip_connections() {
+    // FreePBX's from-sip-external context: `Log(WARNING,"Rejecting unknown
+    // SIP connection from ${CHANNEL(recvip)}")`; app_verbose.c logs it with
+    // `Ext. <exten>` as the file and `@ <context>` as the function.
+    let cases = [
+        ("[2024-03-05 10:21:46] WARNING[2245][C-00000012] Ext. s: \"Rejecting unknown SIP connection from 192.0.2.2\"", "192.0.2.2"),
+        ("[2024-03-05 10:21:46] WARNING[2245][C-00000012] Ext. s:6 in @ from-sip-external: \"Rejecting unknown SIP connection from 192.0.2.3:5060\"", "192.0.2.3"),
+        ("[2024-03-05 10:21:46] WARNING[2245] Ext. s: \"Rejecting unknown SIP connection from [2001:db8::2]:5060\"", "2001:db8::2"),
+        ("[2024-03-05 10:21:46] WARNING[2245] Ext. s: \"Rejecting unknown SIP connection from 2001:db8::3\"", "2001:db8::3"),
+        ("Mar  5 10:21:46 pbx asterisk[1234]: WARNING[2245][C-00000012]: Ext. s:6 in @ from-sip-external: \"Rejecting unknown SIP connection from 192.0.2.4\"", "192.0.2.4"),
+    ];
+    for (line, ip) in cases {
+        assert_eq!(
+            charged(line),
+            Some(("sip-unknown-connection", ip.into())),
+            "{line}"
+        );
+    }
+    // Log() lines are only ever the dialplan's texts: a registration
+    // failure wording there is not chan_sip's, and charges nobody.
+    assert_eq!(
+        charged("[d] NOTICE[1] Ext. s: Registration from '<sip:1@h>' failed for '192.0.2.9' - Wrong password"),
+        None
+    );
+}

@@ -283,10 +283,16 @@ fn asterisk_header(s: &str) -> Option<(Option<&str>, &str)> {
 
     let module_end = rest.find(':')?;
     let module = &rest[..module_end];
+    // The dialplan's Log() names `Ext. <exten>` as its file (app_verbose.c),
+    // e.g. FreePBX's from-sip-external: `Ext. s: "Rejecting unknown ..."`.
+    let dialplan = module
+        .strip_prefix("Ext. ")
+        .is_some_and(|exten| !exten.is_empty() && !exten.contains(' '));
     if module.is_empty()
-        || !module
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'))
+        || !(dialplan
+            || module
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-')))
     {
         return None;
     }
@@ -305,6 +311,18 @@ fn asterisk_header(s: &str) -> Option<(Option<&str>, &str)> {
     }
     let rest = rest.strip_prefix(' ')?;
     let rest = rest.strip_prefix("in ").unwrap_or(rest);
+    // Log()'s "function" is `@ <context>`: `Ext. s:6 in @ from-sip-external: ...`.
+    if let Some(context) = rest.strip_prefix("@ ").filter(|_| dialplan) {
+        let (name, message) = context.split_once(": ")?;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            return None;
+        }
+        return Some((Some(module), message));
+    }
     let function_len = rest
         .bytes()
         .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
