@@ -333,8 +333,22 @@ fn a_wording_no_parser_knows_raises_the_drift_alarm_in_status() {
             writeln!(f, "{l}").unwrap();
         }
     }
+    {
+        // A line whose sender cannot be told: counted, shown, charges nobody.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(f, "[2025-01-10 10:00:04] NOTICE[12] chan_sip.c: Registration from '{}' failed for '9.9.9.9' - Wrong password", "a".repeat(8200)).unwrap();
+    }
     let parsed = watch.poll();
     assert_eq!(parsed.len(), 1, "the known line still parses");
+    assert_eq!(watch.status().charged_nobody, 1);
+    assert!(watch
+        .status()
+        .charged_nobody_sample
+        .unwrap()
+        .contains("Registration from"));
     let st = watch.status();
     assert_eq!(st.unmatched_failures, 1, "{st:?}");
     assert!(st.unmatched_samples[0].contains("Credentials rejected"));

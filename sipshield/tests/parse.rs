@@ -863,3 +863,34 @@ fn freepbx_log_lines_of_unknown_sip_connections() {
         None
     );
 }
+
+#[test]
+fn failure_lines_that_charge_nobody_are_told_from_other_lines() {
+    use sipshield::logs::asterisk::Reading;
+    let p = AsteriskParser::new();
+    // Two readings truly remain (see the pjsip test above).
+    let both = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '\"\\\" <s:x>' failed for '9.9.9.9:5060' (callid: j\" <sip:1@h>' failed for '203.0.113.1:5060' (callid: c) - Failed to authenticate";
+    assert_eq!(p.read(both), Reading::Nobody);
+    // Cut by Asterisk's 8 KiB limit.
+    let cut = format!(
+        "[d] NOTICE[1] chan_sip.c: Registration from '{}' failed for '9.9.9.9' - Wrong password",
+        "a".repeat(8200)
+    );
+    assert_eq!(p.read(&cut), Reading::Nobody);
+    // A security event whose address is unreadable.
+    let garbage = "[d] SECURITY[1] res_security_log.c: SecurityEvent=\"InvalidPassword\",EventTV=\"t\",Severity=\"Error\",Service=\"PJSIP\",EventVersion=\"2\",AccountID=\"1\",SessionID=\"s\",LocalAddress=\"IPV4/UDP/192.0.2.10/5060\",RemoteAddress=\"nonsense\"";
+    assert_eq!(p.read(garbage), Reading::Nobody);
+    // The server's own problem, and an ordinary line: silent.
+    assert_eq!(
+        p.read("[d] NOTICE[1] chan_sip.c: Registration from '<sip:1@h>' failed for '203.0.113.5' - RTP initialization failed"),
+        Reading::Silent
+    );
+    assert_eq!(
+        p.read("[d] NOTICE[1] chan_sip.c: Peer '100' is now Reachable."),
+        Reading::Silent
+    );
+    assert!(matches!(
+        p.read("[d] NOTICE[1] chan_sip.c: Registration from '<sip:1@h>' failed for '203.0.113.5' - Wrong password"),
+        Reading::Charged(_)
+    ));
+}

@@ -245,6 +245,15 @@ pub fn render(r: &Value) -> String {
         out += &t.render(2);
         // The drift alarm: wordings no parser knows.
         for l in &logs {
+            let nobody = n(&l["charged_nobody"]);
+            if nobody > 0 {
+                out += &format!(
+                    "  {}: {} failure line(s) charged nobody (two readings of the sender, or cut); latest: {}\n",
+                    s(&l["path"]),
+                    thousands(nobody),
+                    s(&l["charged_nobody_sample"])
+                );
+            }
             let unmatched = n(&l["unmatched_failures"]);
             let version = match (
                 l["asterisk_version"].as_str(),

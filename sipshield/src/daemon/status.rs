@@ -24,6 +24,10 @@ pub struct LogStatus {
     pub failures: u64,
     /// Unix seconds of the last failure line.
     pub last_match: Option<u64>,
+    /// Failure lines whose sender could not be told (two readings of the
+    /// address, or a cut line): nobody was charged.
+    pub charged_nobody: u64,
+    pub charged_nobody_sample: Option<String>,
     /// Failure-looking lines of Asterisk's auth modules no parser matched.
     pub unmatched_failures: u64,
     pub unmatched_samples: Vec<String>,

@@ -3,7 +3,8 @@
 use std::{path::PathBuf, time::SystemTime};
 
 use crate::logs::{
-    drift::Drift, AsteriskParser, FollowOptions, LogFollower, Parsed, SshdParser, StartAt,
+    asterisk::Reading, drift::Drift, AsteriskParser, FollowOptions, LogFollower, Parsed,
+    SshdParser, StartAt,
 };
 
 use super::status::{unix, LogStatus};
@@ -38,6 +39,18 @@ pub struct LogWatch {
     /// When the drift was last warned about, and at which count.
     drift_warned: Option<(std::time::Instant, u64)>,
     version_reported: Option<String>,
+    /// Failure lines that charged nobody, and the latest of them.
+    nobody: (u64, Option<String>),
+}
+
+/// A log line as a status sample: at most 300 bytes.
+fn sample_of(line: &str) -> String {
+    let line = line.trim_end();
+    let mut end = line.len().min(300);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line[..end].to_string()
 }
 
 /// The drift warning is repeated at most this often while it grows.
@@ -71,6 +84,7 @@ impl LogWatch {
             drift: Drift::default(),
             drift_warned: None,
             version_reported: None,
+            nobody: (0, None),
         }
     }
 
@@ -85,15 +99,20 @@ impl LogWatch {
         };
         let kind = self.kind;
         let drift = &mut self.drift;
-        let result = f.poll_lines(|line| {
-            let parsed = match kind {
-                LogKind::Asterisk => AsteriskParser::new().parse(line),
-                LogKind::Auth => SshdParser::new().parse(line),
-            };
-            match parsed {
-                Some(parsed) => found.push(parsed),
-                None if kind == LogKind::Asterisk => drift.unmatched_line(line),
-                None => {}
+        let nobody = &mut self.nobody;
+        let result = f.poll_lines(|line| match kind {
+            LogKind::Asterisk => match AsteriskParser::new().read(line) {
+                Reading::Charged(parsed) => found.push(parsed),
+                Reading::Nobody => {
+                    nobody.0 += 1;
+                    nobody.1 = Some(sample_of(line));
+                }
+                Reading::Silent => drift.unmatched_line(line),
+            },
+            LogKind::Auth => {
+                if let Some(parsed) = SshdParser::new().parse(line) {
+                    found.push(parsed);
+                }
             }
         });
         self.report_drift();
@@ -154,6 +173,8 @@ impl LogWatch {
             lines: self.follower.as_ref().map_or(0, |f| f.stats().lines),
             failures: self.failures,
             last_match: self.last_match.map(unix),
+            charged_nobody: self.nobody.0,
+            charged_nobody_sample: self.nobody.1.clone(),
             unmatched_failures: self.drift.unmatched,
             unmatched_samples: self.drift.samples.iter().cloned().collect(),
             asterisk_version: self.drift.version.clone(),

@@ -41,6 +41,18 @@ fn at_syslog_limit(len: usize) -> bool {
         .any(|limit| len <= limit + 16 && len + SYSLOG_LIMIT_SLACK >= *limit)
 }
 
+/// What a line says about who failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    Charged(Parsed),
+    /// A failure line of a known kind whose sender cannot be told: two
+    /// readings of the address remain, or the line may have been cut. The
+    /// last resort, counted and shown: it is also a way to escape a ban.
+    Nobody,
+    /// Not a failure line (or one of the server's own problems).
+    Silent,
+}
+
 /// Recognises Asterisk's failure lines. Stateless; cheap to copy.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsteriskParser;
@@ -59,6 +71,33 @@ impl AsteriskParser {
             // The transport's limits apply to the line as it came.
             Origin::Asterisk | Origin::Unknown => self.parse_split(&split, line.len()),
             Origin::Sshd | Origin::OtherProgram => None,
+        }
+    }
+
+    /// `parse`, telling a failure line that charges nobody from a line
+    /// that is none.
+    pub fn read(&self, line: &str) -> Reading {
+        if let Some(parsed) = self.parse(line) {
+            return Reading::Charged(parsed);
+        }
+        let clean = prefix::without_colour(line);
+        let split = prefix::split(&clean);
+        if !matches!(split.origin, Origin::Asterisk | Origin::Unknown) {
+            return Reading::Silent;
+        }
+        let message = strip_verbose_marker(split.message.trim_start());
+        let from = |names: &[&str]| split.module.is_none_or(|m| names.contains(&basename(m)));
+        let failure = (message.starts_with("Registration from '")
+            && from(&["chan_sip.c"])
+            && registration_kind(message).is_some())
+            || (message.starts_with("Request ")
+                && from(&["pjsip_distributor.c"])
+                && pjsip_kind(message).is_some())
+            || (from(&["res_security_log.c"]) && security_event::is_failure_event(message));
+        if failure {
+            Reading::Nobody
+        } else {
+            Reading::Silent
         }
     }
 
@@ -164,8 +203,16 @@ fn strip_verbose_marker(message: &str) -> &str {
 /// chan_sip: `Registration from '<To header>' failed for '<addr>' - <reason>`.
 /// The To header is the attacker's, so the address is read from the end.
 fn sip_registration(message: &str) -> Option<(FailureKind, IpAddr)> {
-    let (before, reason) = message.rsplit_once("' - ")?;
-    let kind = match reason {
+    let kind = registration_kind(message)?;
+    let (before, _) = message.rsplit_once("' - ")?;
+    let (_, addr) = before.rsplit_once("' failed for '")?;
+    Some((kind, parse_peer(addr)?))
+}
+
+/// The failure a chan_sip registration line reports, from its reason.
+fn registration_kind(message: &str) -> Option<FailureKind> {
+    let (_, reason) = message.rsplit_once("' - ")?;
+    Some(match reason {
         "Wrong password" => FailureKind::SipWrongPassword,
         "No matching peer found" => FailureKind::SipUnknownPeer,
         "Username/auth name mismatch" => FailureKind::SipAuthNameMismatch,
@@ -178,9 +225,7 @@ fn sip_registration(message: &str) -> Option<(FailureKind, IpAddr)> {
         // "RTP initialization failed" and "Unknown failure" are the server's
         // problems, not the peer's.
         _ => return None,
-    };
-    let (_, addr) = before.rsplit_once("' failed for '")?;
-    Some((kind, parse_peer(addr)?))
+    })
 }
 
 /// res_pjsip distributor (`log_failed_request`):
@@ -197,18 +242,7 @@ fn sip_registration(message: &str) -> Option<(FailureKind, IpAddr)> {
 /// different ones charge nobody. pjsip cuts From and Call-ID at 255 bytes,
 /// so the line is short enough never to be cut by Asterisk.
 fn pjsip_request(message: &str) -> Option<(FailureKind, IpAddr)> {
-    let (_, reason) = message.rsplit_once(") - ")?;
-    let reason = match reason.find(" after ") {
-        Some(at) if reason.ends_with(" ms") => &reason[..at],
-        _ => reason,
-    };
-    let kind = match reason {
-        "No matching endpoint found" => FailureKind::PjsipUnknownEndpoint,
-        "Not match Endpoint ACL" => FailureKind::PjsipAclDenied,
-        "Not match Endpoint Contact ACL" => FailureKind::PjsipContactAclDenied,
-        "Failed to authenticate" | "Error to authenticate" => FailureKind::PjsipAuthFailed,
-        _ => return None,
-    };
+    let kind = pjsip_kind(message)?;
     let rest = message.strip_prefix("Request ")?;
     // Older Asterisk printed no method: `Request from '...'`.
     let from_start = match rest.strip_prefix("from '") {
@@ -246,6 +280,23 @@ fn pjsip_request(message: &str) -> Option<(FailureKind, IpAddr)> {
         agreed = Some(ip);
     }
     Some((kind, agreed?))
+}
+
+/// The failure a pjsip request line reports, from its reason (written
+/// last, after the attacker's Call-ID).
+fn pjsip_kind(message: &str) -> Option<FailureKind> {
+    let (_, reason) = message.rsplit_once(") - ")?;
+    let reason = match reason.find(" after ") {
+        Some(at) if reason.ends_with(" ms") => &reason[..at],
+        _ => reason,
+    };
+    Some(match reason {
+        "No matching endpoint found" => FailureKind::PjsipUnknownEndpoint,
+        "Not match Endpoint ACL" => FailureKind::PjsipAclDenied,
+        "Not match Endpoint Contact ACL" => FailureKind::PjsipContactAclDenied,
+        "Failed to authenticate" | "Error to authenticate" => FailureKind::PjsipAuthFailed,
+        _ => return None,
+    })
 }
 
 /// True when `from` can be what `pjsip_name_addr_print` writes for a From

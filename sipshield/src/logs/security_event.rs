@@ -39,6 +39,16 @@ pub enum SecurityEventType {
     InvalidTransport,
 }
 
+/// True when `message` is a security event of a failure type (whether or
+/// not its address could be read).
+pub fn is_failure_event(message: &str) -> bool {
+    message
+        .strip_prefix("SecurityEvent=\"")
+        .and_then(|rest| rest.split_once('"'))
+        .and_then(|(name, _)| SecurityEventType::from_name(name))
+        .is_some_and(|e| e.failure_kind(false).is_some())
+}
+
 impl SecurityEventType {
     fn from_name(name: &str) -> Option<SecurityEventType> {
         Some(match name {
