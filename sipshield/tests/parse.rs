@@ -894,3 +894,56 @@ fn failure_lines_that_charge_nobody_are_told_from_other_lines() {
         Reading::Charged(_)
     ));
 }
+
+#[test]
+fn cli_explain_says_per_line_what_was_charged_or_why_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("messages");
+    let cut = format!(
+        "[d] NOTICE[1] chan_sip.c: Registration from '{}' failed for '9.9.9.9' - Wrong password",
+        "a".repeat(8200)
+    );
+    std::fs::write(
+        &log,
+        format!(
+            "[d] NOTICE[1] chan_sip.c: Registration from '<sip:1@h>' failed for '203.0.113.5' - Wrong password\n\
+             [d] NOTICE[1] chan_sip.c: Peer '100' is now Reachable.\n\
+             {cut}\n\
+             Mar  5 10:30:06 pbx sshd[4002]: Failed password for root from 203.0.113.61 port 40000 ssh2\n"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = sipshield()
+            .arg("parse")
+            .args(args)
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let explained = run(&["--explain"]);
+    let lines: Vec<&str> = explained.lines().collect();
+    assert_eq!(lines.len(), 4, "{explained}");
+    assert!(
+        lines[0].ends_with(":1  charged 203.0.113.5 as sip-wrong-password (asterisk parser)"),
+        "{explained}"
+    );
+    assert!(lines[1].ends_with(":2  no failure"), "{explained}");
+    assert!(lines[2].contains(":3  charged nobody"), "{explained}");
+    assert!(
+        lines[3].contains("charged 203.0.113.61 as ssh-failed-password (sshd parser)"),
+        "{explained}"
+    );
+    // --kind: exactly the daemon's parser for that kind of file.
+    let asterisk_only = run(&["--json", "--kind", "asterisk"]);
+    assert_eq!(asterisk_only.lines().count(), 1, "{asterisk_only}");
+    let sshd_only = run(&["--json", "--kind", "sshd"]);
+    assert_eq!(sshd_only.lines().count(), 1, "{sshd_only}");
+    assert!(sshd_only.contains("203.0.113.61"));
+}

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sipshield::logs::{self, FailureKind, LogSource, Parsed};
+use sipshield::logs::{
+    self, asterisk::Reading, AsteriskParser, FailureKind, LogSource, Parsed, SshdParser,
+};
 
 /// Arguments of `sipshield parse` (its one-line help is on the subcommand).
 #[derive(clap::Args, Debug)]
@@ -22,10 +24,52 @@ pub struct Args {
     /// {"file": ..., "line": N, "source": "asterisk"|"sshd", "event": ..., "ip": ...}
     #[arg(long)]
     json: bool,
+    /// Which of the daemon's parsers reads the files: `asterisk` (as it
+    /// reads `[logs] asterisk`), `sshd` (as `[logs] auth`), or `auto`
+    /// (each line by its prefix).
+    #[arg(long, value_enum, default_value_t = Kind::Auto)]
+    kind: Kind,
+    /// Print every line with what it charged and why, or why nobody, like
+    /// `cscli explain`.
+    #[arg(long, conflicts_with = "json")]
+    explain: bool,
     /// Log files to read (Asterisk messages/security logs, auth.log,
     /// journalctl output); `-` reads standard input.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
+}
+
+/// The parsers `sipshield parse` runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Asterisk,
+    Sshd,
+    Auto,
+}
+
+impl Kind {
+    /// What a line says, read as the daemon reads this kind of file.
+    fn read(self, line: &str) -> Reading {
+        match self {
+            Kind::Asterisk => AsteriskParser::new().read(line),
+            Kind::Sshd => match SshdParser::new().parse(line) {
+                Some(parsed) => Reading::Charged(parsed),
+                None => Reading::Silent,
+            },
+            Kind::Auto => match logs::parse_line(line) {
+                Some(parsed) => Reading::Charged(parsed),
+                None => AsteriskParser::new().read(line),
+            },
+        }
+    }
+
+    fn parse(self, line: &str) -> Option<Parsed> {
+        match self {
+            Kind::Asterisk => AsteriskParser::new().parse(line),
+            Kind::Sshd => SshdParser::new().parse(line),
+            Kind::Auto => logs::parse_line(line),
+        }
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -55,11 +99,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut tally = Tally::default();
     for path in &args.files {
         let name = path.to_string_lossy();
-        let result = if path.as_os_str() == "-" {
-            scan(io::stdin().lock(), &name, args.json, &mut out, &mut tally)
+        let input: Box<dyn Read> = if path.as_os_str() == "-" {
+            Box::new(io::stdin().lock())
         } else {
-            let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-            scan(file, &name, args.json, &mut out, &mut tally)
+            Box::new(File::open(path).with_context(|| format!("cannot open {name}"))?)
+        };
+        let result = if args.explain {
+            explain(input, &name, args.kind, &mut out, &mut tally)
+        } else {
+            scan(input, &name, args.kind, args.json, &mut out, &mut tally)
         };
         match result {
             Ok(()) => {}
@@ -99,7 +147,7 @@ struct Share {
     failures: Vec<(u64, logs::Failure)>,
 }
 
-fn parse_share(bytes: &[u8]) -> Share {
+fn parse_share(bytes: &[u8], kind: Kind) -> Share {
     let mut share = Share::default();
     for raw in bytes.split(|b| *b == b'\n') {
         share.lines += 1;
@@ -109,7 +157,7 @@ fn parse_share(bytes: &[u8]) -> Share {
             Ok(text) => std::borrow::Cow::Borrowed(text),
             Err(_) => String::from_utf8_lossy(raw),
         };
-        match logs::parse_line(&line) {
+        match kind.parse(&line) {
             None => {}
             Some(Parsed::KnownGood(_)) => share.known_good += 1,
             Some(Parsed::Failure(f)) => share.failures.push((share.lines, f)),
@@ -155,17 +203,57 @@ fn fill(input: &mut impl Read, buf: &mut Vec<u8>, max: usize) -> io::Result<usiz
 fn scan(
     input: impl Read,
     name: &str,
+    kind: Kind,
     json: bool,
     out: &mut impl Write,
     tally: &mut Tally,
 ) -> Result<(), ScanError> {
-    scan_blocks(input, BLOCK, name, json, out, tally)
+    scan_blocks(input, BLOCK, name, kind, json, out, tally)
+}
+
+/// `--explain`: every line, in order, with its reading.
+fn explain(
+    input: impl Read,
+    name: &str,
+    kind: Kind,
+    out: &mut impl Write,
+    tally: &mut Tally,
+) -> Result<(), ScanError> {
+    let mut reader = io::BufReader::new(input);
+    let mut raw = Vec::new();
+    let mut number = 0u64;
+    loop {
+        raw.clear();
+        let n = io::BufRead::read_until(&mut reader, b'\n', &mut raw).map_err(ScanError::Input)?;
+        if n == 0 {
+            return Ok(());
+        }
+        number += 1;
+        tally.lines += 1;
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches(['\n', '\r']);
+        let said = match kind.read(line) {
+            Reading::Charged(Parsed::Failure(f)) => {
+                tally.failures += 1;
+                *tally.by_kind.entry(f.kind).or_default() += 1;
+                format!("charged {} as {} ({} parser)", f.ip, f.kind, f.source)
+            }
+            Reading::Charged(Parsed::KnownGood(g)) => {
+                tally.known_good += 1;
+                format!("known good {} (a successful login, {} parser)", g.ip, g.source)
+            }
+            Reading::Nobody => "charged nobody: a failure line whose sender cannot be told (two readings of the address remain, or the line may have been cut)".to_string(),
+            Reading::Silent => "no failure".to_string(),
+        };
+        writeln!(out, "{name}:{number}  {said}").map_err(ScanError::Output)?;
+    }
 }
 
 fn scan_blocks(
     mut input: impl Read,
     block: usize,
     name: &str,
+    kind: Kind,
     json: bool,
     out: &mut impl Write,
     tally: &mut Tally,
@@ -194,7 +282,7 @@ fn scan_blocks(
             let shares: Vec<Share> = std::thread::scope(|s| {
                 let handles: Vec<_> = pieces
                     .iter()
-                    .map(|piece| s.spawn(move || parse_share(piece)))
+                    .map(|piece| s.spawn(move || parse_share(piece, kind)))
                     .collect();
                 handles
                     .into_iter()
@@ -287,7 +375,17 @@ mod tests {
     fn run(text: &str, block: usize) -> (String, u64, u64) {
         let mut out = Vec::new();
         let mut tally = Tally::default();
-        if scan_blocks(text.as_bytes(), block, "f", false, &mut out, &mut tally).is_err() {
+        if scan_blocks(
+            text.as_bytes(),
+            block,
+            "f",
+            Kind::Auto,
+            false,
+            &mut out,
+            &mut tally,
+        )
+        .is_err()
+        {
             panic!("scan failed");
         }
         (String::from_utf8(out).unwrap(), tally.lines, tally.failures)
@@ -323,7 +421,16 @@ mod tests {
         text.extend_from_slice(format!("{FAIL}7{TAIL}\n").as_bytes());
         let mut out = Vec::new();
         let mut tally = Tally::default();
-        assert!(scan_blocks(&text[..], 1 << 20, "f", false, &mut out, &mut tally).is_ok());
+        assert!(scan_blocks(
+            &text[..],
+            1 << 20,
+            "f",
+            Kind::Auto,
+            false,
+            &mut out,
+            &mut tally
+        )
+        .is_ok());
         assert_eq!((tally.lines, tally.failures), (2, 1));
     }
 
