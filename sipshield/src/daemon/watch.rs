@@ -3,7 +3,7 @@
 use std::{path::PathBuf, time::SystemTime};
 
 use crate::logs::{
-    asterisk::Reading, drift::Drift, AsteriskParser, FollowOptions, LogFollower, Parsed,
+    asterisk::Reading, drift::Drift, prefix, AsteriskParser, FollowOptions, LogFollower, Parsed,
     SshdParser, StartAt,
 };
 
@@ -101,14 +101,19 @@ impl LogWatch {
         let drift = &mut self.drift;
         let nobody = &mut self.nobody;
         let result = f.poll_lines(|line| match kind {
-            LogKind::Asterisk => match AsteriskParser::new().read(line) {
-                Reading::Charged(parsed) => found.push(parsed),
-                Reading::Nobody => {
-                    nobody.0 += 1;
-                    nobody.1 = Some(sample_of(line));
+            LogKind::Asterisk => {
+                // One clean and split per line, for the parser and the drift alarm.
+                let clean = prefix::without_colour(line);
+                let split = prefix::split(&clean);
+                match AsteriskParser::new().read_split(&split, line.len()) {
+                    Reading::Charged(parsed) => found.push(parsed),
+                    Reading::Nobody => {
+                        nobody.0 += 1;
+                        nobody.1 = Some(sample_of(line));
+                    }
+                    Reading::Silent => drift.unmatched(&split, &clean),
                 }
-                Reading::Silent => drift.unmatched_line(line),
-            },
+            }
             LogKind::Auth => {
                 if let Some(parsed) = SshdParser::new().parse(line) {
                     found.push(parsed);

@@ -77,13 +77,18 @@ impl AsteriskParser {
     /// `parse`, telling a failure line that charges nobody from a line
     /// that is none.
     pub fn read(&self, line: &str) -> Reading {
-        if let Some(parsed) = self.parse(line) {
-            return Reading::Charged(parsed);
-        }
         let clean = prefix::without_colour(line);
-        let split = prefix::split(&clean);
+        self.read_split(&prefix::split(&clean), line.len())
+    }
+
+    /// `read` of a line already cleaned and split (the daemon splits each
+    /// line once, for this and for the drift alarm).
+    pub fn read_split(&self, split: &prefix::Prefixed<'_>, line_len: usize) -> Reading {
         if !matches!(split.origin, Origin::Asterisk | Origin::Unknown) {
             return Reading::Silent;
+        }
+        if let Some(parsed) = self.parse_split(split, line_len) {
+            return Reading::Charged(parsed);
         }
         let message = strip_verbose_marker(split.message.trim_start());
         let from = |names: &[&str]| split.module.is_none_or(|m| names.contains(&basename(m)));

@@ -53,7 +53,11 @@ impl Drift {
     /// Looks at a line that no parser matched.
     pub fn unmatched_line(&mut self, line: &str) {
         let clean = prefix::without_colour(line);
-        let split = prefix::split(&clean);
+        self.unmatched(&prefix::split(&clean), &clean);
+    }
+
+    /// `unmatched_line` of a line already cleaned (`clean`) and split.
+    pub fn unmatched(&mut self, split: &prefix::Prefixed<'_>, clean: &str) {
         if split.origin != Origin::Asterisk {
             return;
         }
