@@ -207,13 +207,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         config_shown,
         policy,
         shield,
-        Store::start(
-            db,
-            config
-                .daemon
-                .state_dir
-                .join(super::store::ALLOWLIST_FILE_NAME),
-        ),
+        Store::start(db),
         watches(&config),
     );
     took("tables counted");

@@ -4,15 +4,15 @@
 //! is kept and written with the next one, so nothing is skipped.
 //!
 //! The operator's allowlist entries are also kept in a plain file beside
-//! the database (`allowlist.txt`, one `NET NOTE` per line), rewritten
-//! atomically when they change (by the engine, at once, and here with each
-//! batch that carries them): a corrupt database never loses them.
+//! the database (`allowlist.txt`, one `NET NOTE` per line): the engine
+//! rewrites it at once when they change, start-up merges it back, so a
+//! corrupt database never loses them. Its reader and writer live here.
 
 use std::{
     fs,
     io::Write,
     os::unix::fs::OpenOptionsExt,
-    path::{Path, PathBuf},
+    path::Path,
     sync::mpsc,
     thread::JoinHandle,
     time::{Duration, Instant, SystemTime},
@@ -36,12 +36,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// Starts the writer thread on `db`; `allowlist` is the plain file.
-    pub fn start(db: StateDb, allowlist: PathBuf) -> Store {
+    /// Starts the writer thread on `db`.
+    pub fn start(db: StateDb) -> Store {
         let (tx, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("sipshield-store".into())
-            .spawn(move || write_loop(db, &allowlist, rx))
+            .spawn(move || write_loop(db, rx))
             .ok();
         if writer.is_none() {
             log::error!("could not start the state writer: changes are not saved");
@@ -86,7 +86,7 @@ impl Drop for Store {
     }
 }
 
-fn write_loop(mut db: StateDb, allowlist: &Path, rx: mpsc::Receiver<Msg>) {
+fn write_loop(mut db: StateDb, rx: mpsc::Receiver<Msg>) {
     let mut pending: Vec<Change> = Vec::new();
     let mut last_error: Option<Instant> = None;
     loop {
@@ -98,7 +98,7 @@ fn write_loop(mut db: StateDb, allowlist: &Path, rx: mpsc::Receiver<Msg>) {
                 Ok(m) => Some(m),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    write_pending(&mut db, allowlist, &mut pending, &mut last_error);
+                    write_pending(&mut db, &mut pending, &mut last_error);
                     return;
                 }
             }
@@ -121,23 +121,14 @@ fn write_loop(mut db: StateDb, allowlist: &Path, rx: mpsc::Receiver<Msg>) {
                 Msg::Prune(_) => {}
             }
         }
-        write_pending(&mut db, allowlist, &mut pending, &mut last_error);
+        write_pending(&mut db, &mut pending, &mut last_error);
     }
 }
 
-fn write_pending(
-    db: &mut StateDb,
-    allowlist: &Path,
-    pending: &mut Vec<Change>,
-    last_error: &mut Option<Instant>,
-) {
+fn write_pending(db: &mut StateDb, pending: &mut Vec<Change>, last_error: &mut Option<Instant>) {
     if pending.is_empty() {
         return;
     }
-    let allow = pending.iter().rev().find_map(|c| match c {
-        Change::Allow(entries) => Some(entries.clone()),
-        _ => None,
-    });
     match db.apply(pending, SystemTime::now()) {
         Ok(()) => {
             pending.clear();
@@ -151,11 +142,6 @@ fn write_pending(
                 log::error!("writing the state database (kept, retried): {e}");
                 *last_error = Some(Instant::now());
             }
-        }
-    }
-    if let Some(entries) = allow {
-        if let Err(e) = write_allowlist(allowlist, &entries) {
-            log::error!("writing {}: {e}", allowlist.display());
         }
     }
 }
