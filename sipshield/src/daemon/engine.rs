@@ -196,11 +196,6 @@ impl Engine {
         }
     }
 
-    /// Bans kept but not in the kernel.
-    pub fn not_enforced(&self) -> usize {
-        self.unenforced.len()
-    }
-
     fn ban_json(&self, b: &BanRecord) -> Value {
         let mut v = ban_json(b);
         v["enforced"] = json!(!self.unenforced.contains_key(&b.target.as_net()));

@@ -399,49 +399,37 @@ impl StateDb {
             let at = sql_secs(unix_secs(now));
             for change in changes {
                 match change {
-                    Change::Ban(b) => {
+                    Change::Ban(b) | Change::Lift(b) => {
                         let target = b.target.to_string();
-                        put_ban
-                            .execute(params![
+                        let action = if matches!(change, Change::Ban(_)) {
+                            put_ban
+                                .execute(params![
+                                    target,
+                                    sql_secs(b.created),
+                                    b.expires.map(sql_secs),
+                                    b.class.as_str(),
+                                    b.origin.to_string(),
+                                    i64::from(b.offence_number),
+                                    &*b.reason
+                                ])
+                                .map_err(e)?;
+                            "ban"
+                        } else {
+                            del_ban.execute([&target]).map_err(e)?;
+                            "lift"
+                        };
+                        if log_them {
+                            log.execute(params![
+                                at,
+                                action,
                                 target,
-                                sql_secs(b.created),
-                                b.expires.map(sql_secs),
                                 b.class.as_str(),
                                 b.origin.to_string(),
-                                i64::from(b.offence_number),
+                                b.expires.map(sql_secs),
                                 &*b.reason
                             ])
                             .map_err(e)?;
-                        if !log_them {
-                            continue;
                         }
-                        log.execute(params![
-                            at,
-                            "ban",
-                            target,
-                            b.class.as_str(),
-                            b.origin.to_string(),
-                            b.expires.map(sql_secs),
-                            &*b.reason
-                        ])
-                        .map_err(e)?;
-                    }
-                    Change::Lift(b) => {
-                        let target = b.target.to_string();
-                        del_ban.execute([&target]).map_err(e)?;
-                        if !log_them {
-                            continue;
-                        }
-                        log.execute(params![
-                            at,
-                            "lift",
-                            target,
-                            b.class.as_str(),
-                            b.origin.to_string(),
-                            b.expires.map(sql_secs),
-                            &*b.reason
-                        ])
-                        .map_err(e)?;
                     }
                     Change::History(h) => {
                         put_history
