@@ -160,9 +160,7 @@ fn a_full_ban_table_does_not_stop_the_start_and_waiting_bans_enter_when_room_fre
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 #[test]
@@ -212,9 +210,7 @@ fn a_kernel_ban_made_while_the_daemon_was_down_counts_once() {
         "{}",
         daemon_log(&paths)
     );
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 #[test]
@@ -254,9 +250,7 @@ fn a_reload_names_the_keys_that_need_a_restart_and_keeps_them_running() {
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 #[test]
@@ -288,9 +282,7 @@ fn the_state_directory_is_private_and_absurd_state_does_not_stop_the_start() {
         0o700,
         "bans and sessions are nobody else's business"
     );
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 #[test]
@@ -363,9 +355,7 @@ fn after_sigkill_at_any_moment_every_ban_enforced_a_second_before_is_kept() {
             assert!(!lab.arrives(ip, &rx), "round {round}: {ip} enforced again");
         }
     }
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 #[test]
@@ -424,7 +414,5 @@ fn a_corrupt_database_is_moved_aside_and_the_bans_come_back_from_the_pinned_maps
         "the operator's allowlist survives: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }

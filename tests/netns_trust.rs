@@ -55,6 +55,29 @@ fn config(paths: &DaemonPaths, extra: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// The arguments of a daemon following an (empty) auth log, with the test
+/// config; the log's path and the arguments.
+fn ssh_daemon_args(paths: &DaemonPaths) -> (std::path::PathBuf, Vec<String>) {
+    let auth = paths.log("auth.log");
+    append(&auth, &[]);
+    let args = [
+        "--config",
+        &config(paths, ""),
+        "--iface",
+        GUARD_DEV,
+        "--auth-log",
+        auth.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    (auth, args)
+}
+
+fn start(lab: &VethLab, paths: &DaemonPaths, args: &[String]) -> Daemon {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Daemon::start(&lab.guarded, paths, &args)
+}
+
 /// The automatic SSH-session entries in `status --json`.
 fn ssh_entries(st: &serde_json::Value) -> Vec<(String, String)> {
     st["allowlist"]
@@ -101,23 +124,9 @@ fn an_unauthenticated_ssh_connection_is_never_allowlisted_and_its_source_is_bann
     let lab = VethLab::new("10.203.1");
     let attacker = lab.add_sender(66);
     let paths = DaemonPaths::new("t1");
-    let auth = paths.log("auth.log");
-    append(&auth, &[]);
-    let auth_s = auth.to_str().unwrap().to_string();
-    let config_s = config(&paths, "");
+    let (auth, args) = ssh_daemon_args(&paths);
     let sshd = FakeSshd::start(&lab);
-    let daemon = Daemon::start(
-        &lab.guarded,
-        &paths,
-        &[
-            "--config",
-            &config_s,
-            "--iface",
-            GUARD_DEV,
-            "--auth-log",
-            &auth_s,
-        ],
-    );
+    let daemon = start(&lab, &paths, &args);
     let rx = lab.receiver();
 
     // `nc pbx 22`, held for several refresh periods, never logging in.
@@ -147,9 +156,7 @@ fn an_unauthenticated_ssh_connection_is_never_allowlisted_and_its_source_is_bann
         .unwrap();
     let _ = conn.read(&mut buf);
     drop(sshd);
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 #[test]
@@ -157,20 +164,9 @@ fn an_authenticated_ssh_session_is_allowlisted_while_it_lasts_and_across_a_resta
     let lab = VethLab::new("10.203.2");
     let operator = lab.add_sender(70);
     let paths = DaemonPaths::new("t2");
-    let auth = paths.log("auth.log");
-    append(&auth, &[]);
-    let auth_s = auth.to_str().unwrap().to_string();
-    let config_s = config(&paths, "");
-    let args = [
-        "--config",
-        &config_s,
-        "--iface",
-        GUARD_DEV,
-        "--auth-log",
-        &auth_s,
-    ];
+    let (auth, args) = ssh_daemon_args(&paths);
     let sshd = FakeSshd::start(&lab);
-    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    let daemon = start(&lab, &paths, &args);
 
     let conn = lab.tcp_connect(&operator, SSH_PORT);
     let port = conn.local_addr().unwrap().port();
@@ -206,7 +202,7 @@ fn an_authenticated_ssh_session_is_allowlisted_while_it_lasts_and_across_a_resta
     // (Saves are at most a second apart: the session is in the state file.)
     std::thread::sleep(Duration::from_millis(1500));
     daemon.crash();
-    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    let daemon = start(&lab, &paths, &args);
     std::thread::sleep(Duration::from_millis(2500));
     let st = status(&lab.guarded, &paths);
     assert_eq!(
@@ -228,9 +224,7 @@ fn an_authenticated_ssh_session_is_allowlisted_while_it_lasts_and_across_a_resta
         "an ended session leaves the allowlist after the grace: {}",
         daemon_log(&paths)
     );
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 #[test]
@@ -238,22 +232,8 @@ fn an_accepted_line_without_its_connection_lasts_only_the_grace() {
     let lab = VethLab::new("10.203.3");
     let ghost = lab.add_sender(71);
     let paths = DaemonPaths::new("t3");
-    let auth = paths.log("auth.log");
-    append(&auth, &[]);
-    let auth_s = auth.to_str().unwrap().to_string();
-    let config_s = config(&paths, "");
-    let daemon = Daemon::start(
-        &lab.guarded,
-        &paths,
-        &[
-            "--config",
-            &config_s,
-            "--iface",
-            GUARD_DEV,
-            "--auth-log",
-            &auth_s,
-        ],
-    );
+    let (auth, args) = ssh_daemon_args(&paths);
+    let daemon = start(&lab, &paths, &args);
     // A session that was over before the line was read (or a line replayed
     // from an old log).
     append(&auth, &[accepted(&ghost, 40123)]);
@@ -271,9 +251,7 @@ fn an_accepted_line_without_its_connection_lasts_only_the_grace() {
         "no connection, so gone after the grace: {}",
         daemon_log(&paths)
     );
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 /// Runs `sipshield bans list --json` against `socket` as uid/gid 65534
@@ -327,9 +305,7 @@ fn the_control_group_admits_its_members_through_supplementary_groups() {
     );
     let out = bans_list_as_nobody(&socket, 65534, "4243");
     assert!(!out.status.success(), "a non-member is refused");
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 #[test]
@@ -370,9 +346,7 @@ fn a_silent_control_client_is_timed_out_and_a_flood_of_them_blocks_nobody() {
     assert!(start.elapsed() < Duration::from_secs(12));
     let _ = silent.write_all(b"x");
     drop(held);
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
 /// CPU time (user + system, clock ticks) the process has used.
@@ -424,7 +398,5 @@ fn out_of_descriptors_the_control_socket_backs_off_instead_of_spinning() {
     )
     .status
     .success()));
-    daemon.stop();
-    let out = cli(&lab.guarded, &paths, &["detach"]);
-    assert!(out.status.success());
+    daemon.stop_and_detach(&lab.guarded, &paths);
 }

@@ -142,6 +142,17 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, then `sipshield detach`: the test leaves nothing attached.
+    pub fn stop_and_detach(self, ns: &Netns, paths: &DaemonPaths) {
+        self.stop();
+        let out = cli(ns, paths, &["detach"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// SIGTERM and wait.
     pub fn stop(mut self) -> std::process::ExitStatus {
         self.signal(libc::SIGTERM);
