@@ -397,3 +397,40 @@ fn durations_too_long_for_the_kernel_clock_are_refused() {
         "\"1000000w\" is longer than 100 years (the kernel clock's reach): write \"permanent\" for a ban that never ends"
     );
 }
+
+#[test]
+fn sshd_is_followed_in_the_journal_when_no_auth_log_exists() {
+    let config = Config::default();
+    // Debian 12 without rsyslog: no /var/log/auth.log.
+    let spec = config
+        .logs
+        .journal_spec(|_| false)
+        .expect("journal followed");
+    assert_eq!(
+        spec.matches,
+        ["_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service"]
+    );
+    assert_eq!(spec.directory, None);
+    // With an auth log, the file is read and the journal is not (no line twice).
+    assert!(config.logs.journal_spec(|_| true).is_none());
+    // Configured matches are followed either way.
+    let set = parse(
+        "[logs]\njournal = [\"SYSLOG_IDENTIFIER=asterisk _UID=0\"]\njournal_directory = \"/var/log/journal/remote\"\n",
+    )
+    .unwrap();
+    let spec = set.logs.journal_spec(|_| true).expect("journal followed");
+    assert_eq!(spec.matches, ["SYSLOG_IDENTIFIER=asterisk _UID=0"]);
+    assert_eq!(
+        spec.directory.as_deref(),
+        Some(Path::new("/var/log/journal/remote"))
+    );
+}
+
+#[test]
+fn journal_matches_are_checked() {
+    let found = problems(
+        parse("[logs]\njournal = [\"ssh.service\", \"_UID=0\", \"_UID=0\"]\n").unwrap_err(),
+    );
+    let keys: Vec<&str> = found.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(keys, ["logs.journal[0]", "logs.journal[2]"], "{found:?}");
+}

@@ -65,6 +65,7 @@ fn sample() -> State {
             accepted: NOW - 300,
             last_open: NOW - 10,
         }],
+        windows: Vec::new(),
     }
 }
 

@@ -9,7 +9,7 @@ use sipshield::{
     state::{
         db::{Change, DbError, StateDb, DB_FILE_NAME},
         AllowRecord, BanOrigin, BanRecord, HistoryRecord, SshSession, State, StateFile,
-        STATE_VERSION,
+        WindowRecord, STATE_VERSION,
     },
 };
 
@@ -102,6 +102,69 @@ fn changes_are_rows_and_read_back() {
 }
 
 #[test]
+fn failure_windows_and_journal_positions_are_kept_and_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    let now_ms = now_unix() * 1000;
+    let open_window = WindowRecord {
+        addr: "198.51.100.8".parse().unwrap(),
+        class: OffenceClass::SipAuth,
+        times_ms: vec![now_ms - 2000, now_ms - 1000],
+    };
+    let old_window = WindowRecord {
+        addr: "198.51.100.9".parse().unwrap(),
+        class: OffenceClass::Ssh,
+        times_ms: vec![now_ms - 7_200_000],
+    };
+    let gone = WindowRecord {
+        addr: "198.51.100.10".parse().unwrap(),
+        class: OffenceClass::SipAuth,
+        times_ms: vec![now_ms],
+    };
+    db.apply(
+        &[
+            Change::Window(open_window.clone()),
+            Change::Window(old_window),
+            Change::Window(gone.clone()),
+            Change::Meta {
+                key: "log_cursor journal".into(),
+                value: "s=abc;i=7".into(),
+            },
+        ],
+        SystemTime::now(),
+    )
+    .unwrap();
+    // The source was banned: its window went.
+    db.apply(
+        &[Change::Window(WindowRecord {
+            times_ms: Vec::new(),
+            ..gone
+        })],
+        SystemTime::now(),
+    )
+    .unwrap();
+    db.prune(
+        SystemTime::now(),
+        std::time::Duration::from_secs(86_400),
+        std::time::Duration::from_secs(3600),
+    )
+    .unwrap();
+    drop(db);
+    let db = open(dir.path());
+    let (state, skipped) = db.load().unwrap();
+    assert_eq!(skipped, 0);
+    assert_eq!(
+        state.windows,
+        [open_window],
+        "the old one is pruned, the gone one deleted"
+    );
+    assert_eq!(
+        db.meta("log_cursor journal").unwrap().as_deref(),
+        Some("s=abc;i=7")
+    );
+}
+
+#[test]
 fn a_corrupt_database_is_moved_aside_and_a_new_one_made() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DB_FILE_NAME);
@@ -169,6 +232,7 @@ fn state_json_is_imported_once() {
             note: "lab".into(),
         }],
         ssh_sessions: Vec::new(),
+        windows: Vec::new(),
     };
     StateFile::in_dir(dir.path()).save(&state).unwrap();
     let (_, loaded) = open_state(dir.path(), SystemTime::now()).unwrap();

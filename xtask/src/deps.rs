@@ -35,6 +35,8 @@ const PACKAGES: &[&str] = &[
     "sipvicious",
     "sipsak",
     "hping3",
+    // writes journal files for the journald-following tests
+    "systemd-journal-remote",
 ];
 
 /// What is missing, in words; empty when everything is in place.

@@ -228,7 +228,11 @@ pub fn render(r: &Value) -> String {
                     "{}{}",
                     s(&l["path"]),
                     if l["present"].as_bool() == Some(false) {
-                        " (missing)"
+                        if l["kind"] == "journal" {
+                            " (journalctl not running)"
+                        } else {
+                            " (missing)"
+                        }
                     } else {
                         ""
                     }

@@ -16,6 +16,11 @@ pub struct LogsSection {
     pub asterisk: Vec<PathBuf>,
     /// sshd's log (auth.log, secure): SSH failures.
     pub auth: Vec<PathBuf>,
+    /// journalctl match groups to follow (alternatives of `FIELD=value`
+    /// words); empty: sshd's units when no `auth` file exists.
+    pub journal: Vec<String>,
+    /// A journal directory instead of the system journal; empty: the system's.
+    pub journal_directory: PathBuf,
     /// Read files from their beginning instead of their end.
     pub from_start: bool,
     /// How often files are checked for new lines and rotation.
@@ -28,6 +33,8 @@ impl Default for LogsSection {
         LogsSection {
             asterisk: vec![PathBuf::from("/var/log/asterisk/messages")],
             auth: vec![PathBuf::from("/var/log/auth.log")],
+            journal: Vec::new(),
+            journal_directory: PathBuf::new(),
             from_start: false,
             poll_interval: Duration::from_millis(50),
         }
@@ -35,6 +42,31 @@ impl Default for LogsSection {
 }
 
 impl LogsSection {
+    /// What to follow in the journal: the configured matches, or sshd's
+    /// units when no auth log exists (`auth_exists` tells, for tests);
+    /// `None` when nothing is to be followed there.
+    pub fn journal_spec(
+        &self,
+        auth_exists: impl Fn(&std::path::Path) -> bool,
+    ) -> Option<crate::logs::journal::JournalSpec> {
+        let matches: Vec<String> = if !self.journal.is_empty() {
+            self.journal.clone()
+        } else if !self.auth.iter().any(|p| auth_exists(p)) {
+            crate::logs::journal::DEFAULT_SSHD_MATCHES
+                .iter()
+                .map(|m| m.to_string())
+                .collect()
+        } else {
+            return None;
+        };
+        Some(crate::logs::journal::JournalSpec {
+            matches,
+            directory: (!self.journal_directory.as_os_str().is_empty())
+                .then(|| self.journal_directory.clone()),
+            from_start: self.from_start,
+        })
+    }
+
     pub(crate) fn validate(&self, problems: &mut Problems) {
         let section = KeyPath::new("logs");
         let mut seen = Vec::new();
@@ -48,6 +80,13 @@ impl LogsSection {
                     problems.push(key, format!("{} is listed twice", path.display()));
                 }
                 seen.push(path);
+            }
+        }
+        for (i, group) in self.journal.iter().enumerate() {
+            if let Err(e) = crate::logs::journal::validate_match(group) {
+                problems.push(section.key("journal").index(i), e.to_string());
+            } else if self.journal[..i].contains(group) {
+                problems.push(section.key("journal").index(i), "is listed twice");
             }
         }
         if self.poll_interval.is_zero() {

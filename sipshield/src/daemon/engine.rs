@@ -53,6 +53,8 @@ pub struct Engine {
     unenforced: BTreeMap<IpNet, Waiting>,
     /// Where the next retry starts in `unenforced`.
     retry_after: IpNet,
+    /// Journal positions of followers replaced by a reload, not yet stored.
+    pending_cursors: Vec<(String, String)>,
 }
 
 /// A ban waiting for room in the kernel.
@@ -125,6 +127,7 @@ impl Engine {
             discovery_warnings: HashSet::new(),
             unenforced: BTreeMap::new(),
             retry_after: IpNet::V4(ipnet::Ipv4Net::default()),
+            pending_cursors: Vec::new(),
         }
     }
 
@@ -524,7 +527,10 @@ impl Engine {
         self.retry();
         if self.last_store_prune.elapsed() >= STORE_PRUNE_EVERY {
             self.last_store_prune = Instant::now();
-            self.store.prune(self.config.policy.forget_after);
+            self.store.prune(
+                self.config.policy.forget_after,
+                self.policy.settings().longest_findtime(),
+            );
         }
         if self.last_kernel_prune.elapsed() >= KERNEL_PRUNE_EVERY {
             self.last_kernel_prune = Instant::now();
@@ -537,7 +543,18 @@ impl Engine {
     /// Hands what changed to the state writer (one transaction per call;
     /// the run loop calls it every `FLUSH_EVERY`).
     pub fn flush(&mut self) {
-        self.store.send(self.policy.take_changes());
+        let mut changes = self.policy.take_changes();
+        // After the offences: what a journal's entries counted and where
+        // they end commit together.
+        for (key, value) in std::mem::take(&mut self.pending_cursors) {
+            changes.push(state::db::Change::Meta { key, value });
+        }
+        for w in &mut self.watches {
+            if let Some((key, value)) = w.take_cursor() {
+                changes.push(state::db::Change::Meta { key, value });
+            }
+        }
+        self.store.send(changes);
     }
 
     /// The operator's allowlist file, written at once (a handful of lines,
@@ -607,6 +624,33 @@ impl Engine {
                 Some(i) => keep.push(old.swap_remove(i)),
                 None => keep.push(LogWatch::new(path, kind, false)),
             }
+        }
+        // The journal: kept when unchanged, else restarted where it was.
+        let spec = config.logs.journal_spec(|p| p.exists());
+        if let Some(i) = old
+            .iter()
+            .position(|w| w.kind == super::watch::LogKind::Journal)
+        {
+            let w = old.swap_remove(i);
+            match &spec {
+                Some(s) if w.journal_spec() == Some(s) => keep.push(w),
+                Some(s) => {
+                    let same_journal = w.journal_spec().map(|o| &o.directory) == Some(&s.directory);
+                    let cursor = same_journal.then(|| w.journal_cursor()).flatten();
+                    // The old position is written before the new follower starts.
+                    self.pending_cursors.extend(w.journal_cursor().map(|c| {
+                        (
+                            w.journal_spec().map(|o| o.cursor_key()).unwrap_or_default(),
+                            c,
+                        )
+                    }));
+                    drop(w);
+                    keep.push(LogWatch::journal(s.clone(), cursor));
+                }
+                None => {}
+            }
+        } else if let Some(s) = spec {
+            keep.push(LogWatch::journal(s, None));
         }
         self.watches = keep;
         self.config = config;

@@ -109,9 +109,9 @@ fn group_id(name: &str) -> anyhow::Result<u32> {
     Ok(unsafe { (*gr).gr_gid })
 }
 
-fn watches(config: &Config) -> Vec<LogWatch> {
+fn watches(config: &Config, db: &StateDb) -> Vec<LogWatch> {
     let from_start = config.logs.from_start;
-    config
+    let mut watches: Vec<LogWatch> = config
         .logs
         .asterisk
         .iter()
@@ -123,7 +123,41 @@ fn watches(config: &Config) -> Vec<LogWatch> {
                 .iter()
                 .map(|p| LogWatch::new(p.clone(), LogKind::Auth, from_start)),
         )
-        .collect()
+        .collect();
+    if let Some(w) = journal_watch(config, db) {
+        watches.push(w);
+    }
+    watches
+}
+
+/// The journal, when configured or when it is where sshd logs; resumed
+/// where the database says the last run left it.
+pub(super) fn journal_watch(config: &Config, db: &StateDb) -> Option<LogWatch> {
+    let spec = config.logs.journal_spec(|p| p.exists())?;
+    if config.logs.journal.is_empty() {
+        if !crate::logs::journal::available() {
+            log::warn!(
+                "no sshd log ({}) and no journalctl: SSH guessing goes unseen",
+                config
+                    .logs
+                    .auth
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return None;
+        }
+        log::warn!("no sshd log file: following sshd in the journal");
+    }
+    let cursor = match db.meta(&spec.cursor_key()) {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!("reading the journal position: {e}; starting at the end");
+            None
+        }
+    };
+    Some(LogWatch::journal(spec, cursor))
 }
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
@@ -202,13 +236,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let server = ControlServer::bind(&config.daemon.control_socket, group)?;
     let poll = config.logs.poll_interval;
     let refresh = config.allow.refresh;
+    let watches = watches(&config, &db);
     let mut engine = Engine::new(
         config.clone(),
         config_shown,
         policy,
         shield,
         Store::start(db),
-        watches(&config),
+        watches,
     );
     took("tables counted");
     engine.reconcile()?;

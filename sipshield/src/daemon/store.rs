@@ -27,7 +27,7 @@ pub const ALLOWLIST_FILE_NAME: &str = "allowlist.txt";
 
 enum Msg {
     Batch(Vec<Change>),
-    Prune(Duration),
+    Prune(Duration, Duration),
 }
 
 pub struct Store {
@@ -65,9 +65,9 @@ impl Store {
     }
 
     /// Drops old `ban_log` rows and forgotten history.
-    pub fn prune(&self, forget_after: Duration) {
+    pub fn prune(&self, forget_after: Duration, window_keep: Duration) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Msg::Prune(forget_after));
+            let _ = tx.send(Msg::Prune(forget_after, window_keep));
         }
     }
 
@@ -105,8 +105,8 @@ fn write_loop(mut db: StateDb, rx: mpsc::Receiver<Msg>) {
         };
         match msg {
             Some(Msg::Batch(changes)) => pending.extend(changes),
-            Some(Msg::Prune(forget_after)) => {
-                if let Err(e) = db.prune(SystemTime::now(), forget_after) {
+            Some(Msg::Prune(forget_after, window_keep)) => {
+                if let Err(e) = db.prune(SystemTime::now(), forget_after, window_keep) {
                     log::warn!("pruning the state database: {e}");
                 }
                 continue;
@@ -118,7 +118,7 @@ fn write_loop(mut db: StateDb, rx: mpsc::Receiver<Msg>) {
         while let Ok(m) = rx.try_recv() {
             match m {
                 Msg::Batch(changes) => pending.extend(changes),
-                Msg::Prune(_) => {}
+                Msg::Prune(..) => {}
             }
         }
         write_pending(&mut db, &mut pending, &mut last_error);

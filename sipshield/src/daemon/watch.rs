@@ -1,10 +1,14 @@
-//! Watched log files: a follower per path, its parser, its counters.
+//! Watched logs: a follower per file (or the journal), its parsers, its
+//! counters.
 
 use std::{path::PathBuf, time::SystemTime};
 
 use crate::logs::{
-    asterisk::Reading, drift::Drift, prefix, AsteriskParser, FollowOptions, LogFollower, Parsed,
-    SshdParser, StartAt,
+    asterisk::Reading,
+    drift::Drift,
+    journal::{JournalEvent, JournalFollower, JournalSpec},
+    prefix::{self, Origin},
+    AsteriskParser, FollowOptions, LogFollower, Parsed, SshdParser, StartAt,
 };
 
 use super::status::{unix, LogStatus};
@@ -13,6 +17,8 @@ use super::status::{unix, LogStatus};
 pub enum LogKind {
     Asterisk,
     Auth,
+    /// The journal: each entry says which program wrote it.
+    Journal,
 }
 
 impl LogKind {
@@ -20,17 +26,38 @@ impl LogKind {
         match self {
             LogKind::Asterisk => "asterisk",
             LogKind::Auth => "sshd",
+            LogKind::Journal => "journal",
         }
     }
 }
 
+/// Where the lines come from.
+enum Feed {
+    File {
+        options: FollowOptions,
+        /// `None` while the file cannot be opened (e.g. permissions):
+        /// retried on every poll.
+        follower: Option<LogFollower>,
+    },
+    Journal {
+        spec: JournalSpec,
+        follower: Option<JournalFollower>,
+        /// The last entry handled, and whether the database has it yet.
+        cursor: Option<String>,
+        cursor_unsaved: bool,
+        entries: u64,
+    },
+}
+
+/// Journal entries handled per poll at most: a backlog of a million
+/// entries must not stall the event loop (the rest wait in the queue).
+const JOURNAL_PER_POLL: usize = 20_000;
+
 pub struct LogWatch {
+    /// The file, or the journal as `status` names it.
     pub path: PathBuf,
     pub kind: LogKind,
-    options: FollowOptions,
-    /// `None` while the file cannot be opened (e.g. permissions): retried
-    /// on every poll.
-    follower: Option<LogFollower>,
+    feed: Feed,
     failures: u64,
     last_match: Option<SystemTime>,
     warned: bool,
@@ -73,11 +100,71 @@ impl LogWatch {
                 None
             }
         };
+        LogWatch::with_feed(path, kind, Feed::File { options, follower })
+    }
+
+    /// Follows the journal per `spec`, after `cursor` when one was stored.
+    pub fn journal(spec: JournalSpec, cursor: Option<String>) -> LogWatch {
+        let follower = match JournalFollower::start(spec.clone(), cursor.clone()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                log::error!("cannot follow the journal: {e}");
+                None
+            }
+        };
+        log::info!("following {}", spec.describe());
+        LogWatch::with_feed(
+            PathBuf::from(spec.describe()),
+            LogKind::Journal,
+            Feed::Journal {
+                spec,
+                follower,
+                cursor,
+                cursor_unsaved: false,
+                entries: 0,
+            },
+        )
+    }
+
+    /// The journal followed, if this watch is one.
+    pub fn journal_spec(&self) -> Option<&JournalSpec> {
+        match &self.feed {
+            Feed::Journal { spec, .. } => Some(spec),
+            Feed::File { .. } => None,
+        }
+    }
+
+    /// The last journal entry handled, stored or not.
+    pub fn journal_cursor(&self) -> Option<String> {
+        match &self.feed {
+            Feed::Journal { cursor, .. } => cursor.clone(),
+            Feed::File { .. } => None,
+        }
+    }
+
+    /// The journal cursor (database key and value) of the last entry
+    /// handled, once per new position: stored with what those entries
+    /// counted.
+    pub fn take_cursor(&mut self) -> Option<(String, String)> {
+        match &mut self.feed {
+            Feed::Journal {
+                spec,
+                cursor: Some(c),
+                cursor_unsaved,
+                ..
+            } if *cursor_unsaved => {
+                *cursor_unsaved = false;
+                Some((spec.cursor_key(), c.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    fn with_feed(path: PathBuf, kind: LogKind, feed: Feed) -> LogWatch {
         LogWatch {
             path,
             kind,
-            options,
-            follower,
+            feed,
             failures: 0,
             last_match: None,
             warned: false,
@@ -91,38 +178,61 @@ impl LogWatch {
     /// New failure and login lines since the last poll, in log order.
     pub fn poll(&mut self) -> Vec<Parsed> {
         let mut found = Vec::new();
-        if self.follower.is_none() {
-            self.follower = LogFollower::new(&self.path, self.options.clone()).ok();
-        }
-        let Some(f) = self.follower.as_mut() else {
-            return found;
-        };
         let kind = self.kind;
-        let drift = &mut self.drift;
-        let nobody = &mut self.nobody;
-        let result = f.poll_lines(|line| match kind {
-            LogKind::Asterisk => {
-                // One clean and split per line, for the parser and the drift alarm.
-                let clean = prefix::without_colour(line);
-                let split = prefix::split(&clean);
-                match AsteriskParser::new().read_split(&split, line.len()) {
-                    Reading::Charged(parsed) => found.push(parsed),
-                    Reading::Nobody => {
-                        nobody.0 += 1;
-                        nobody.1 = Some(sample_of(line));
+        let mut reader = LineReader {
+            found: &mut found,
+            drift: &mut self.drift,
+            nobody: &mut self.nobody,
+        };
+        let result: Result<(), String> = match &mut self.feed {
+            Feed::File { options, follower } => {
+                if follower.is_none() {
+                    *follower = LogFollower::new(&self.path, options.clone()).ok();
+                }
+                match follower.as_mut() {
+                    None => Ok(()),
+                    Some(f) => f
+                        .poll_lines(|line| match kind {
+                            LogKind::Auth => reader.sshd(line),
+                            _ => reader.asterisk(line),
+                        })
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                }
+            }
+            Feed::Journal {
+                follower,
+                cursor,
+                cursor_unsaved,
+                entries,
+                ..
+            } => {
+                let mut ended = Ok(());
+                for event in follower
+                    .as_ref()
+                    .map(|f| f.drain(JOURNAL_PER_POLL))
+                    .unwrap_or_default()
+                {
+                    match event {
+                        JournalEvent::Entry(e) => {
+                            *entries += 1;
+                            reader.journal_entry(&e);
+                            *cursor = Some(e.cursor);
+                            *cursor_unsaved = true;
+                        }
+                        JournalEvent::Ended(why) => ended = Err(why),
                     }
-                    Reading::Silent => drift.unmatched(&split, &clean),
                 }
+                ended
             }
-            LogKind::Auth => {
-                if let Some(parsed) = SshdParser::new().parse(line) {
-                    found.push(parsed);
-                }
-            }
-        });
+        };
         self.report_drift();
         match result {
-            Ok(_) => self.warned = false,
+            Ok(()) => {
+                if self.kind != LogKind::Journal {
+                    self.warned = false;
+                }
+            }
             Err(e) if !self.warned => {
                 log::warn!("{}: {e}", self.path.display());
                 self.warned = true;
@@ -174,8 +284,14 @@ impl LogWatch {
         LogStatus {
             path: self.path.display().to_string(),
             kind: self.kind.name(),
-            present: self.path.exists(),
-            lines: self.follower.as_ref().map_or(0, |f| f.stats().lines),
+            present: match &self.feed {
+                Feed::File { .. } => self.path.exists(),
+                Feed::Journal { follower, .. } => follower.as_ref().is_some_and(|f| f.is_running()),
+            },
+            lines: match &self.feed {
+                Feed::File { follower, .. } => follower.as_ref().map_or(0, |f| f.stats().lines),
+                Feed::Journal { entries, .. } => *entries,
+            },
             failures: self.failures,
             last_match: self.last_match.map(unix),
             charged_nobody: self.nobody.0,
@@ -184,6 +300,68 @@ impl LogWatch {
             unmatched_samples: self.drift.samples.iter().cloned().collect(),
             asterisk_version: self.drift.version.clone(),
             previous_asterisk_version: self.drift.previous_version.clone(),
+        }
+    }
+}
+
+/// Reads lines into failures, the charged-nobody count and the drift alarm.
+struct LineReader<'a> {
+    found: &'a mut Vec<Parsed>,
+    drift: &'a mut Drift,
+    nobody: &'a mut (u64, Option<String>),
+}
+
+impl LineReader<'_> {
+    fn asterisk(&mut self, line: &str) {
+        // One clean and split per line, for the parser and the drift alarm.
+        let clean = prefix::without_colour(line);
+        let split = prefix::split(&clean);
+        self.asterisk_split(&split, &clean, line, line.len());
+    }
+
+    fn asterisk_split(
+        &mut self,
+        split: &prefix::Prefixed<'_>,
+        clean: &str,
+        line: &str,
+        len: usize,
+    ) {
+        match AsteriskParser::new().read_split(split, len) {
+            Reading::Charged(parsed) => self.found.push(parsed),
+            Reading::Nobody => {
+                self.nobody.0 += 1;
+                self.nobody.1 = Some(sample_of(line));
+            }
+            Reading::Silent => self.drift.unmatched(split, clean),
+        }
+    }
+
+    fn sshd(&mut self, line: &str) {
+        if let Some(parsed) = SshdParser::new().parse(line) {
+            self.found.push(parsed);
+        }
+    }
+
+    /// An entry whose writer journald named; others are not ours.
+    fn journal_entry(&mut self, e: &crate::logs::journal::Entry) {
+        match e.program {
+            Origin::Sshd => {
+                if let Some(parsed) = SshdParser::new().parse_message(&e.message) {
+                    self.found.push(parsed);
+                }
+            }
+            Origin::Asterisk => {
+                let clean = prefix::without_colour(&e.message);
+                let split = prefix::split_known(&clean, Origin::Asterisk, e.via_syslog);
+                // A line the stream may have cut: its tail is not trusted.
+                let len = if e.maybe_cut {
+                    usize::MAX
+                } else {
+                    e.message.len()
+                };
+                self.asterisk_split(&split, &clean, &e.message, len);
+            }
+            Origin::OtherProgram | Origin::Unknown => {}
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod asterisk;
 pub mod drift;
 pub mod failure;
 pub mod follow;
+pub mod journal;
 pub mod prefix;
 pub mod security_event;
 pub mod sshd;

@@ -114,6 +114,29 @@ pub fn split(line: &str) -> Prefixed<'_> {
     }
 }
 
+/// Splits a message whose writer is known from elsewhere (the journal's
+/// trusted fields), so no syslog header is expected. Asterisk's own
+/// `LEVEL[lwp]: file.c:123 in function: ` header is still taken off.
+pub fn split_known(message: &str, origin: Origin, via_syslog: bool) -> Prefixed<'_> {
+    let message = message.trim_end();
+    if origin == Origin::Asterisk {
+        if let Some((module, message)) = asterisk_header(message) {
+            return Prefixed {
+                origin,
+                module,
+                message,
+                via_syslog,
+            };
+        }
+    }
+    Prefixed {
+        origin,
+        module: None,
+        message,
+        via_syslog,
+    }
+}
+
 fn origin_of_tag(tag: &str) -> Origin {
     let name = tag.rsplit('/').next().unwrap_or(tag);
     if name.starts_with("asterisk") {

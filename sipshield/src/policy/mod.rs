@@ -41,7 +41,10 @@ use window::Window;
 use crate::{
     config::{format_duration, Config},
     offence::OffenceClass,
-    state::{self, db::Change, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, State},
+    state::{
+        self, db::Change, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, State,
+        WindowRecord,
+    },
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +134,8 @@ struct Journal {
     history: HashSet<IpAddr>,
     allow: bool,
     ssh: bool,
+    /// Failure windows that changed or went.
+    windows: HashSet<(IpAddr, OffenceClass)>,
 }
 
 impl Policy {
@@ -202,6 +207,7 @@ impl Policy {
             .windows
             .get_or_insert_with((ip, class), Window::default)
             .record(at, threshold.findtime, threshold.maxretry);
+        self.journal.windows.insert((ip, class));
         if count < threshold.maxretry {
             return Decision::Pending {
                 count,
@@ -389,6 +395,7 @@ impl Policy {
             self.would_bans.remove(&ip);
             for class in OffenceClass::ALL {
                 self.windows.remove(&(ip, class));
+                self.journal.windows.insert((ip, class));
             }
         }
         removed
@@ -564,6 +571,18 @@ impl Policy {
         if journal.ssh {
             changes.push(Change::Ssh(self.ssh.records()));
         }
+        for (ip, class) in journal.windows {
+            let times_ms = self
+                .windows
+                .get(&(ip, class))
+                .map(|w| w.times().map(unix_ms).collect())
+                .unwrap_or_default();
+            changes.push(Change::Window(WindowRecord {
+                addr: ip,
+                class,
+                times_ms,
+            }));
+        }
         changes
     }
 
@@ -610,6 +629,15 @@ impl Policy {
                 })
                 .collect(),
             ssh_sessions: self.ssh.records(),
+            windows: self
+                .windows
+                .iter()
+                .map(|((ip, class), w)| WindowRecord {
+                    addr: *ip,
+                    class: *class,
+                    times_ms: w.times().map(unix_ms).collect(),
+                })
+                .collect(),
         }
     }
 
@@ -645,6 +673,17 @@ impl Policy {
                 allow.note.clone(),
             ));
         }
+        for w in &saved.windows {
+            let Some(threshold) = self.settings.threshold(w.class) else {
+                continue;
+            };
+            let times = w.times_ms.iter().map(|ms| from_unix_ms(*ms)).collect();
+            let window = Window::restored(times, now, threshold.findtime, threshold.maxretry);
+            if window.newest().is_some() {
+                self.windows
+                    .insert((w.addr.to_canonical(), w.class), window);
+            }
+        }
         // Sessions open at the save: the first refresh (start-up discovery)
         // keeps those still open and ends the rest (their saved last-open
         // time is as old as the save).
@@ -654,6 +693,16 @@ impl Policy {
         self.journal = Journal::default();
         self.bans.reseed_newest(now_unix);
     }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn from_unix_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_millis(ms.min(state::LATEST_UNIX_SECS * 1000))
 }
 
 fn history_record(ip: IpAddr, h: &History) -> HistoryRecord {

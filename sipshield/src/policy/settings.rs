@@ -59,6 +59,16 @@ impl PolicySettings {
         }
     }
 
+    /// The longest `findtime` of any class: older offences count nowhere.
+    pub fn longest_findtime(&self) -> std::time::Duration {
+        self.thresholds
+            .iter()
+            .flatten()
+            .map(|t| t.findtime)
+            .max()
+            .unwrap_or_default()
+    }
+
     pub fn threshold(&self, class: OffenceClass) -> Option<Threshold> {
         let index = OffenceClass::ALL.iter().position(|c| *c == class)?;
         self.thresholds[index]

@@ -34,6 +34,33 @@ impl Window {
     pub(crate) fn newest(&self) -> Option<SystemTime> {
         self.times.back().copied()
     }
+
+    /// The offences held, oldest first (for the state database).
+    pub(crate) fn times(&self) -> impl Iterator<Item = SystemTime> + '_ {
+        self.times.iter().copied()
+    }
+
+    /// A window as stored: the newest `maxretry` of `times` that fall
+    /// within `findtime` of `now`.
+    pub(crate) fn restored(
+        mut times: Vec<SystemTime>,
+        now: SystemTime,
+        findtime: Duration,
+        maxretry: u32,
+    ) -> Window {
+        times.sort();
+        let cutoff = now.checked_sub(findtime);
+        let mut w = Window::default();
+        for t in times {
+            if cutoff.is_none_or(|c| t > c) && t <= now {
+                w.times.push_back(t);
+            }
+        }
+        while w.times.len() > maxretry.max(1) as usize {
+            w.times.pop_front();
+        }
+        w
+    }
 }
 
 #[cfg(test)]
@@ -45,6 +72,14 @@ mod tests {
     }
 
     const FIND: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn a_stored_window_keeps_what_still_counts() {
+        let now = t(1000);
+        let w = Window::restored(vec![t(100), t(500), t(999), t(2000), t(450)], now, FIND, 2);
+        // t(100) fell out of the window, t(2000) is in the future (a clock step).
+        assert_eq!(w.times().collect::<Vec<_>>(), vec![t(500), t(999)]);
+    }
 
     #[test]
     fn counts_within_the_window() {

@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{
     unix_secs, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, SshSession, State,
-    STATE_VERSION,
+    WindowRecord, STATE_VERSION,
 };
 use crate::offence::OffenceClass;
 
@@ -66,6 +66,13 @@ CREATE TABLE IF NOT EXISTS ssh_sessions (
     last_open INTEGER NOT NULL,
     PRIMARY KEY (ip, port)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS windows (
+    addr TEXT NOT NULL,
+    class TEXT NOT NULL,
+    newest_ms INTEGER NOT NULL,
+    times_ms TEXT NOT NULL,
+    PRIMARY KEY (addr, class)
+) WITHOUT ROWID;
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +106,14 @@ pub enum Change {
     Allow(Vec<AllowRecord>),
     /// The SSH sessions, all of them (a handful).
     Ssh(Vec<SshSession>),
+    /// An open failure window as it is now (no times: gone).
+    Window(WindowRecord),
+    /// A `meta` value: where a followed journal was left (written in the
+    /// same transaction as the offences its entries counted).
+    Meta {
+        key: String,
+        value: String,
+    },
 }
 
 pub struct StateDb {
@@ -346,6 +361,37 @@ impl StateDb {
                 None => skipped += 1,
             }
         }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT addr, class, times_ms FROM windows")
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(e)?;
+        for row in rows {
+            let (addr, class, times) = row.map_err(e)?;
+            let parsed = (|| {
+                let times_ms = times
+                    .split_whitespace()
+                    .map(|t| t.parse::<u64>().ok())
+                    .collect::<Option<Vec<u64>>>()?;
+                Some(WindowRecord {
+                    addr: addr.parse().ok()?,
+                    class: from_name::<OffenceClass>(&class)?,
+                    times_ms,
+                })
+            })();
+            match parsed {
+                Some(w) if !w.times_ms.is_empty() => state.windows.push(w),
+                _ => skipped += 1,
+            }
+        }
         Ok((state, skipped))
     }
 
@@ -454,6 +500,41 @@ impl StateDb {
                             .map_err(e)?;
                         }
                     }
+                    Change::Window(w) => {
+                        let (addr, class) = (w.addr.to_string(), w.class.as_str());
+                        match w.times_ms.last() {
+                            None => {
+                                tx.execute(
+                                    "DELETE FROM windows WHERE addr = ?1 AND class = ?2",
+                                    params![addr, class],
+                                )
+                                .map_err(e)?;
+                            }
+                            Some(newest) => {
+                                let times: Vec<String> =
+                                    w.times_ms.iter().map(u64::to_string).collect();
+                                tx.prepare_cached(
+                                    "INSERT OR REPLACE INTO windows (addr, class, newest_ms, times_ms)
+                                     VALUES (?1, ?2, ?3, ?4)",
+                                )
+                                .map_err(e)?
+                                .execute(params![
+                                    addr,
+                                    class,
+                                    i64::try_from(*newest).unwrap_or(i64::MAX),
+                                    times.join(" ")
+                                ])
+                                .map_err(e)?;
+                            }
+                        }
+                    }
+                    Change::Meta { key, value } => {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                            params![key, value],
+                        )
+                        .map_err(e)?;
+                    }
                     Change::Ssh(sessions) => {
                         tx.execute("DELETE FROM ssh_sessions", []).map_err(e)?;
                         for s in sessions {
@@ -486,7 +567,7 @@ impl StateDb {
                 path: tx_path.clone(),
                 source,
             })?;
-            for table in ["bans", "history", "allow", "ssh_sessions"] {
+            for table in ["bans", "history", "allow", "ssh_sessions", "windows"] {
                 tx.execute(&format!("DELETE FROM {table}"), [])
                     .map_err(|source| DbError::Sqlite {
                         path: tx_path.clone(),
@@ -502,13 +583,30 @@ impl StateDb {
         changes.extend(state.history.iter().cloned().map(Change::History));
         changes.push(Change::Allow(state.allow.clone()));
         changes.push(Change::Ssh(state.ssh_sessions.clone()));
+        changes.extend(state.windows.iter().cloned().map(Change::Window));
         // An import is not news: its bans were made before.
         self.write(&changes, SystemTime::now(), false)
     }
 
     /// Drops `ban_log` rows older than `BAN_LOG_KEEP` and history rows
-    /// quiet for longer than `forget_after`.
-    pub fn prune(&self, now: SystemTime, forget_after: Duration) -> Result<(), DbError> {
+    /// quiet for longer than `forget_after`, windows whose newest offence
+    /// is older than `window_keep` (the longest findtime).
+    pub fn prune(
+        &self,
+        now: SystemTime,
+        forget_after: Duration,
+        window_keep: Duration,
+    ) -> Result<(), DbError> {
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let keep_ms = window_keep.as_millis();
+        self.conn
+            .execute(
+                "DELETE FROM windows WHERE newest_ms < ?1",
+                [i64::try_from(now_ms.saturating_sub(keep_ms)).unwrap_or(0)],
+            )
+            .map_err(|e| self.err(e))?;
         let now = unix_secs(now);
         self.conn
             .execute(

@@ -14,7 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use file::{Aside, LoadedState, StateError, StateFile};
-pub use record::{AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, SshSession};
+pub use record::{
+    AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, SshSession, WindowRecord,
+};
 
 pub const STATE_FILE_NAME: &str = "state.json";
 
@@ -36,6 +38,10 @@ pub struct State {
     /// Authenticated SSH sessions (allowlisted while open).
     #[serde(default)]
     pub ssh_sessions: Vec<SshSession>,
+    /// Open failure windows (the database keeps them; the old JSON file
+    /// did not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowRecord>,
 }
 
 impl Default for State {
@@ -47,6 +53,7 @@ impl Default for State {
             history: Vec::new(),
             allow: Vec::new(),
             ssh_sessions: Vec::new(),
+            windows: Vec::new(),
         }
     }
 }

@@ -164,6 +164,16 @@ impl BanRecord {
     }
 }
 
+/// An open failure window: the latest offences of one source and class,
+/// so a restart does not give a guesser a fresh count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowRecord {
+    pub addr: IpAddr,
+    pub class: OffenceClass,
+    /// Unix milliseconds, oldest first; empty: the window is gone.
+    pub times_ms: Vec<u64>,
+}
+
 /// What policy remembers about a source between bans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryRecord {
