@@ -362,11 +362,14 @@ fn security_event_fields_injected_through_account_id_or_session_id() {
         r#"AccountID="100""#,
         r#"AccountID="x",RemoteAddress="IPV4/UDP/9.9.9.9/5060""#,
     );
+    // The fake field sits where no reading of InvalidPassword's field order
+    // can put RemoteAddress (it would need SessionID and LocalAddress
+    // before it): the real address is charged.
     assert_eq!(
         charged(&security(&format!(
             "SecurityEvent=\"InvalidPassword\",{forged_field}"
         ))),
-        None
+        Some(("security-invalid-password", "203.0.113.20".into()))
     );
 
     let quoted_text = COMMON.replace(
@@ -380,13 +383,51 @@ fn security_event_fields_injected_through_account_id_or_session_id() {
         Some(("security-invalid-password", "203.0.113.20".into()))
     );
 
+    // After the real address, in the attacker's ReceivedHash: part of that value.
     let after = format!("SecurityEvent=\"InvalidPassword\",{COMMON},ReceivedHash=\"x\",RemoteAddress=\"IPV4/UDP/9.9.9.9/5060\"");
-    assert_eq!(charged(&security(&after)), None);
-
+    assert_eq!(
+        charged(&security(&after)),
+        Some(("security-invalid-password", "203.0.113.20".into()))
+    );
     let garbage = format!(
         "SecurityEvent=\"InvalidPassword\",{COMMON},ReceivedHash=\"x\",RemoteAddress=\"nonsense\""
     );
-    assert_eq!(charged(&security(&garbage)), None);
+    assert_eq!(
+        charged(&security(&garbage)),
+        Some(("security-invalid-password", "203.0.113.20".into()))
+    );
+
+    // Two readings truly remain: a whole fake middle in AccountID, then a
+    // ReceivedHash that swallows the real one. Both fit the field order.
+    let two = COMMON.replace(
+        r#"AccountID="100""#,
+        r#"AccountID="100",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.10/5060",RemoteAddress="IPV4/UDP/9.9.9.9/5060",ReceivedHash="x""#,
+    );
+    assert_eq!(
+        charged(&security(&format!(
+            "SecurityEvent=\"InvalidPassword\",{two}"
+        ))),
+        None
+    );
+    // The same trick in an event with no attacker field after the address
+    // leaves one reading: InvalidAccountID charges the real sender.
+    let one = COMMON.replace(
+        r#"AccountID="100""#,
+        r#"AccountID="100",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.10/5060",RemoteAddress="IPV4/UDP/9.9.9.9/5060",Module="x""#,
+    );
+    assert_eq!(
+        charged(&security(&format!(
+            "SecurityEvent=\"InvalidAccountID\",{one}"
+        ))),
+        Some(("security-invalid-account-id", "203.0.113.20".into()))
+    );
+    // A field a newer Asterisk might add: no reading fits, and the
+    // unanimous rule decides.
+    let newer = format!("SecurityEvent=\"InvalidAccountID\",{COMMON},NewField=\"1\"");
+    assert_eq!(
+        charged(&security(&newer)),
+        Some(("security-invalid-account-id", "203.0.113.20".into()))
+    );
 }
 
 #[test]

@@ -1,18 +1,26 @@
 //! res_security_log lines: `SecurityEvent="InvalidPassword",EventTV="...",...`.
 //!
-//! Asterisk writes every field as `,Key="value"` in a fixed order and does not
-//! escape values. Several values come from the attacker: `AccountID` (the
-//! From user), `SessionID` (the Call-ID for PJSIP), and after the address
-//! `ReceivedChallenge`, `ReceivedHash`, `RequestParams`. A value can therefore
-//! contain `",RemoteAddress="IPV4/UDP/9.9.9.9/5060` and look like a field.
+//! Asterisk writes every field as `,Key="value"` and does not escape values.
+//! Several values come from the attacker: `AccountID` (the From user),
+//! `SessionID` (the Call-ID for PJSIP), and after the address
+//! `ReceivedChallenge`, `ReceivedHash`, `Response`, `RequestType`,
+//! `RequestParams`. A value can therefore contain
+//! `",RemoteAddress="IPV4/UDP/9.9.9.9/5060` and look like a field.
 //!
 //! The tokenizer ends a value only at a quote followed by `,Key="` or by the
-//! end of the line. Asterisk's own field boundaries always have that shape, so
-//! the real `RemoteAddress` field is always found; attacker text can only add
-//! *more* fields. Hence the rule: every `RemoteAddress` field must parse and
-//! name the same address, otherwise the line is ambiguous and charges nobody.
-//! The fields before `AccountID` (`EventTV`, `Severity`, `Service`) are
-//! Asterisk's, so the first `Service` field is the real one.
+//! end of the line. Asterisk's own field boundaries always have that shape,
+//! so attacker text can only split one value into *more* fields.
+//!
+//! The structural rule: each event type has a fixed field order
+//! (`sec_events[]` in Asterisk's `main/security_events.c`, the same from 13
+//! to 22: the common fields, `RemoteAddress`, the type's required fields,
+//! then the optional ones present, in order). A reading of a line maps the
+//! fields onto that order, where an attacker-written field may have
+//! swallowed the fields that follow it in the text. The line charges the
+//! `RemoteAddress` of every reading when all readings agree, and nobody
+//! when two readings name different addresses. A line that fits no reading
+//! (a field a newer Asterisk added) falls back to the unanimous rule: every
+//! `RemoteAddress`-looking field must name the same address.
 
 use std::net::IpAddr;
 
@@ -206,15 +214,11 @@ pub(crate) fn parse_message(message: &str) -> Option<Parsed> {
         .find(|f| f.key == "Service")
         .is_some_and(|f| f.value == "AMI");
 
-    let mut remote = None;
-    for field in fields.iter().filter(|f| f.key == "RemoteAddress") {
-        let ip = parse_security_address(field.value)?;
-        if remote.is_some_and(|seen| seen != ip) {
-            return None;
-        }
-        remote = Some(ip);
-    }
-    let ip = remote?;
+    let ip = match structural_remote(event, &fields) {
+        Structural::One(ip) => ip,
+        Structural::Ambiguous => return None,
+        Structural::NoReading => unanimous_remote(&fields)?,
+    };
 
     if event == SecurityEventType::SuccessfulAuth {
         return Some(Parsed::KnownGood(KnownGood {
@@ -225,6 +229,242 @@ pub(crate) fn parse_message(message: &str) -> Option<Parsed> {
     }
     let kind = event.failure_kind(ami)?;
     Some(Parsed::failure(kind, LogSource::Asterisk, ip))
+}
+
+/// Every `RemoteAddress`-looking field names the same address.
+fn unanimous_remote(fields: &[Field<'_>]) -> Option<IpAddr> {
+    let mut remote = None;
+    for field in fields.iter().filter(|f| f.key == "RemoteAddress") {
+        let ip = parse_security_address(field.value)?;
+        if remote.is_some_and(|seen| seen != ip) {
+            return None;
+        }
+        remote = Some(ip);
+    }
+    remote
+}
+
+/// Who writes a field's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Writer {
+    /// Asterisk itself: the value is one token.
+    Asterisk,
+    /// An address Asterisk prints: one token that parses as one.
+    Address,
+    /// The remote side: the value may contain what looks like more fields.
+    Attacker,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    key: &'static str,
+    writer: Writer,
+    optional: bool,
+}
+
+const fn req(key: &'static str, writer: Writer) -> Slot {
+    Slot {
+        key,
+        writer,
+        optional: false,
+    }
+}
+
+const fn opt(key: &'static str, writer: Writer) -> Slot {
+    Slot {
+        key,
+        writer,
+        optional: true,
+    }
+}
+
+use Writer::{Address as Ad, Asterisk as Ast, Attacker as Att};
+
+/// The fields before the remote address, for every type but RequestBadFormat.
+const HEAD: [Slot; 9] = [
+    req("SecurityEvent", Ast),
+    req("EventTV", Ast),
+    req("Severity", Ast),
+    req("Service", Ast),
+    req("EventVersion", Ast),
+    req("AccountID", Att),
+    req("SessionID", Att),
+    req("LocalAddress", Ad),
+    req("RemoteAddress", Ad),
+];
+
+/// RequestBadFormat has no AccountID there (it is optional, at the end).
+const BAD_FORMAT_HEAD: [Slot; 8] = [
+    req("SecurityEvent", Ast),
+    req("EventTV", Ast),
+    req("Severity", Ast),
+    req("Service", Ast),
+    req("EventVersion", Ast),
+    req("SessionID", Att),
+    req("LocalAddress", Ad),
+    req("RemoteAddress", Ad),
+];
+
+const MODULE_TV: [Slot; 2] = [opt("Module", Ast), opt("SessionTV", Ast)];
+
+/// The field order of `event`, from Asterisk's `sec_events[]` table.
+fn schema(event: SecurityEventType) -> Vec<Slot> {
+    use SecurityEventType as E;
+    let head: &[Slot] = if event == E::RequestBadFormat {
+        &BAD_FORMAT_HEAD
+    } else {
+        &HEAD
+    };
+    let tail: &[Slot] = match event {
+        E::FailedAcl => &[
+            opt("Module", Ast),
+            opt("ACLName", Ast),
+            opt("SessionTV", Ast),
+        ],
+        E::InvalidAccountId | E::SessionLimit | E::MemoryLimit | E::LoadAverageLimit => &MODULE_TV,
+        E::RequestNotSupported => &[
+            req("RequestType", Att),
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+        ],
+        E::RequestNotAllowed => &[
+            req("RequestType", Att),
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+            opt("RequestParams", Att),
+        ],
+        E::AuthMethodNotAllowed => &[
+            req("AuthMethod", Att),
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+        ],
+        E::RequestBadFormat => &[
+            req("RequestType", Att),
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+            opt("AccountID", Att),
+            opt("RequestParams", Att),
+        ],
+        E::SuccessfulAuth => &[
+            req("UsingPassword", Ast),
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+        ],
+        E::UnexpectedAddress => &[
+            req("ExpectedAddress", Ad),
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+        ],
+        E::ChallengeResponseFailed => &[
+            req("Challenge", Ast),
+            req("Response", Att),
+            req("ExpectedResponse", Att),
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+        ],
+        E::InvalidPassword => &[
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+            opt("Challenge", Ast),
+            opt("ReceivedChallenge", Att),
+            opt("ReceivedHash", Att),
+        ],
+        E::ChallengeSent => &[
+            req("Challenge", Ast),
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+        ],
+        E::InvalidTransport => &[
+            req("AttemptedTransport", Ast),
+            opt("Module", Ast),
+            opt("SessionTV", Ast),
+        ],
+    };
+    head.iter().chain(tail).copied().collect()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Structural {
+    One(IpAddr),
+    Ambiguous,
+    NoReading,
+}
+
+/// The remote address under every reading of `fields` by `event`'s order.
+///
+/// `ahead[t][s]`: fields `..t` can be read as slots `..s`; `behind[t][s]`:
+/// fields `t..` as slots `s..`. The `RemoteAddress` slot can be field `t`
+/// when `ahead[t][r]`, field `t` fits it, and `behind[t + 1][r + 1]`.
+/// Both tables are O(fields x slots): an attacker's thousand fake fields
+/// cost tens of microseconds.
+fn structural_remote(event: SecurityEventType, fields: &[Field<'_>]) -> Structural {
+    let slots = schema(event);
+    let (n, m) = (fields.len(), slots.len());
+    let Some(r) = slots.iter().position(|s| s.key == "RemoteAddress") else {
+        return Structural::NoReading;
+    };
+    let fits = |t: usize, s: usize| {
+        let (field, slot) = (&fields[t], &slots[s]);
+        field.key == slot.key
+            && (slot.writer != Writer::Address || parse_security_address(field.value).is_some())
+    };
+    let mut ahead = vec![vec![false; m + 1]; n + 1];
+    ahead[0][0] = true;
+    for s in 0..m {
+        let attacker = slots[s].writer == Writer::Attacker;
+        // An attacker's value begun at an earlier field may end at this one.
+        let mut begun = false;
+        for t in 0..=n {
+            if begun {
+                ahead[t][s + 1] = true;
+            }
+            if !ahead[t][s] {
+                continue;
+            }
+            if slots[s].optional {
+                ahead[t][s + 1] = true;
+            }
+            if t < n && fits(t, s) {
+                if attacker {
+                    begun = true;
+                } else {
+                    ahead[t + 1][s + 1] = true;
+                }
+            }
+        }
+    }
+    let mut behind = vec![vec![false; m + 1]; n + 1];
+    behind[n][m] = true;
+    for s in (0..m).rev() {
+        let attacker = slots[s].writer == Writer::Attacker;
+        // Some field after t can start the rest (slot s + 1 on).
+        let mut rest_after = false;
+        for t in (0..=n).rev() {
+            let mut ok = slots[s].optional && behind[t][s + 1];
+            if !ok && t < n && fits(t, s) {
+                ok = if attacker {
+                    rest_after
+                } else {
+                    behind[t + 1][s + 1]
+                };
+            }
+            behind[t][s] = ok;
+            rest_after |= behind[t][s + 1];
+        }
+    }
+    let mut found: Option<IpAddr> = None;
+    for t in 0..n {
+        if ahead[t][r] && fits(t, r) && behind[t + 1][r + 1] {
+            let Some(ip) = parse_security_address(fields[t].value) else {
+                continue;
+            };
+            if found.is_some_and(|seen| seen != ip) {
+                return Structural::Ambiguous;
+            }
+            found = Some(ip);
+        }
+    }
+    found.map_or(Structural::NoReading, Structural::One)
 }
 
 #[cfg(test)]
