@@ -250,10 +250,20 @@ fn pjsip_distributor_with_a_fake_address_in_from_or_call_id_charges_the_sender()
             "{line}"
         );
     }
-    // Two readings truly remain (an escaped quote in the display, which an
-    // unquoted display could also have given): nobody.
-    let both = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '\"\\\" <s:x>' failed for '9.9.9.9:5060' (callid: j\" <sip:1@h>' failed for '203.0.113.1:5060' (callid: c) - Failed to authenticate";
-    assert_eq!(charged(both), None);
+    // A display ending in a backslash would have escaped its closing quote:
+    // `"\"` cannot end a From pjsip printed, so only the real reading is left
+    // (proptest found it: parse_properties.rs).
+    let escaped = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '\"\\\" <s:x>' failed for '9.9.9.9:5060' (callid: j\" <sip:1@h>' failed for '203.0.113.1:5060' (callid: c) - Failed to authenticate";
+    assert_eq!(
+        charged(escaped),
+        Some(("pjsip-auth-failed", "203.0.113.1".into()))
+    );
+    // Text that is no address in a fake tail is the attacker's.
+    let empty = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '\"\\\" <sip:100@9.9.9.9>' failed for '' (callid: x) - Failed to authenticate\" <sip:100@192.0.2.10>' failed for '203.0.113.1:5060' (callid: abc@host) - Failed to authenticate";
+    assert_eq!(
+        charged(empty),
+        Some(("pjsip-auth-failed", "203.0.113.1".into()))
+    );
     // Padding From and Call-ID to pjsip's 255-byte buffers hides nothing.
     let pad = "a".repeat(250);
     let method = "X".repeat(250);
@@ -909,9 +919,16 @@ fn freepbx_log_lines_of_unknown_sip_connections() {
 fn failure_lines_that_charge_nobody_are_told_from_other_lines() {
     use sipshield::logs::asterisk::Reading;
     let p = AsteriskParser::new();
-    // Two readings truly remain (see the pjsip test above).
-    let both = "[d] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '\"\\\" <s:x>' failed for '9.9.9.9:5060' (callid: j\" <sip:1@h>' failed for '203.0.113.1:5060' (callid: c) - Failed to authenticate";
-    assert_eq!(p.read(both), Reading::Nobody);
+    // Two readings truly remain: a whole fake middle, then a ReceivedHash
+    // that could have swallowed the real one (security_event.rs).
+    let both = security(&format!(
+        "SecurityEvent=\"InvalidPassword\",{}",
+        COMMON.replace(
+            r#"AccountID="100""#,
+            r#"AccountID="100",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.10/5060",RemoteAddress="IPV4/UDP/9.9.9.9/5060",ReceivedHash="x""#,
+        )
+    ));
+    assert_eq!(p.read(&both), Reading::Nobody);
     // Cut by Asterisk's 8 KiB limit.
     let cut = format!(
         "[d] NOTICE[1] chan_sip.c: Registration from '{}' failed for '9.9.9.9' - Wrong password",

@@ -278,7 +278,11 @@ fn pjsip_request(message: &str) -> Option<(FailureKind, IpAddr)> {
         if !is_printed_from(&message[from_start..sep]) {
             continue;
         }
-        let ip = parse_peer(&message[addr_start..addr_start + len])?;
+        // pjsip prints a real address there: text that is none is inside
+        // the attacker's display name.
+        let Some(ip) = parse_peer(&message[addr_start..addr_start + len]) else {
+            continue;
+        };
         if agreed.is_some_and(|seen| seen != ip) {
             return None;
         }
@@ -383,6 +387,12 @@ fn is_printed_uri(uri: &str) -> bool {
 /// request, it held no ':' or '<' (pjsip reads that form up to either);
 /// quoted, its own quotes stayed escaped, and so did a final backslash.
 fn is_printed_display(display: &str) -> bool {
+    // An odd run of backslashes at the end escapes the closing quote: the
+    // display goes on.
+    let trailing = display.bytes().rev().take_while(|b| *b == b'\\').count();
+    if trailing % 2 == 1 {
+        return false;
+    }
     if !display.contains([':', '<']) {
         return true;
     }

@@ -168,7 +168,9 @@ fn value_end(body: &str) -> Option<usize> {
         }
         if let Some(next) = after.strip_prefix(',') {
             let len = key_len(next);
-            if len > 0 && next[len..].starts_with("=\"") {
+            // A field whose value could never close (`,Key="` at the end:
+            // its quote is the one closing this value) is no field.
+            if len > 0 && next[len..].starts_with("=\"") && next[len + 2..].contains('"') {
                 return Some(quote);
             }
         }
@@ -517,6 +519,9 @@ mod tests {
                 value: r#"1"B="2"#
             }]
         );
+        // `,B="` at the very end: its quote closes A's value.
+        let got = fields(r#"A="x",B=""#).unwrap();
+        assert_eq!(got[0].value, r#"x",B="#);
         let got = fields(r#"A="RemoteAddress=IPV4/UDP/9.9.9.9/5060",B="1""#).unwrap();
         assert_eq!(got[0].value, "RemoteAddress=IPV4/UDP/9.9.9.9/5060");
     }

@@ -116,15 +116,26 @@ impl SshdParser {
 fn auth_result(rest: &str) -> Option<(&str, IpAddr, Option<u16>)> {
     let (method, rest) = rest.split_once(' ')?;
     let rest = rest.strip_prefix("for ")?;
+    // Only key methods get `: <key info>` after `ssh2` (OpenSSH's
+    // `auth_method_info`); for the others the tail ends the line, so the
+    // user name cannot hold a second reading.
+    let with_info = matches!(method, "publickey" | "hostbased");
     const FROM: &str = " from ";
     let mut agreed = None;
     let mut search = 0;
     while let Some(at) = rest[search..].find(FROM) {
         let start = search + at + FROM.len();
-        search = start;
+        // Overlapping: the user name may end in " from".
+        search = search + at + 1;
         let Some(ip) = auth_tail(&rest[start..]) else {
             continue;
         };
+        if !with_info && !rest.ends_with(" ssh2") {
+            return None;
+        }
+        if !with_info && rest[start..].contains(": ") {
+            continue;
+        }
         // Shaped like the tail but not an address: perhaps the real tail
         // (sshd writes "UNKNOWN" for a lost peer), so nothing is certain.
         let (ip, port) = ip?;
@@ -145,6 +156,11 @@ fn auth_result(rest: &str) -> Option<(&str, IpAddr, Option<u16>)> {
 /// where the peer is `None` if `<ip>` is not an address.
 fn auth_tail(text: &str) -> Option<Option<(IpAddr, u16)>> {
     let (ip, rest) = text.split_once(" port ")?;
+    // sshd writes the peer as one word (an address or `UNKNOWN`): a blank
+    // means this `from` is inside the user name.
+    if ip.contains(' ') {
+        return None;
+    }
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     if !is_port(&rest[..digits]) {
         return None;
@@ -242,18 +258,31 @@ mod tests {
     }
 
     #[test]
-    fn a_forged_tail_in_the_user_name_makes_the_line_ambiguous() {
+    fn a_forged_tail_in_the_user_name_is_ambiguous_only_before_key_info() {
+        // A key method's `: <info>` after a fake tail: two readings.
         assert_eq!(
             parse(
-                "Failed password for x from 9.9.9.9 port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2"
+                "Failed publickey for x from 9.9.9.9 port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2: RSA z"
             ),
             None
         );
         assert_eq!(
             parse(
-                "Failed password for x from 5.6.7.8 port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2"
+                "Failed publickey for x from 5.6.7.8 port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2: RSA z"
+            ),
+            Some((FailureKind::SshFailedPublickey, "5.6.7.8".into()))
+        );
+        // A password line ends with its tail: the user name holds no reading.
+        assert_eq!(
+            parse(
+                "Failed password for x from 9.9.9.9 port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2"
             ),
             Some((FailureKind::SshFailedPassword, "5.6.7.8".into()))
+        );
+        assert_eq!(
+            parse("Failed password for x from 9.9.9.9 port 1 ssh2: RSA y"),
+            None,
+            "no key info on a password line: not sshd's"
         );
     }
 
