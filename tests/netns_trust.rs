@@ -400,3 +400,83 @@ fn out_of_descriptors_the_control_socket_backs_off_instead_of_spinning() {
     .success()));
     daemon.stop_and_detach(&lab.guarded, &paths);
 }
+
+/// res_security_log's SuccessfulAuth for a phone (pjsip, Asterisk 20):
+/// field order from `main/security_events.c`.
+fn successful_auth(ip: &str) -> String {
+    format!(
+        "[2026-11-25 10:02:00] SECURITY[1301] res_security_log.c: SecurityEvent=\"SuccessfulAuth\",EventTV=\"2026-11-25T10:02:00.001+0000\",Severity=\"Informational\",Service=\"PJSIP\",EventVersion=\"1\",AccountID=\"100\",SessionID=\"c1@phone\",LocalAddress=\"IPV4/UDP/10.203.9.1/5060\",RemoteAddress=\"IPV4/UDP/{ip}/5060\",UsingPassword=\"1\""
+    )
+}
+
+fn invalid_password(ip: &str, n: usize) -> String {
+    format!(
+        "[2026-11-25 10:03:{:02}] SECURITY[1301] res_security_log.c: SecurityEvent=\"InvalidPassword\",EventTV=\"2026-11-25T10:03:00.001+0000\",Severity=\"Error\",Service=\"PJSIP\",EventVersion=\"2\",AccountID=\"100\",SessionID=\"c{n}@phone\",LocalAddress=\"IPV4/UDP/10.203.9.1/5060\",RemoteAddress=\"IPV4/UDP/{ip}/5060\",Challenge=\"n\",ReceivedChallenge=\"n\",ReceivedHash=\"x\"",
+        n % 60
+    )
+}
+
+fn known_good(st: &serde_json::Value) -> Vec<String> {
+    st["known_good_sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["addr"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn a_phone_that_authenticated_is_known_good_in_the_kernel_and_across_a_restart() {
+    let lab = VethLab::new("10.203.9");
+    let phone = lab.add_sender(80);
+    let stranger = lab.add_sender(81);
+    let paths = DaemonPaths::new("t9");
+    let security = paths.log("security");
+    append(&security, &[]);
+    let args: Vec<String> = [
+        "--config",
+        &config(&paths, ""),
+        "--iface",
+        GUARD_DEV,
+        "--asterisk-log",
+        security.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let daemon = start(&lab, &paths, &args);
+    append(&security, &[successful_auth(&phone)]);
+    assert!(
+        wait_for(Duration::from_secs(3), || known_good(&status(
+            &lab.guarded,
+            &paths
+        )) == [phone.clone()]),
+        "listed: {:#}",
+        status(&lab.guarded, &paths)
+    );
+    assert_eq!(
+        status(&lab.guarded, &paths)["known_good"],
+        1,
+        "in the kernel's map"
+    );
+
+    // Its password went stale: five failures ban the stranger, not the phone.
+    let mut lines: Vec<String> = (0..5).map(|n| invalid_password(&phone, n)).collect();
+    lines.extend((0..5).map(|n| invalid_password(&stranger, n)));
+    append(&security, &lines);
+    let rx = lab.receiver();
+    assert!(
+        wait_for(Duration::from_secs(3), || !lab.arrives(&stranger, &rx)),
+        "the stranger is banned: {}",
+        daemon_log(&paths)
+    );
+    assert!(lab.arrives(&phone, &rx), "the phone is not");
+
+    // A restart (a crash) keeps it known good, in policy and kernel.
+    daemon.crash();
+    let _ = cli(&lab.guarded, &paths, &["detach", "--purge"]);
+    let daemon = start(&lab, &paths, &args);
+    let st = status(&lab.guarded, &paths);
+    assert_eq!(known_good(&st), [phone.clone()], "{st:#}");
+    assert_eq!(st["known_good"], 1, "{st:#}");
+    daemon.stop_and_detach(&lab.guarded, &paths);
+}

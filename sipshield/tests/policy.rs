@@ -947,3 +947,64 @@ fn the_newest_bans_come_without_sorting_all_of_them_also_after_a_restore() {
         "198.51.0.199"
     );
 }
+
+// --- remote agents (known-good sources) ----------------------------------
+
+#[test]
+fn a_source_that_authenticated_gets_a_higher_threshold_and_a_short_first_ban() {
+    let mut p = policy();
+    let phone = "198.51.100.50";
+    // Asterisk's SuccessfulAuth named it (its password worked).
+    assert!(p.known_good(ip(phone), t(0)).is_some());
+    assert!(p.is_known_good(ip(phone), t(10)));
+    // Its password went stale: 5 failures ban an attacker, not it...
+    assert!(matches!(
+        offend(&mut p, phone, SipAuth, 10, 19),
+        Decision::Pending {
+            count: 19,
+            threshold: 20
+        }
+    ));
+    // ...the 20th does (factor 4), for 5 minutes, not the ladder's 10.
+    let Decision::Ban(order) = p.offence(ip(phone), SipAuth, t(29)) else {
+        panic!("the 20th failure bans");
+    };
+    assert_eq!(order.duration, secs(5 * MIN));
+    assert!(order.reason.contains("known-good"), "{}", order.reason);
+    // An unknown source: the usual threshold and first ban.
+    assert_eq!(ban_via_logs(&mut p, "198.51.100.51", 100), secs(10 * MIN));
+}
+
+#[test]
+fn known_good_lasts_the_trust_window_and_is_stored() {
+    let mut p = policy_with("[policy]\nknown_good_for = \"1h\"\n");
+    let phone = ip("2001:db8:ca11::5");
+    assert!(p.known_good(phone, t(0)).is_some());
+    // Re-registrations within ten minutes do not rewrite it.
+    assert!(p.known_good(phone, t(60)).is_none());
+    assert!(p.known_good(phone, t(700)).is_some());
+    assert!(p.is_known_good(phone, t(700 + HOUR - 1)));
+    assert!(!p.is_known_good(phone, t(700 + HOUR)));
+    let changes = p.take_changes();
+    assert!(changes.iter().any(|c| matches!(
+        c,
+        sipshield::state::db::Change::KnownGood { addr, until: Some(_) } if *addr == phone
+    )));
+    // A restart keeps it.
+    let saved = p.snapshot(t(800));
+    let mut again = policy_with("[policy]\nknown_good_for = \"1h\"\n");
+    again.restore(&saved, t(900));
+    assert!(again.is_known_good(phone, t(900)));
+    assert_eq!(again.known_good_sources(t(900)).len(), 1);
+    // It ends: gone from policy, and the database is told.
+    again.expire(t(700 + HOUR));
+    assert!(again.known_good_sources(t(700 + HOUR)).is_empty());
+    assert!(again.take_changes().iter().any(|c| matches!(
+        c,
+        sipshield::state::db::Change::KnownGood { until: None, .. }
+    )));
+    // Turned off: nobody becomes known good.
+    let mut off = policy_with("[policy]\nknown_good_for = \"0s\"\n");
+    assert!(off.known_good(phone, t(0)).is_none());
+    assert!(!off.is_known_good(phone, t(1)));
+}

@@ -66,6 +66,7 @@ fn sample() -> State {
             last_open: NOW - 10,
         }],
         windows: Vec::new(),
+        known_good: Vec::new(),
     }
 }
 

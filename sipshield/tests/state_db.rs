@@ -233,6 +233,7 @@ fn state_json_is_imported_once() {
         }],
         ssh_sessions: Vec::new(),
         windows: Vec::new(),
+        known_good: Vec::new(),
     };
     StateFile::in_dir(dir.path()).save(&state).unwrap();
     let (_, loaded) = open_state(dir.path(), SystemTime::now()).unwrap();

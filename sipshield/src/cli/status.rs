@@ -218,6 +218,7 @@ pub fn render(r: &Value) -> String {
         out += &t.render(2);
     }
     out += &allowlist_text(&r["allowlist"]);
+    out += &known_good_text(&r["known_good_sources"]);
     let logs = r["logs"].as_array().cloned().unwrap_or_default();
     if !logs.is_empty() {
         out += "logs watched:\n";
@@ -287,6 +288,34 @@ pub fn render(r: &Value) -> String {
 /// Entries shown one by one: the ones an operator asks about ("why is this
 /// address never banned?"), SSH sessions first.
 const ALLOW_SHOWN: usize = 10;
+
+/// Remote agents: SIP sources that authenticated lately, policed at a
+/// higher limit and never banned by the kernel.
+fn known_good_text(list: &Value) -> String {
+    let Some(entries) = list.as_array().filter(|e| !e.is_empty()) else {
+        return String::new();
+    };
+    let now = status::unix(std::time::SystemTime::now());
+    let mut out = format!(
+        "known-good SIP sources (authenticated; higher threshold, short first ban): {}\n",
+        entries.len()
+    );
+    for e in entries.iter().rev().take(ALLOW_SHOWN) {
+        let left = e["until"].as_u64().unwrap_or(0).saturating_sub(now);
+        out += &format!(
+            "  {:<39} for {}\n",
+            s(&e["addr"]),
+            sipshield::config::format_duration(std::time::Duration::from_secs(left))
+        );
+    }
+    if entries.len() > ALLOW_SHOWN {
+        out += &format!(
+            "  ... and {} more (status --json)\n",
+            entries.len() - ALLOW_SHOWN
+        );
+    }
+    out
+}
 
 /// The allowlist by source, and where each automatic entry came from.
 fn allowlist_text(list: &Value) -> String {

@@ -50,6 +50,15 @@ pub struct PolicySection {
     pub max_tracked_sources: u32,
     /// Sources whose ban history is kept (oldest evicted).
     pub max_history: u32,
+    /// How long a SIP source stays known good after Asterisk's
+    /// `SuccessfulAuth` security event named it; 0 turns it off.
+    #[serde(with = "human")]
+    pub known_good_for: Duration,
+    /// A known-good source's thresholds are `maxretry` times this.
+    pub known_good_maxretry_factor: u32,
+    /// A known-good source's first ban lasts at most this long.
+    #[serde(with = "human")]
+    pub known_good_first_ban: Duration,
 }
 
 impl Default for PolicySection {
@@ -68,6 +77,9 @@ impl Default for PolicySection {
             forget_after: Duration::from_secs(7 * 24 * hour),
             max_tracked_sources: 65_536,
             max_history: 262_144,
+            known_good_for: Duration::from_secs(24 * hour),
+            known_good_maxretry_factor: 4,
+            known_good_first_ban: Duration::from_secs(300),
         }
     }
 }
@@ -130,6 +142,21 @@ impl PolicySection {
         }
         if self.max_history == 0 {
             problems.push(section.key("max_history"), "must be at least 1");
+        }
+        if self.known_good_for > Duration::from_secs(30 * 24 * 3600) {
+            problems.push(section.key("known_good_for"), "must be at most 30d");
+        }
+        if !(1..=100).contains(&self.known_good_maxretry_factor) {
+            problems.push(
+                section.key("known_good_maxretry_factor"),
+                "must be from 1 to 100",
+            );
+        }
+        if self.known_good_first_ban.is_zero() {
+            problems.push(
+                section.key("known_good_first_ban"),
+                "a ban of 0s bans nothing",
+            );
         }
     }
 }

@@ -233,6 +233,10 @@ impl Engine {
             log::error!("the kernel allowlist is incomplete: {e}");
         }
         let now = SystemTime::now();
+        // Known-good sources restored from the database, into the kernel.
+        for (ip, until) in self.policy.known_good_sources(now) {
+            self.kernel_known_good(ip, until);
+        }
         let known: HashSet<IpNet> = self.policy.bans().map(|b| b.target.as_net()).collect();
         let mono_now = clock::monotonic_ns();
         let kernel_exact = self.shield.maps.all_bans()?;
@@ -365,6 +369,9 @@ impl Engine {
     /// known-good map (not filled yet).
     pub fn on_known_good(&mut self, good: &KnownGood, at: SystemTime) {
         let Some(login) = good.session else {
+            if good.source == LogSource::Asterisk {
+                self.sip_known_good(good.ip, at);
+            }
             return;
         };
         if good.source != LogSource::Sshd || !self.config.allow.ssh_sessions {
@@ -384,6 +391,30 @@ impl Engine {
         );
         self.lift(&lifted);
         self.allowlist_changed();
+    }
+
+    /// Asterisk's `SuccessfulAuth` named `ip`: a remote agent, known good
+    /// for the trust window; the kernel polices it but never bans it.
+    fn sip_known_good(&mut self, ip: IpAddr, at: SystemTime) {
+        let was = self.policy.is_known_good(ip, at);
+        let Some(until) = self.policy.known_good(ip, at) else {
+            return;
+        };
+        if !was {
+            log::info!(
+                "{ip} authenticated (SuccessfulAuth): known good until {}",
+                state::unix_secs(until)
+            );
+        }
+        self.kernel_known_good(ip, until);
+    }
+
+    fn kernel_known_good(&mut self, ip: IpAddr, until: SystemTime) {
+        let expires = clock::wall_to_monotonic(until).max(1);
+        if let Err(e) = self.shield.maps.known.insert(ip, expires) {
+            // The map is full or gone: the log policy still knows it.
+            log::warn!("known-good {ip} not in the kernel: {e}");
+        }
     }
 
     /// A discovery pass finished (off the event loop).
@@ -686,6 +717,12 @@ impl Engine {
             recent_bans: recent,
             bans_total: self.policy.ban_count(),
             allowlist: self.allowlist_json(),
+            known_good: self
+                .policy
+                .known_good_sources(SystemTime::now())
+                .into_iter()
+                .map(|(ip, until)| (ip.to_string(), state::unix_secs(until)))
+                .collect(),
             not_enforced: self.unenforced.len(),
             counts: self.policy.ban_counts(),
         }

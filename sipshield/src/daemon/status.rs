@@ -50,6 +50,8 @@ pub struct DaemonInfo {
     pub allowlist: Vec<Value>,
     /// Bans kept but refused by the kernel (share full), waiting for room.
     pub not_enforced: usize,
+    /// Known-good SIP sources (remote agents): address and end, unix s.
+    pub known_good: Vec<(String, u64)>,
     /// The bans it holds, by kind and origin.
     pub counts: crate::policy::BanCounts,
 }
@@ -138,6 +140,14 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
             "shares": shield.shares.to_json(),
         },
         "known_good": census.known,
+        "known_good_sources": daemon
+            .map(|d| {
+                d.known_good
+                    .iter()
+                    .map(|(addr, until)| json!({"addr": addr, "until": until}))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
         "packets": {
             "passed": stats.total(Action::Pass),
             "dropped": stats.total(Action::Drop),

@@ -42,8 +42,8 @@ use crate::{
     config::{format_duration, Config},
     offence::OffenceClass,
     state::{
-        self, db::Change, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, State,
-        WindowRecord,
+        self, db::Change, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord,
+        KnownGoodRecord, State, WindowRecord,
     },
 };
 
@@ -101,10 +101,19 @@ pub struct Policy {
     would_bans: LruMap<IpAddr, Option<SystemTime>>,
     /// Authenticated SSH sessions: the `ssh-session` allowlist entries.
     ssh: SshSessions,
+    /// Known-good SIP sources (remote agents) and until when.
+    known_good: LruMap<IpAddr, SystemTime>,
     /// What changed since the last `take_changes`, for the state database.
     journal: Journal,
     reasons: Reasons,
 }
+
+/// Known-good sources kept, as many as the kernel's map holds.
+pub const MAX_KNOWN_GOOD: usize = sipshield_common::maps::DEFAULT_MAX_KNOWN as usize;
+
+/// A known-good source's end is written again (database, kernel) only when
+/// it moves by more than this: phones re-register every few minutes.
+const KNOWN_GOOD_REFRESH: Duration = Duration::from_secs(600);
 
 /// One copy of each ban reason text: a million bans share a few dozen.
 #[derive(Debug, Default)]
@@ -136,6 +145,8 @@ struct Journal {
     ssh: bool,
     /// Failure windows that changed or went.
     windows: HashSet<(IpAddr, OffenceClass)>,
+    /// Known-good sources that came, were extended or went.
+    known_good: HashSet<IpAddr>,
 }
 
 impl Policy {
@@ -148,6 +159,7 @@ impl Policy {
             allowlist,
             settings,
             ssh: SshSessions::default(),
+            known_good: LruMap::new(MAX_KNOWN_GOOD),
             journal: Journal::default(),
             reasons: Reasons::default(),
         }
@@ -203,21 +215,31 @@ impl Policy {
         if self.is_under_ban(ip, at) {
             return Decision::AlreadyBanned;
         }
+        // A remote agent (it authenticated lately) gets more patience.
+        let known = self.is_known_good(ip, at);
+        let maxretry = if known {
+            threshold
+                .maxretry
+                .saturating_mul(self.settings.known_good_factor)
+        } else {
+            threshold.maxretry
+        };
         let count = self
             .windows
             .get_or_insert_with((ip, class), Window::default)
-            .record(at, threshold.findtime, threshold.maxretry);
+            .record(at, threshold.findtime, maxretry);
         self.journal.windows.insert((ip, class));
-        if count < threshold.maxretry {
+        if count < maxretry {
             return Decision::Pending {
                 count,
-                threshold: threshold.maxretry,
+                threshold: maxretry,
             };
         }
         self.windows.remove(&(ip, class));
         let reason = format!(
-            "{count} {class} offences within {}",
-            format_duration(threshold.findtime)
+            "{count} {class} offences within {}{}",
+            format_duration(threshold.findtime),
+            if known { " by a known-good source" } else { "" }
         );
         self.decide(ip, class, at, None, BanOrigin::Log, reason)
     }
@@ -264,6 +286,11 @@ impl Policy {
         let mut duration = self.settings.ladder_step(previous);
         if let Some(floor) = floor {
             duration = longer(duration, floor);
+        }
+        // A stale password on a phone that worked is no attacker's week.
+        if previous == 0 && self.is_known_good(ip, at) {
+            let cap = self.settings.known_good_first_ban;
+            duration = Some(duration.map_or(cap, |d| d.min(cap)));
         }
         let offence_number = previous.saturating_add(1);
         let mut order = BanOrder {
@@ -500,6 +527,16 @@ impl Policy {
         let forget_after = self.settings.forget_after;
         self.history
             .retain(|_, h| !h.is_forgotten(now, forget_after));
+        let ended: Vec<IpAddr> = self
+            .known_good
+            .iter()
+            .filter(|(_, until)| now >= **until)
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in ended {
+            self.known_good.remove(&ip);
+            self.journal.known_good.insert(ip);
+        }
         let settings = &self.settings;
         self.windows.retain(|(_, class), window| {
             let (Some(threshold), Some(newest)) = (settings.threshold(*class), window.newest())
@@ -536,6 +573,49 @@ impl Policy {
         self.bans.len()
     }
 
+    /// A SIP source authenticated (`SuccessfulAuth`): known good for
+    /// `known_good_for` from `at`. Returns the new end when the kernel's
+    /// entry should be written (new, or moved by more than ten minutes).
+    pub fn known_good(&mut self, ip: IpAddr, at: SystemTime) -> Option<SystemTime> {
+        let window = self.settings.known_good_for;
+        if window.is_zero() {
+            return None;
+        }
+        let ip = ip.to_canonical();
+        let until = at + window;
+        let moved = match self.known_good.get(&ip) {
+            Some(old) => until
+                .duration_since(*old)
+                .is_ok_and(|d| d >= KNOWN_GOOD_REFRESH),
+            None => true,
+        };
+        if !moved {
+            return None;
+        }
+        self.known_good.insert(ip, until);
+        self.journal.known_good.insert(ip);
+        Some(until)
+    }
+
+    /// Known good at `at`.
+    pub fn is_known_good(&self, ip: IpAddr, at: SystemTime) -> bool {
+        self.known_good
+            .get(&ip.to_canonical())
+            .is_some_and(|until| at < *until)
+    }
+
+    /// Known-good sources and until when, soonest end first.
+    pub fn known_good_sources(&self, now: SystemTime) -> Vec<(IpAddr, SystemTime)> {
+        let mut out: Vec<(IpAddr, SystemTime)> = self
+            .known_good
+            .iter()
+            .filter(|(_, until)| now < **until)
+            .map(|(ip, until)| (*ip, *until))
+            .collect();
+        out.sort_by_key(|(ip, until)| (*until, *ip));
+        out
+    }
+
     pub fn history_of(&self, ip: IpAddr) -> Option<HistoryRecord> {
         let ip = ip.to_canonical();
         self.history.get(&ip).map(|h| history_record(ip, h))
@@ -570,6 +650,12 @@ impl Policy {
         }
         if journal.ssh {
             changes.push(Change::Ssh(self.ssh.records()));
+        }
+        for ip in journal.known_good {
+            changes.push(Change::KnownGood {
+                addr: ip,
+                until: self.known_good.get(&ip).map(|t| state::unix_secs(*t)),
+            });
         }
         for (ip, class) in journal.windows {
             let times_ms = self
@@ -638,6 +724,14 @@ impl Policy {
                     times_ms: w.times().map(unix_ms).collect(),
                 })
                 .collect(),
+            known_good: self
+                .known_good
+                .iter()
+                .map(|(ip, until)| KnownGoodRecord {
+                    addr: *ip,
+                    until: state::unix_secs(*until),
+                })
+                .collect(),
         }
     }
 
@@ -682,6 +776,12 @@ impl Policy {
             if window.newest().is_some() {
                 self.windows
                     .insert((w.addr.to_canonical(), w.class), window);
+            }
+        }
+        for k in &saved.known_good {
+            let until = state::from_unix_secs(k.until);
+            if now < until {
+                self.known_good.insert(k.addr.to_canonical(), until);
             }
         }
         // Sessions open at the save: the first refresh (start-up discovery)

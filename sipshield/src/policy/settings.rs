@@ -27,6 +27,11 @@ pub struct PolicySettings {
     pub max_history: usize,
     /// How long an SSH session stays allowlisted after its connection ended.
     pub ssh_grace: Duration,
+    /// Known-good SIP sources (remote agents): how long, how much more
+    /// patience, how short a first ban.
+    pub known_good_for: Duration,
+    pub known_good_factor: u32,
+    pub known_good_first_ban: Duration,
 }
 
 impl PolicySettings {
@@ -56,6 +61,9 @@ impl PolicySettings {
             max_tracked_sources: policy.max_tracked_sources as usize,
             max_history: policy.max_history as usize,
             ssh_grace: config.allow.ssh_grace,
+            known_good_for: policy.known_good_for,
+            known_good_factor: policy.known_good_maxretry_factor.max(1),
+            known_good_first_ban: policy.known_good_first_ban,
         }
     }
 

@@ -16,8 +16,8 @@ use std::{
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{
-    unix_secs, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, SshSession, State,
-    WindowRecord, STATE_VERSION,
+    unix_secs, AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, KnownGoodRecord,
+    SshSession, State, WindowRecord, STATE_VERSION,
 };
 use crate::offence::OffenceClass;
 
@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS windows (
     times_ms TEXT NOT NULL,
     PRIMARY KEY (addr, class)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS known_good (addr TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +109,11 @@ pub enum Change {
     Ssh(Vec<SshSession>),
     /// An open failure window as it is now (no times: gone).
     Window(WindowRecord),
+    /// A known-good source until then; `None`: no longer.
+    KnownGood {
+        addr: IpAddr,
+        until: Option<u64>,
+    },
     /// A `meta` value: where a followed journal was left (written in the
     /// same transaction as the offences its entries counted).
     Meta {
@@ -392,6 +398,20 @@ impl StateDb {
                 _ => skipped += 1,
             }
         }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT addr, until FROM known_good")
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(e)?;
+        for row in rows {
+            let (addr, until) = row.map_err(e)?;
+            match (addr.parse(), u64::try_from(until)) {
+                (Ok(addr), Ok(until)) => state.known_good.push(KnownGoodRecord { addr, until }),
+                _ => skipped += 1,
+            }
+        }
         Ok((state, skipped))
     }
 
@@ -528,6 +548,23 @@ impl StateDb {
                             }
                         }
                     }
+                    Change::KnownGood { addr, until } => match until {
+                        Some(until) => {
+                            tx.prepare_cached(
+                                "INSERT OR REPLACE INTO known_good (addr, until) VALUES (?1, ?2)",
+                            )
+                            .map_err(e)?
+                            .execute(params![addr.to_string(), sql_secs(*until)])
+                            .map_err(e)?;
+                        }
+                        None => {
+                            tx.execute(
+                                "DELETE FROM known_good WHERE addr = ?1",
+                                [addr.to_string()],
+                            )
+                            .map_err(e)?;
+                        }
+                    },
                     Change::Meta { key, value } => {
                         tx.execute(
                             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
@@ -567,7 +604,14 @@ impl StateDb {
                 path: tx_path.clone(),
                 source,
             })?;
-            for table in ["bans", "history", "allow", "ssh_sessions", "windows"] {
+            for table in [
+                "bans",
+                "history",
+                "allow",
+                "ssh_sessions",
+                "windows",
+                "known_good",
+            ] {
                 tx.execute(&format!("DELETE FROM {table}"), [])
                     .map_err(|source| DbError::Sqlite {
                         path: tx_path.clone(),
@@ -584,6 +628,10 @@ impl StateDb {
         changes.push(Change::Allow(state.allow.clone()));
         changes.push(Change::Ssh(state.ssh_sessions.clone()));
         changes.extend(state.windows.iter().cloned().map(Change::Window));
+        changes.extend(state.known_good.iter().map(|k| Change::KnownGood {
+            addr: k.addr,
+            until: Some(k.until),
+        }));
         // An import is not news: its bans were made before.
         self.write(&changes, SystemTime::now(), false)
     }
@@ -601,6 +649,12 @@ impl StateDb {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let keep_ms = window_keep.as_millis();
+        self.conn
+            .execute(
+                "DELETE FROM known_good WHERE until < ?1",
+                [sql_secs(unix_secs(now))],
+            )
+            .map_err(|e| self.err(e))?;
         self.conn
             .execute(
                 "DELETE FROM windows WHERE newest_ms < ?1",

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use file::{Aside, LoadedState, StateError, StateFile};
 pub use record::{
-    AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, SshSession, WindowRecord,
+    AllowRecord, BanOrigin, BanRecord, BanTarget, HistoryRecord, KnownGoodRecord, SshSession,
+    WindowRecord,
 };
 
 pub const STATE_FILE_NAME: &str = "state.json";
@@ -42,6 +43,9 @@ pub struct State {
     /// did not).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub windows: Vec<WindowRecord>,
+    /// Known-good SIP sources (remote agents) and until when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_good: Vec<KnownGoodRecord>,
 }
 
 impl Default for State {
@@ -54,6 +58,7 @@ impl Default for State {
             allow: Vec::new(),
             ssh_sessions: Vec::new(),
             windows: Vec::new(),
+            known_good: Vec::new(),
         }
     }
 }

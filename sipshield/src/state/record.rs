@@ -174,6 +174,15 @@ pub struct WindowRecord {
     pub times_ms: Vec<u64>,
 }
 
+/// A SIP source that authenticated (Asterisk's `SuccessfulAuth`), known
+/// good until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownGoodRecord {
+    pub addr: IpAddr,
+    /// Unix seconds.
+    pub until: u64,
+}
+
 /// What policy remembers about a source between bans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryRecord {

@@ -281,6 +281,7 @@ fn write_state(paths: &DaemonPaths, n: u32) -> Result<f64> {
         allow: Vec::new(),
         ssh_sessions: Vec::new(),
         windows: Vec::new(),
+        known_good: Vec::new(),
     };
     // The daemon's own database, as a daemon that made these bans left it.
     sipshield::state::StateFile::prepare_dir(&paths.state_dir())?;
