@@ -476,7 +476,7 @@ fn a_phone_that_authenticated_is_known_good_in_the_kernel_and_across_a_restart()
     let _ = cli(&lab.guarded, &paths, &["detach", "--purge"]);
     let daemon = start(&lab, &paths, &args);
     let st = status(&lab.guarded, &paths);
-    assert_eq!(known_good(&st), [phone.clone()], "{st:#}");
+    assert_eq!(known_good(&st), std::slice::from_ref(&phone), "{st:#}");
     assert_eq!(st["known_good"], 1, "{st:#}");
     daemon.stop_and_detach(&lab.guarded, &paths);
 }
