@@ -480,3 +480,62 @@ fn a_phone_that_authenticated_is_known_good_in_the_kernel_and_across_a_restart()
     assert_eq!(st["known_good"], 1, "{st:#}");
     daemon.stop_and_detach(&lab.guarded, &paths);
 }
+
+/// InvalidPassword with two readings (a fake middle in SessionID, the real
+/// one perhaps swallowed by ReceivedHash): `fake` or `real` sent it.
+fn two_readings(fake: &str, real: &str, n: usize) -> String {
+    format!(
+        "[2026-11-25 10:04:{:02}] SECURITY[1301] res_security_log.c: SecurityEvent=\"InvalidPassword\",EventTV=\"2026-11-25T10:04:00.001+0000\",Severity=\"Error\",Service=\"PJSIP\",EventVersion=\"2\",AccountID=\"100\",SessionID=\"s\",LocalAddress=\"IPV4/UDP/10.203.8.1/5060\",RemoteAddress=\"IPV4/UDP/{fake}/5060\",ReceivedHash=\"x\",SessionID=\"c{n}\",LocalAddress=\"IPV4/UDP/10.203.8.1/5060\",RemoteAddress=\"IPV4/UDP/{real}/5060\"",
+        n % 60
+    )
+}
+
+#[test]
+fn a_line_with_two_readings_charges_the_one_the_kernel_saw_send() {
+    let lab = VethLab::new("10.203.8");
+    let guesser = lab.add_sender(82);
+    let framed = lab.add_sender(83);
+    let paths = DaemonPaths::new("t8");
+    let security = paths.log("security");
+    append(&security, &[]);
+    let args: Vec<String> = [
+        "--config",
+        &config(&paths, ""),
+        "--iface",
+        GUARD_DEV,
+        "--asterisk-log",
+        security.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let daemon = start(&lab, &paths, &args);
+    let rx = lab.receiver();
+    // The guesser's requests reached the PBX (the kernel's table takes a
+    // source at its second message on one CPU: the first-sight filter is
+    // per CPU); the address it wrote never sent anything.
+    assert!(
+        wait_for(Duration::from_secs(3), || {
+            lab.arrives(&guesser, &rx);
+            status(&lab.guarded, &paths)["top_sources"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|s| s["ip"] == guesser.as_str()))
+        }),
+        "the kernel counts the guesser"
+    );
+    append(
+        &security,
+        &(0..5)
+            .map(|n| two_readings(&framed, &guesser, n))
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || !lab.arrives(&guesser, &rx)),
+        "the guesser is banned: {:#}",
+        status(&lab.guarded, &paths)
+    );
+    assert!(lab.arrives(&framed, &rx), "the address it named is not");
+    let st = status(&lab.guarded, &paths);
+    let log = &st["logs"][0];
+    assert_eq!(log["charged_by_sighting"], 5, "{st:#}");
+    daemon.stop_and_detach(&lab.guarded, &paths);
+}

@@ -341,7 +341,7 @@ fn a_wording_no_parser_knows_raises_the_drift_alarm_in_status() {
             .unwrap();
         writeln!(f, "[2025-01-10 10:00:04] NOTICE[12] chan_sip.c: Registration from '{}' failed for '9.9.9.9' - Wrong password", "a".repeat(8200)).unwrap();
     }
-    let parsed = watch.poll();
+    let parsed = watch.poll(&|_| false);
     assert_eq!(parsed.len(), 1, "the known line still parses");
     assert_eq!(watch.status().charged_nobody, 1);
     assert!(watch
@@ -353,4 +353,44 @@ fn a_wording_no_parser_knows_raises_the_drift_alarm_in_status() {
     assert_eq!(st.unmatched_failures, 1, "{st:?}");
     assert!(st.unmatched_samples[0].contains("Credentials rejected"));
     assert_eq!(st.asterisk_version.as_deref(), Some("20.5.0"));
+}
+
+#[test]
+fn a_line_with_two_readings_charges_the_only_candidate_the_kernel_saw() {
+    use sipshield::daemon::watch::{LogKind, LogWatch};
+    use sipshield::logs::Parsed;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("security");
+    std::fs::write(&path, "").unwrap();
+    let mut watch = LogWatch::new(path.clone(), LogKind::Asterisk, false);
+    // InvalidPassword with a whole fake middle in SessionID and the real
+    // one swallowed by a ReceivedHash: both readings fit the field order.
+    let line = |real: &str| {
+        format!(
+            "[2025-01-10 10:00:05] SECURITY[13] res_security_log.c: SecurityEvent=\"InvalidPassword\",EventTV=\"2025-01-10T10:00:05.000+0000\",Severity=\"Error\",Service=\"PJSIP\",EventVersion=\"2\",AccountID=\"100\",SessionID=\"s\",LocalAddress=\"IPV4/UDP/192.0.2.10/5060\",RemoteAddress=\"IPV4/UDP/9.9.9.9/5060\",ReceivedHash=\"x\",SessionID=\"c\",LocalAddress=\"IPV4/UDP/192.0.2.10/5060\",RemoteAddress=\"IPV4/UDP/{real}/5060\""
+        )
+    };
+    let append = |l: String| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(f, "{l}").unwrap();
+    };
+    append(line("203.0.113.20"));
+    // The kernel saw only 203.0.113.20 send.
+    let seen: std::net::IpAddr = "203.0.113.20".parse().unwrap();
+    let parsed = watch.poll(&|ip| ip == seen);
+    assert!(
+        matches!(parsed.as_slice(), [Parsed::Failure(f)] if f.ip == seen),
+        "{parsed:?}"
+    );
+    assert_eq!(watch.status().charged_by_sighting, 1);
+    // Both seen (a forger sent from the other one), or neither (the LRU
+    // forgot): nobody.
+    append(line("203.0.113.21"));
+    assert!(watch.poll(&|_| true).is_empty());
+    append(line("203.0.113.22"));
+    assert!(watch.poll(&|_| false).is_empty());
+    assert_eq!(watch.status().charged_nobody, 2);
 }

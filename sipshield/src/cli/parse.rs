@@ -242,6 +242,11 @@ fn explain(
                 tally.known_good += 1;
                 format!("known good {} (a successful login, {} parser)", g.ip, g.source)
             }
+            Reading::Ambiguous(a) => format!(
+                "charged nobody here: {} with two readings of the sender ({}); the daemon charges the one the kernel saw send lately, if only one",
+                a.kind,
+                a.candidates().map(|ip| ip.to_string()).collect::<Vec<_>>().join(" or ")
+            ),
             Reading::Nobody => "charged nobody: a failure line whose sender cannot be told (two readings of the address remain, or the line may have been cut)".to_string(),
             Reading::Silent => "no failure".to_string(),
         };

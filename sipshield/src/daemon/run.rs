@@ -303,8 +303,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             _ = log_tick.tick() => {
                 let at = SystemTime::now();
                 let mut lines = Vec::new();
+                let shield = &engine.shield;
+                let seen = |ip| shield.sent_lately(ip);
                 for w in &mut engine.watches {
-                    lines.extend(w.poll());
+                    lines.extend(w.poll(&seen));
                 }
                 for parsed in &lines {
                     match parsed {

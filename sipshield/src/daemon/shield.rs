@@ -76,6 +76,10 @@ impl Shares {
     }
 }
 
+/// How recent a sighting breaks a tie between two readings of a log line:
+/// Asterisk logs a failure within milliseconds of the request.
+pub const SENT_LATELY: std::time::Duration = std::time::Duration::from_secs(120);
+
 pub struct Shield {
     pub root: PathBuf,
     pub maps: ShieldMaps,
@@ -262,6 +266,16 @@ impl Shield {
     /// in the policy (written by the daemon, or adopted at start), which
     /// lifts it when it expires; a walk of a million entries would stall
     /// the event loop for a second.
+    /// The kernel's source table saw `ip` send to a guarded port within
+    /// `SENT_LATELY` (a lookup; a source the LRU dropped is not seen).
+    pub fn sent_lately(&self, ip: IpAddr) -> bool {
+        let now = clock::monotonic_ns();
+        self.maps.sources.get(ip).ok().flatten().is_some_and(|s| {
+            s.last_seen_ns != 0
+                && now.saturating_sub(s.last_seen_ns) <= SENT_LATELY.as_nanos() as u64
+        })
+    }
+
     pub fn prune_expired(&mut self) -> Result<usize, BpfError> {
         let now = clock::monotonic_ns();
         let mut n = 0;

@@ -27,6 +27,9 @@ pub struct LogStatus {
     /// Failure lines whose sender could not be told (two readings of the
     /// address, or a cut line): nobody was charged.
     pub charged_nobody: u64,
+    /// Lines with two readings charged to the only candidate the kernel
+    /// saw send lately.
+    pub charged_by_sighting: u64,
     pub charged_nobody_sample: Option<String>,
     /// Failure-looking lines of Asterisk's auth modules no parser matched.
     pub unmatched_failures: u64,

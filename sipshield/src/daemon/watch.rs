@@ -1,7 +1,7 @@
 //! Watched logs: a follower per file (or the journal), its parsers, its
 //! counters.
 
-use std::{path::PathBuf, time::SystemTime};
+use std::{net::IpAddr, path::PathBuf, time::SystemTime};
 
 use crate::logs::{
     asterisk::Reading,
@@ -68,6 +68,8 @@ pub struct LogWatch {
     version_reported: Option<String>,
     /// Failure lines that charged nobody, and the latest of them.
     nobody: (u64, Option<String>),
+    /// Lines with two readings charged to the one the kernel saw send.
+    tie_broken: u64,
 }
 
 /// A log line as a status sample: at most 300 bytes.
@@ -172,17 +174,22 @@ impl LogWatch {
             drift_warned: None,
             version_reported: None,
             nobody: (0, None),
+            tie_broken: 0,
         }
     }
 
     /// New failure and login lines since the last poll, in log order.
-    pub fn poll(&mut self) -> Vec<Parsed> {
+    /// `seen`: the kernel saw this address send lately (the tie-break for a
+    /// line with two readings).
+    pub fn poll(&mut self, seen: &dyn Fn(IpAddr) -> bool) -> Vec<Parsed> {
         let mut found = Vec::new();
         let kind = self.kind;
         let mut reader = LineReader {
             found: &mut found,
             drift: &mut self.drift,
             nobody: &mut self.nobody,
+            tie_broken: &mut self.tie_broken,
+            seen,
         };
         let result: Result<(), String> = match &mut self.feed {
             Feed::File { options, follower } => {
@@ -295,6 +302,7 @@ impl LogWatch {
             failures: self.failures,
             last_match: self.last_match.map(unix),
             charged_nobody: self.nobody.0,
+            charged_by_sighting: self.tie_broken,
             charged_nobody_sample: self.nobody.1.clone(),
             unmatched_failures: self.drift.unmatched,
             unmatched_samples: self.drift.samples.iter().cloned().collect(),
@@ -309,6 +317,8 @@ struct LineReader<'a> {
     found: &'a mut Vec<Parsed>,
     drift: &'a mut Drift,
     nobody: &'a mut (u64, Option<String>),
+    tie_broken: &'a mut u64,
+    seen: &'a dyn Fn(IpAddr) -> bool,
 }
 
 impl LineReader<'_> {
@@ -328,6 +338,29 @@ impl LineReader<'_> {
     ) {
         match AsteriskParser::new().read_split(split, len) {
             Reading::Charged(parsed) => self.found.push(parsed),
+            Reading::Ambiguous(a) => {
+                // The kernel's source table is an LRU a flood can empty, so
+                // a miss decides nothing; exactly one sighting decides.
+                let mut seen = a.candidates().filter(|ip| (self.seen)(*ip));
+                match (seen.next(), seen.next()) {
+                    (Some(ip), None) => {
+                        log::info!(
+                            "two readings of a line, {ip} charged (the only one the kernel saw send): {}",
+                            sample_of(line)
+                        );
+                        *self.tie_broken += 1;
+                        self.found.push(Parsed::failure(
+                            a.kind,
+                            crate::logs::LogSource::Asterisk,
+                            ip,
+                        ));
+                    }
+                    _ => {
+                        self.nobody.0 += 1;
+                        self.nobody.1 = Some(sample_of(line));
+                    }
+                }
+            }
             Reading::Nobody => {
                 self.nobody.0 += 1;
                 self.nobody.1 = Some(sample_of(line));

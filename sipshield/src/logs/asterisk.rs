@@ -41,10 +41,27 @@ fn at_syslog_limit(len: usize) -> bool {
         .any(|limit| len <= limit + 16 && len + SYSLOG_LIMIT_SLACK >= *limit)
 }
 
+/// A failure line with two or more readings of its sender, each complete
+/// (the line was not cut): the daemon charges the one candidate the kernel
+/// saw send, if exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ambiguity {
+    pub kind: FailureKind,
+    pub candidates: [Option<IpAddr>; security_event::MAX_CANDIDATES],
+}
+
+impl Ambiguity {
+    pub fn candidates(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.candidates.iter().flatten().copied()
+    }
+}
+
 /// What a line says about who failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reading {
     Charged(Parsed),
+    /// Two readings remain: nobody, unless a tie-break picks one.
+    Ambiguous(Ambiguity),
     /// A failure line of a known kind whose sender cannot be told: two
     /// readings of the address remain, or the line may have been cut. The
     /// last resort, counted and shown: it is also a way to escape a ban.
@@ -99,11 +116,24 @@ impl AsteriskParser {
                 && from(&["pjsip_distributor.c"])
                 && pjsip_kind(message).is_some())
             || (from(&["res_security_log.c"]) && security_event::is_failure_event(message));
-        if failure {
-            Reading::Nobody
-        } else {
-            Reading::Silent
+        if !failure {
+            return Reading::Silent;
         }
+        // Not cut, and a security event whose readings disagree: who they are.
+        let cut = line_len > MAX_TRUSTED_LINE || (split.via_syslog && at_syslog_limit(line_len));
+        if !cut && message.starts_with("SecurityEvent=\"") {
+            let found = security_event::readings(message);
+            if let Some(kind) =
+                security_event::failure_kind_of(message).filter(|_| !found.is_empty())
+            {
+                let mut candidates = [None; security_event::MAX_CANDIDATES];
+                for (slot, ip) in candidates.iter_mut().zip(found) {
+                    *slot = Some(ip);
+                }
+                return Reading::Ambiguous(Ambiguity { kind, candidates });
+            }
+        }
+        Reading::Nobody
     }
 
     /// Parses a line already split by `prefix::split`; `line_len` is the

@@ -233,6 +233,49 @@ pub(crate) fn parse_message(message: &str) -> Option<Parsed> {
     Some(Parsed::failure(kind, LogSource::Asterisk, ip))
 }
 
+/// The addresses a security event's readings name, when it is a failure
+/// event whose readings disagree (at most `MAX_CANDIDATES`, else none):
+/// for the tie-break by what the kernel saw.
+pub(crate) fn readings(message: &str) -> Vec<IpAddr> {
+    let Some(fields) = fields(message) else {
+        return Vec::new();
+    };
+    let Some(event) = fields
+        .first()
+        .and_then(|f| SecurityEventType::from_name(f.value))
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<IpAddr> = match structural_candidates(event, &fields) {
+        Some(c) => c,
+        None => fields
+            .iter()
+            .filter(|f| f.key == "RemoteAddress")
+            .filter_map(|f| parse_security_address(f.value))
+            .collect(),
+    };
+    out.sort();
+    out.dedup();
+    if out.len() < 2 || out.len() > MAX_CANDIDATES {
+        return Vec::new();
+    }
+    out
+}
+
+/// More readings than this are no tie to break.
+pub const MAX_CANDIDATES: usize = 4;
+
+/// The failure a security event reports, whoever sent it.
+pub(crate) fn failure_kind_of(message: &str) -> Option<FailureKind> {
+    let fields = fields(message)?;
+    let event = SecurityEventType::from_name(fields.first()?.value)?;
+    let ami = fields
+        .iter()
+        .find(|f| f.key == "Service")
+        .is_some_and(|f| f.value == "AMI");
+    event.failure_kind(ami)
+}
+
 /// Every `RemoteAddress`-looking field names the same address.
 fn unanimous_remote(fields: &[Field<'_>]) -> Option<IpAddr> {
     let mut remote = None;
@@ -400,11 +443,18 @@ enum Structural {
 /// Both tables are O(fields x slots): an attacker's thousand fake fields
 /// cost tens of microseconds.
 fn structural_remote(event: SecurityEventType, fields: &[Field<'_>]) -> Structural {
+    match structural_candidates(event, fields) {
+        None => Structural::NoReading,
+        Some(c) if c.len() == 1 => Structural::One(c[0]),
+        Some(_) => Structural::Ambiguous,
+    }
+}
+
+/// The distinct addresses of every reading; `None` when there is none.
+fn structural_candidates(event: SecurityEventType, fields: &[Field<'_>]) -> Option<Vec<IpAddr>> {
     let slots = schema(event);
     let (n, m) = (fields.len(), slots.len());
-    let Some(r) = slots.iter().position(|s| s.key == "RemoteAddress") else {
-        return Structural::NoReading;
-    };
+    let r = slots.iter().position(|s| s.key == "RemoteAddress")?;
     let fits = |t: usize, s: usize| {
         let (field, slot) = (&fields[t], &slots[s]);
         field.key == slot.key
@@ -454,19 +504,17 @@ fn structural_remote(event: SecurityEventType, fields: &[Field<'_>]) -> Structur
             rest_after |= behind[t][s + 1];
         }
     }
-    let mut found: Option<IpAddr> = None;
+    let mut found: Vec<IpAddr> = Vec::new();
     for t in 0..n {
         if ahead[t][r] && fits(t, r) && behind[t + 1][r + 1] {
-            let Some(ip) = parse_security_address(fields[t].value) else {
-                continue;
-            };
-            if found.is_some_and(|seen| seen != ip) {
-                return Structural::Ambiguous;
+            if let Some(ip) = parse_security_address(fields[t].value) {
+                if !found.contains(&ip) {
+                    found.push(ip);
+                }
             }
-            found = Some(ip);
         }
     }
-    found.map_or(Structural::NoReading, Structural::One)
+    (!found.is_empty()).then_some(found)
 }
 
 #[cfg(test)]
