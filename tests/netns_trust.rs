@@ -539,3 +539,47 @@ fn a_line_with_two_readings_charges_the_one_the_kernel_saw_send() {
     assert_eq!(log["charged_by_sighting"], 5, "{st:#}");
     daemon.stop_and_detach(&lab.guarded, &paths);
 }
+
+#[test]
+fn an_sshd_line_with_two_readings_charges_the_one_the_kernel_saw_connect() {
+    let lab = VethLab::new("10.203.7");
+    let guesser = lab.add_sender(84);
+    let framed = lab.add_sender(85);
+    let paths = DaemonPaths::new("t7");
+    let (auth, args) = ssh_daemon_args(&paths);
+    let _sshd = FakeSshd::start(&lab);
+    let daemon = start(&lab, &paths, &args);
+    // The guesser connects to sshd (its SYNs are noted: port 22 is a
+    // sighting port by default); the address it names in its user name
+    // never connected.
+    let mut conns = Vec::new();
+    assert!(
+        wait_for(Duration::from_secs(3), || {
+            conns.push(lab.tcp_connect(&guesser, SSH_PORT));
+            status(&lab.guarded, &paths)["top_sources"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|s| s["ip"] == guesser.as_str()))
+        }),
+        "the kernel saw the guesser connect"
+    );
+    // A key method's info after a fake tail in the user name: two readings.
+    let lines: Vec<String> = (0..5)
+        .map(|n| {
+            format!(
+                "Nov 25 10:05:{n:02} pbx sshd[{}]: Failed publickey for x from {framed} port 1 ssh2: RSA SHA256:y from {guesser} port {} ssh2: RSA SHA256:z",
+                6000 + n,
+                40000 + n
+            )
+        })
+        .collect();
+    append(&auth, &lines);
+    let rx = lab.receiver();
+    assert!(
+        wait_for(Duration::from_secs(3), || !lab.arrives(&guesser, &rx)),
+        "the guesser is banned: {}",
+        daemon_log(&paths)
+    );
+    assert!(lab.arrives(&framed, &rx), "the address it named is not");
+    drop(conns);
+    daemon.stop_and_detach(&lab.guarded, &paths);
+}

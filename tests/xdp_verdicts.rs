@@ -458,6 +458,56 @@ fn tls_port_is_counted_by_source_only() {
 }
 
 #[test]
+fn syns_to_a_sighting_port_note_the_source_and_nothing_else_does() {
+    use sipshield_common::config::{SipPort, PORT_SIGHTING, PROTO_TCP};
+    let mut h = Harness::new();
+    let mut config = XdpConfig::default();
+    config.sip_ports[2] = SipPort {
+        port: 22,
+        protos: PROTO_TCP,
+        kind: PORT_SIGHTING,
+    };
+    h.configure(config);
+    let syn = |src: &str, port: u16| {
+        let mut f = Frame::tcp(src, port, b"");
+        f.tcp_flags = 0x02;
+        f.build()
+    };
+    // The first SYN is remembered (the first-sight filter), the second noted.
+    for _ in 0..2 {
+        assert_eq!(h.run(&syn("192.0.2.75", 22)), XDP_PASS);
+    }
+    let seen = h
+        .maps
+        .sources
+        .get(ip("192.0.2.75"))
+        .unwrap()
+        .expect("noted");
+    assert!(seen.last_seen_ns > 0);
+    assert_eq!(seen.total_messages(), 0, "no SIP message counted");
+    assert_eq!(h.verdicts(Action::Pass, Reason::NotSip), 2);
+    // Not a connection attempt (SYN-ACK, data), or not a watched port: nothing.
+    for f in [
+        {
+            let mut f = Frame::tcp("192.0.2.76", 22, b"");
+            f.tcp_flags = 0x12;
+            f.build()
+        },
+        Frame::tcp("192.0.2.76", 22, b"SSH-2.0-x\r\n").build(),
+        syn("192.0.2.76", 23),
+        Frame::udp("192.0.2.76", 22, b"x").build(),
+    ] {
+        for _ in 0..2 {
+            assert_eq!(h.run(&f), XDP_PASS);
+        }
+    }
+    assert!(h.maps.sources.get(ip("192.0.2.76")).unwrap().is_none());
+    // A banned source's SYNs are dropped before any of this.
+    ban(&mut h, "192.0.2.77", 0);
+    assert_eq!(h.run(&syn("192.0.2.77", 22)), XDP_DROP);
+}
+
+#[test]
 fn udp_to_5061_is_not_sip_by_default() {
     let mut h = Harness::new();
     let f = Frame::udp("192.0.2.74", 5061, &sip_request("REGISTER", None));

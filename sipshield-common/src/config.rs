@@ -42,6 +42,10 @@ pub const PROTO_TCP: u8 = 2;
 pub const PORT_PARSE: u8 = 0;
 /// `SipPort::kind`: encrypted (TLS); count by source only.
 pub const PORT_SOURCE_ONLY: u8 = 1;
+/// `SipPort::kind`: not SIP (SSH, AMI, HTTP): a source's TCP SYNs are noted
+/// in the source table (when it was last seen), nothing is policed. The
+/// daemon breaks a tie between two readings of a log line with it.
+pub const PORT_SIGHTING: u8 = 2;
 
 /// A destination port the program treats as SIP. `port == 0` ends the list.
 #[repr(C)]
@@ -51,7 +55,7 @@ pub struct SipPort {
     pub port: u16,
     /// `PROTO_UDP | PROTO_TCP`.
     pub protos: u8,
-    /// `PORT_PARSE` or `PORT_SOURCE_ONLY`.
+    /// `PORT_PARSE`, `PORT_SOURCE_ONLY` or `PORT_SIGHTING`.
     pub kind: u8,
 }
 

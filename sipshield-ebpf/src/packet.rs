@@ -235,6 +235,8 @@ pub enum L4 {
         dport: u16,
         payload_off: usize,
         payload_len: usize,
+        /// A TCP SYN without ACK: a connection attempt.
+        syn: bool,
     },
     /// ICMP, GRE, ESP...: not SIP.
     Other,
@@ -316,16 +318,18 @@ pub fn parse_transport(ctx: &XdpContext, proto: u8, off: usize, ip_end: usize) -
                 dport,
                 payload_off,
                 payload_len: end.saturating_sub(payload_off),
+                syn: false,
             }
         }
         IPPROTO_TCP => {
             let Some(tcp) = ptr_at::<[u8; 20]>(ctx, off) else {
                 return L4::Malformed;
             };
-            let (dport, doff) = unsafe {
+            let (dport, doff, flags) = unsafe {
                 (
                     be16([(*tcp)[2], (*tcp)[3]]),
                     (((*tcp)[12] >> 4) as usize) * 4,
+                    (*tcp)[13],
                 )
             };
             if doff < 20 || off + doff > ip_end {
@@ -337,6 +341,8 @@ pub fn parse_transport(ctx: &XdpContext, proto: u8, off: usize, ip_end: usize) -
                 dport,
                 payload_off,
                 payload_len: ip_end - payload_off,
+                // SYN set, ACK clear.
+                syn: flags & 0x12 == 0x02,
             }
         }
         _ => L4::Other,

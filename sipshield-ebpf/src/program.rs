@@ -8,7 +8,7 @@ use aya_ebpf::{
 };
 use sipshield_common::{
     config::{
-        Mode, ScannerAction, XdpConfig, MAX_SIP_PORTS, MIN_FIRST_FRAGMENT_PAYLOAD,
+        Mode, ScannerAction, XdpConfig, MAX_SIP_PORTS, MIN_FIRST_FRAGMENT_PAYLOAD, PORT_SIGHTING,
         PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP, UA_SCAN_LIMIT,
     },
     counters::{Counter, Reason},
@@ -155,6 +155,7 @@ fn judge_ip<F: Family>(
             dport,
             payload_off,
             payload_len,
+            syn,
         } => {
             // Merge the parse paths before the (long) SIP step.
             let payload_off = packet::forget_range(payload_off, packet::OFFSET_MASK);
@@ -167,6 +168,7 @@ fn judge_ip<F: Family>(
                 payload_len,
                 ip_len,
                 first_fragment,
+                syn,
             };
             judge_sip::<F>(ctx, cfg, mode, &src, &msg)
         }
@@ -225,6 +227,7 @@ struct Message {
     payload_len: usize,
     ip_len: usize,
     first_fragment: bool,
+    syn: bool,
 }
 
 #[inline(always)]
@@ -330,6 +333,12 @@ fn judge_sip<F: Family>(
     let Some(kind) = sip_port_kind(cfg, msg.proto, msg.dport) else {
         return pass(Reason::NotSip);
     };
+    if kind == PORT_SIGHTING {
+        if msg.syn {
+            note_sighting::<F>(src, cfg.seen_seed);
+        }
+        return pass(Reason::NotSip);
+    }
     if matches!(mode, Mode::AllowlistOnly) {
         return drop(mode, Reason::NotAllowlisted);
     }
@@ -543,6 +552,29 @@ fn account<F: Family>(
         (*stats).last_seen_ns = now;
     }
     Some((stats, earlier))
+}
+
+/// A connection attempt to a watched non-SIP port: when the source was
+/// last seen, nothing counted. Forgeable like any SYN, so through the
+/// first-sight filter: a SYN flood of one-off sources takes no entries.
+#[inline(always)]
+fn note_sighting<F: Family>(src: &F::Addr, seed: u64) {
+    let now = unsafe { bpf_ktime_get_ns() };
+    let stats = match F::source(src) {
+        Some(s) => s,
+        None => {
+            if F::seen_before(src, seed, Method::Other as u8).is_none() {
+                return;
+            }
+            let _ = F::insert_source(src, &FRESH_SOURCE);
+            let Some(s) = F::source(src) else {
+                return;
+            };
+            unsafe { (*s).first_seen_ns = now };
+            s
+        }
+    };
+    unsafe { (*stats).last_seen_ns = now };
 }
 
 /// The remembered first message of a source whose entry was just made

@@ -11,8 +11,8 @@ use sipshield::config::{
     DEFAULT_CONFIG_TOML,
 };
 use sipshield_common::config::{
-    Mode, ScannerAction, MAX_SIP_PORTS, MAX_UA_PREFIXES, PORT_PARSE, PORT_SOURCE_ONLY, PROTO_TCP,
-    PROTO_UDP,
+    Mode, ScannerAction, MAX_SIP_PORTS, MAX_UA_PREFIXES, PORT_PARSE, PORT_SIGHTING,
+    PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -124,11 +124,16 @@ fn the_site_config_becomes_the_kernels_record() {
         .map(|p| (p.port, p.protos, p.kind))
         .collect();
     assert_eq!(
-        ports[..4],
+        ports[..8],
         [
             (5060, PROTO_UDP | PROTO_TCP, PORT_PARSE),
             (5080, PROTO_UDP, PORT_PARSE),
             (5061, PROTO_TCP, PORT_SOURCE_ONLY),
+            // The default sighting ports follow (SSH, AMI, HTTP, HTTPS).
+            (22, PROTO_TCP, PORT_SIGHTING),
+            (5038, PROTO_TCP, PORT_SIGHTING),
+            (8088, PROTO_TCP, PORT_SIGHTING),
+            (8089, PROTO_TCP, PORT_SIGHTING),
             (0, 0, 0),
         ]
     );
@@ -433,4 +438,22 @@ fn journal_matches_are_checked() {
     );
     let keys: Vec<&str> = found.iter().map(|(k, _, _)| k.as_str()).collect();
     assert_eq!(keys, ["logs.journal[0]", "logs.journal[2]"], "{found:?}");
+}
+
+#[test]
+fn sighting_ports_share_the_port_table_and_never_shadow_a_sip_port() {
+    let found = problems(parse("[xdp]\nsighting_ports = [22, 22, 5060, 0]\n").unwrap_err());
+    let keys: Vec<&str> = found.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "xdp.sighting_ports[1]",
+            "xdp.sighting_ports[2]",
+            "xdp.sighting_ports[3]"
+        ],
+        "{found:?}"
+    );
+    let full =
+        problems(parse("[xdp]\nsighting_ports = [22, 23, 24, 25, 26, 27, 28]\n").unwrap_err());
+    assert_eq!(full[0].0, "xdp.sighting_ports", "{full:?}");
 }

@@ -7,7 +7,7 @@ use sipshield_common::{
     config::{
         Mode, RateLimit, ScannerAction, SipPort, UaPrefix, XdpConfig, DEFAULT_KERNEL_BAN_NS,
         DEFAULT_SCANNER_BAN_HITS, DEFAULT_UA_PREFIXES, MAX_SIP_PORTS, MAX_UA_PREFIXES, PORT_PARSE,
-        PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP, UA_PREFIX_MAX_LEN,
+        PORT_SIGHTING, PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP, UA_PREFIX_MAX_LEN,
     },
     maps,
 };
@@ -87,6 +87,10 @@ fn both_protocols() -> Vec<Protocol> {
 pub struct XdpSection {
     pub mode: ShieldMode,
     pub sip_ports: Vec<SipPortSection>,
+    /// TCP ports that are not SIP (SSH, AMI, HTTP) whose connection attempts
+    /// are noted per source, to break a tie between two readings of a log
+    /// line. They share the program's port table with `sip_ports`.
+    pub sighting_ports: Vec<u16>,
     /// REGISTER requests per second per source (token bucket); 0 disables.
     pub register_per_second: u64,
     pub register_burst: u64,
@@ -129,6 +133,8 @@ impl Default for XdpSection {
                     tls: true,
                 },
             ],
+            // sshd, Asterisk's manager (AMI) and its HTTP server (plain, TLS).
+            sighting_ports: vec![22, 5038, 8088, 8089],
             register_per_second: 10,
             register_burst: 20,
             message_per_second: 50,
@@ -170,6 +176,17 @@ impl XdpSection {
                 } else {
                     PORT_PARSE
                 },
+            };
+        }
+        let watched = self
+            .sighting_ports
+            .iter()
+            .filter(|p| !self.sip_ports.iter().any(|s| s.port == **p));
+        for (slot, port) in sip_ports.iter_mut().skip(self.sip_ports.len()).zip(watched) {
+            *slot = SipPort {
+                port: *port,
+                protos: PROTO_TCP,
+                kind: PORT_SIGHTING,
             };
         }
         XdpConfig {
@@ -217,6 +234,28 @@ impl XdpSection {
                     self.sip_ports.len()
                 ),
             );
+        }
+        if self.sip_ports.len() <= MAX_SIP_PORTS
+            && self.sip_ports.len() + self.sighting_ports.len() > MAX_SIP_PORTS
+        {
+            problems.push(
+                section.key("sighting_ports"),
+                format!(
+                    "{} sighting ports and {} SIP ports: at most {MAX_SIP_PORTS} fit together",
+                    self.sighting_ports.len(),
+                    self.sip_ports.len()
+                ),
+            );
+        }
+        for (i, port) in self.sighting_ports.iter().enumerate() {
+            let key = section.key("sighting_ports").index(i);
+            if *port == 0 {
+                problems.push(key, "port 0 is not a port");
+            } else if self.sighting_ports[..i].contains(port) {
+                problems.push(key, format!("port {port} is listed twice"));
+            } else if self.sip_ports.iter().any(|s| s.port == *port) {
+                problems.push(key, format!("port {port} is a SIP port (sip_ports)"));
+            }
         }
         for (i, port) in self.sip_ports.iter().enumerate() {
             let key = section.key("sip_ports").index(i);

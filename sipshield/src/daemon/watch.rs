@@ -6,9 +6,10 @@ use std::{net::IpAddr, path::PathBuf, time::SystemTime};
 use crate::logs::{
     asterisk::Reading,
     drift::Drift,
+    failure::Ambiguity,
     journal::{JournalEvent, JournalFollower, JournalSpec},
     prefix::{self, Origin},
-    AsteriskParser, FollowOptions, LogFollower, Parsed, SshdParser, StartAt,
+    AsteriskParser, FollowOptions, LogFollower, LogSource, Parsed, SshdParser, StartAt,
 };
 
 use super::status::{unix, LogStatus};
@@ -338,29 +339,7 @@ impl LineReader<'_> {
     ) {
         match AsteriskParser::new().read_split(split, len) {
             Reading::Charged(parsed) => self.found.push(parsed),
-            Reading::Ambiguous(a) => {
-                // The kernel's source table is an LRU a flood can empty, so
-                // a miss decides nothing; exactly one sighting decides.
-                let mut seen = a.candidates().filter(|ip| (self.seen)(*ip));
-                match (seen.next(), seen.next()) {
-                    (Some(ip), None) => {
-                        log::info!(
-                            "two readings of a line, {ip} charged (the only one the kernel saw send): {}",
-                            sample_of(line)
-                        );
-                        *self.tie_broken += 1;
-                        self.found.push(Parsed::failure(
-                            a.kind,
-                            crate::logs::LogSource::Asterisk,
-                            ip,
-                        ));
-                    }
-                    _ => {
-                        self.nobody.0 += 1;
-                        self.nobody.1 = Some(sample_of(line));
-                    }
-                }
-            }
+            Reading::Ambiguous(a) => self.tie_break(&a, LogSource::Asterisk, line),
             Reading::Nobody => {
                 self.nobody.0 += 1;
                 self.nobody.1 = Some(sample_of(line));
@@ -369,20 +348,47 @@ impl LineReader<'_> {
         }
     }
 
+    /// Two readings: the one candidate the kernel saw send, else nobody.
+    /// The kernel's source table is an LRU a flood can empty, so a miss
+    /// decides nothing; exactly one sighting decides.
+    fn tie_break(&mut self, a: &Ambiguity, source: LogSource, line: &str) {
+        let mut seen = a.candidates().filter(|ip| (self.seen)(*ip));
+        match (seen.next(), seen.next()) {
+            (Some(ip), None) => {
+                log::info!(
+                    "two readings of a line, {ip} charged (the only one the kernel saw send): {}",
+                    sample_of(line)
+                );
+                *self.tie_broken += 1;
+                self.found.push(Parsed::failure(a.kind, source, ip));
+            }
+            _ => {
+                self.nobody.0 += 1;
+                self.nobody.1 = Some(sample_of(line));
+            }
+        }
+    }
+
     fn sshd(&mut self, line: &str) {
-        if let Some(parsed) = SshdParser::new().parse(line) {
+        let split = prefix::split(line);
+        if matches!(split.origin, Origin::Sshd | Origin::Unknown) {
+            self.sshd_message(split.message, line);
+        }
+    }
+
+    fn sshd_message(&mut self, message: &str, line: &str) {
+        let parser = SshdParser::new();
+        if let Some(parsed) = parser.parse_message(message) {
             self.found.push(parsed);
+        } else if let Some(a) = parser.ambiguity(message) {
+            self.tie_break(&a, LogSource::Sshd, line);
         }
     }
 
     /// An entry whose writer journald named; others are not ours.
     fn journal_entry(&mut self, e: &crate::logs::journal::Entry) {
         match e.program {
-            Origin::Sshd => {
-                if let Some(parsed) = SshdParser::new().parse_message(&e.message) {
-                    self.found.push(parsed);
-                }
-            }
+            Origin::Sshd => self.sshd_message(&e.message, &e.message),
             Origin::Asterisk => {
                 let clean = prefix::without_colour(&e.message);
                 let split = prefix::split_known(&clean, Origin::Asterisk, e.via_syslog);

@@ -19,6 +19,7 @@
 use std::net::IpAddr;
 
 use super::addr::parse_peer;
+pub use super::failure::Ambiguity;
 use super::failure::{FailureKind, LogSource, Parsed};
 use super::prefix::{self, Origin};
 use super::security_event;
@@ -39,21 +40,6 @@ fn at_syslog_limit(len: usize) -> bool {
     SYSLOG_LIMITS
         .iter()
         .any(|limit| len <= limit + 16 && len + SYSLOG_LIMIT_SLACK >= *limit)
-}
-
-/// A failure line with two or more readings of its sender, each complete
-/// (the line was not cut): the daemon charges the one candidate the kernel
-/// saw send, if exactly one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ambiguity {
-    pub kind: FailureKind,
-    pub candidates: [Option<IpAddr>; security_event::MAX_CANDIDATES],
-}
-
-impl Ambiguity {
-    pub fn candidates(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.candidates.iter().flatten().copied()
-    }
 }
 
 /// What a line says about who failed.
@@ -123,14 +109,10 @@ impl AsteriskParser {
         let cut = line_len > MAX_TRUSTED_LINE || (split.via_syslog && at_syslog_limit(line_len));
         if !cut && message.starts_with("SecurityEvent=\"") {
             let found = security_event::readings(message);
-            if let Some(kind) =
-                security_event::failure_kind_of(message).filter(|_| !found.is_empty())
-            {
-                let mut candidates = [None; security_event::MAX_CANDIDATES];
-                for (slot, ip) in candidates.iter_mut().zip(found) {
-                    *slot = Some(ip);
+            if let Some(kind) = security_event::failure_kind_of(message) {
+                if let Some(a) = Ambiguity::new(kind, &found) {
+                    return Reading::Ambiguous(a);
                 }
-                return Reading::Ambiguous(Ambiguity { kind, candidates });
             }
         }
         Reading::Nobody

@@ -406,3 +406,36 @@ mod tests {
         assert_eq!(back, FailureKind::SecurityFailedAcl);
     }
 }
+
+/// More readings than this are no tie to break.
+pub const MAX_CANDIDATES: usize = 4;
+
+/// A failure line with two or more readings of its sender, each complete
+/// (the line was not cut): the daemon charges the one candidate the kernel
+/// saw send, if exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ambiguity {
+    pub kind: FailureKind,
+    pub candidates: [Option<IpAddr>; MAX_CANDIDATES],
+}
+
+impl Ambiguity {
+    /// Two to `MAX_CANDIDATES` distinct addresses, else none.
+    pub fn new(kind: FailureKind, found: &[IpAddr]) -> Option<Ambiguity> {
+        let mut distinct: Vec<IpAddr> = found.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() < 2 || distinct.len() > MAX_CANDIDATES {
+            return None;
+        }
+        let mut candidates = [None; MAX_CANDIDATES];
+        for (slot, ip) in candidates.iter_mut().zip(distinct) {
+            *slot = Some(ip);
+        }
+        Some(Ambiguity { kind, candidates })
+    }
+
+    pub fn candidates(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.candidates.iter().flatten().copied()
+    }
+}

@@ -233,9 +233,8 @@ pub(crate) fn parse_message(message: &str) -> Option<Parsed> {
     Some(Parsed::failure(kind, LogSource::Asterisk, ip))
 }
 
-/// The addresses a security event's readings name, when it is a failure
-/// event whose readings disagree (at most `MAX_CANDIDATES`, else none):
-/// for the tie-break by what the kernel saw.
+/// The distinct addresses a security event's readings name: for the
+/// tie-break by what the kernel saw, when there are several.
 pub(crate) fn readings(message: &str) -> Vec<IpAddr> {
     let Some(fields) = fields(message) else {
         return Vec::new();
@@ -256,14 +255,8 @@ pub(crate) fn readings(message: &str) -> Vec<IpAddr> {
     };
     out.sort();
     out.dedup();
-    if out.len() < 2 || out.len() > MAX_CANDIDATES {
-        return Vec::new();
-    }
     out
 }
-
-/// More readings than this are no tie to break.
-pub const MAX_CANDIDATES: usize = 4;
 
 /// The failure a security event reports, whoever sent it.
 pub(crate) fn failure_kind_of(message: &str) -> Option<FailureKind> {

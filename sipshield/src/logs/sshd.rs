@@ -109,6 +109,36 @@ impl SshdParser {
     }
 }
 
+impl SshdParser {
+    /// A key-method failure whose user name and key info give two readings
+    /// of the address (`parse_message` charged nobody): the candidates.
+    pub fn ambiguity(&self, message: &str) -> Option<super::failure::Ambiguity> {
+        let message = message.trim();
+        let body = message.strip_suffix(" [preauth]").unwrap_or(message);
+        let rest = body.strip_prefix("Failed ")?;
+        let (method, after) = rest.split_once(' ')?;
+        let kind = match method {
+            "publickey" => FailureKind::SshFailedPublickey,
+            "hostbased" => FailureKind::SshFailedAuth,
+            _ => return None,
+        };
+        let after = after.strip_prefix("for ")?;
+        let mut found = Vec::new();
+        let mut search = 0;
+        while let Some(at) = after[search..].find(" from ") {
+            let start = search + at + " from ".len();
+            search = search + at + 1;
+            match auth_tail(&after[start..]) {
+                Some(Some((ip, _))) => found.push(ip),
+                // `UNKNOWN` where an address belongs: no tie to break.
+                Some(None) => return None,
+                None => {}
+            }
+        }
+        super::failure::Ambiguity::new(kind, &found)
+    }
+}
+
 /// `<method> for [invalid user ]<user> from <ip> port <n> ssh2[: <key>]`
 /// → (method, ip, port). Every ` from <ip> port <n> ssh2` that ends the
 /// line or is followed by `: ` must name the same address; the port is
@@ -333,5 +363,31 @@ mod tests {
         ] {
             assert_eq!(parse(message), None, "{message}");
         }
+    }
+}
+
+#[cfg(test)]
+mod ambiguity_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_method_line_with_two_readings_names_both() {
+        let p = SshdParser::new();
+        let line = "Failed publickey for x from 9.9.9.9 port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2: RSA z";
+        assert_eq!(p.parse_message(line), None);
+        let a = p.ambiguity(line).unwrap();
+        assert_eq!(a.kind, FailureKind::SshFailedPublickey);
+        let got: Vec<String> = a.candidates().map(|ip| ip.to_string()).collect();
+        assert_eq!(got, ["5.6.7.8", "9.9.9.9"]);
+        // One reading, or none that is an address: no tie.
+        assert!(p
+            .ambiguity("Failed publickey for x from 5.6.7.8 port 22 ssh2: RSA z")
+            .is_none());
+        assert!(p
+            .ambiguity("Failed publickey for x from UNKNOWN port 1 ssh2: RSA y from 5.6.7.8 port 22 ssh2: RSA z")
+            .is_none());
+        assert!(p
+            .ambiguity("Failed password for x from 5.6.7.8 port 22 ssh2")
+            .is_none());
     }
 }
