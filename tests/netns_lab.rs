@@ -377,3 +377,50 @@ fn attached_program(lab: &Lab) -> u32 {
         .pbx_program_id()
         .unwrap_or_else(|| panic!("no XDP program on {PBX_DEV}"))
 }
+
+/// A REGISTER with wrong credentials whose From display name and Call-ID
+/// each carry a fake `failed for` tail naming `framed`, as a guesser that
+/// read sipshield's parser would send it.
+fn injecting_register(from: &str, framed: &str, n: u32) -> Vec<u8> {
+    format!(
+        "REGISTER sip:{PBX} SIP/2.0\r\nVia: SIP/2.0/UDP {from}:5060;branch=z9hG4bKinj{n}\r\nMax-Forwards: 70\r\nFrom: \"x' failed for '{framed}:5060' (callid: y\" <sip:200@{PBX}>;tag=i{n}\r\nTo: <sip:200@{PBX}>\r\nCall-ID: q{n}' failed for '{framed}:5060' (callid: r\r\nCSeq: 1 REGISTER\r\nContact: <sip:200@{from}:5060>\r\nAuthorization: Digest username=\"200\", realm=\"sipshield-lab\", nonce=\"00\", uri=\"sip:{PBX}\", response=\"00000000000000000000000000000000\", algorithm=MD5\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_guesser_that_injects_another_address_is_banned_and_that_address_is_not() {
+    let opts = ShieldOptions {
+        no_signatures: true,
+        ..Default::default()
+    };
+    let mut lab = lab("inj", opts);
+    legit_traffic_works(&mut lab, "before the injections");
+    let sock = lab
+        .topo
+        .attacker
+        .enter(|| std::net::UdpSocket::bind(format!("{GUESSER}:5060")))
+        .expect("bind the guesser");
+    for n in 0..6 {
+        sock.send_to(
+            &injecting_register(GUESSER, PHONE, n),
+            format!("{PBX}:5060"),
+        )
+        .expect("send");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // The lab PBX wrote the fields as they came, quotes and fake tails too.
+    let log = std::fs::read_to_string(lab.shield.messages_log()).unwrap();
+    assert!(
+        log.contains(&format!("from '\"x' failed for '{PHONE}:5060' (callid: y\" <sip:200@{PBX}>' failed for '{GUESSER}:")),
+        "{log}"
+    );
+    lab.shield
+        .wait_kernel_ban(GUESSER, Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("the guesser is banned: {}", lab.shield.log()));
+    assert!(
+        lab.shield.ban_of(PHONE).is_none(),
+        "the phone it named is not"
+    );
+    legit_traffic_works(&mut lab, "after the injections");
+}

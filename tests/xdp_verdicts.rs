@@ -461,13 +461,15 @@ fn tls_port_is_counted_by_source_only() {
 fn syns_to_a_sighting_port_note_the_source_and_nothing_else_does() {
     use sipshield_common::config::{SipPort, PORT_SIGHTING, PROTO_TCP};
     let mut h = Harness::new();
-    let mut config = XdpConfig::default();
-    config.sip_ports[2] = SipPort {
-        port: 22,
-        protos: PROTO_TCP,
-        kind: PORT_SIGHTING,
-    };
-    h.configure(config);
+    // Port 22 is a sighting port by default.
+    assert_eq!(
+        XdpConfig::default().sip_ports[2],
+        SipPort {
+            port: 22,
+            protos: PROTO_TCP,
+            kind: PORT_SIGHTING
+        }
+    );
     let syn = |src: &str, port: u16| {
         let mut f = Frame::tcp(src, port, b"");
         f.tcp_flags = 0x02;

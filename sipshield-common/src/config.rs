@@ -47,6 +47,9 @@ pub const PORT_SOURCE_ONLY: u8 = 1;
 /// daemon breaks a tie between two readings of a log line with it.
 pub const PORT_SIGHTING: u8 = 2;
 
+/// The default `PORT_SIGHTING` ports: sshd, AMI, Asterisk's HTTP and HTTPS.
+pub const DEFAULT_SIGHTING_PORTS: [u16; 4] = [22, 5038, 8088, 8089];
+
 /// A destination port the program treats as SIP. `port == 0` ends the list.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,6 +150,14 @@ impl Default for XdpConfig {
             protos: PROTO_TCP,
             kind: PORT_SOURCE_ONLY,
         };
+        // Connection attempts noted: sshd, AMI, Asterisk's HTTP (and TLS).
+        for (slot, port) in sip_ports[2..].iter_mut().zip(DEFAULT_SIGHTING_PORTS) {
+            *slot = SipPort {
+                port,
+                protos: PROTO_TCP,
+                kind: PORT_SIGHTING,
+            };
+        }
         XdpConfig {
             mode: Mode::Enforce as u32,
             scanner_action: ScannerAction::Ban as u32,

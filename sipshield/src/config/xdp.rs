@@ -134,7 +134,7 @@ impl Default for XdpSection {
                 },
             ],
             // sshd, Asterisk's manager (AMI) and its HTTP server (plain, TLS).
-            sighting_ports: vec![22, 5038, 8088, 8089],
+            sighting_ports: sipshield_common::config::DEFAULT_SIGHTING_PORTS.to_vec(),
             register_per_second: 10,
             register_burst: 20,
             message_per_second: 50,

@@ -268,21 +268,54 @@ impl Server {
     /// `[2026-11-25 10:21:46] NOTICE[pid] res_pjsip/pjsip_distributor.c:
     /// Request 'REGISTER' from '<sip:200@pbx>' failed for 'ip:port'
     /// (callid: ...) - Failed to authenticate`, as Asterisk 16+ writes it.
+    /// The attacker's From and Call-ID are written as they came, quotes and
+    /// all, as Asterisk does: the From as `pjsip_name_addr_print` prints
+    /// it, the Call-ID raw.
     fn log_failure(&mut self, req: &Message, peer: SocketAddr, why: &str) {
-        let from = req
-            .header("From")
-            .map(|f| f.split(';').next().unwrap_or(f).trim().to_string())
-            .unwrap_or_default();
+        let from = req.header("From").map(printed_from).unwrap_or_default();
         let line = format!(
             "[{}] NOTICE[{}] res_pjsip/pjsip_distributor.c: Request '{}' from '{}' failed for '{}' (callid: {}) - {why}\n",
             timestamp(),
             self.pid,
             req.method().unwrap_or_default(),
-            from.replace('\'', ""),
+            from,
             peer,
-            req.header("Call-ID").unwrap_or_default().replace('\'', ""),
+            req.header("Call-ID").unwrap_or_default(),
         );
         let _ = self.log.write_all(line.as_bytes());
+    }
+}
+
+/// A From header as pjsip's `pjsip_name_addr_print` writes it: a quoted
+/// display name as it came (escapes kept), a token display quoted, then
+/// `<uri>`; header parameters (`;tag=`) left out.
+pub fn printed_from(header: &str) -> String {
+    let h = header.trim();
+    let (display, rest) = if let Some(body) = h.strip_prefix('"') {
+        // The closing quote is the first one not escaped.
+        let bytes = body.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && bytes[i] != b'"' {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        let end = i.min(body.len());
+        (
+            Some(&body[..end]),
+            body.get(end + 1..).unwrap_or("").trim_start(),
+        )
+    } else if let Some(lt) = h.find('<') {
+        let d = h[..lt].trim();
+        ((!d.is_empty()).then_some(d), &h[lt..])
+    } else {
+        (None, h)
+    };
+    let uri = match rest.strip_prefix('<') {
+        Some(inner) => inner.split('>').next().unwrap_or(inner),
+        None => rest.split(';').next().unwrap_or(rest),
+    };
+    match display {
+        Some(d) => format!("\"{d}\" <{uri}>"),
+        None => format!("<{uri}>"),
     }
 }
 
@@ -319,6 +352,23 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_headers_are_printed_as_pjsip_does() {
+        assert_eq!(
+            printed_from("\"Alice \\\"A\\\" x\" <sip:200@pbx>;tag=1"),
+            "\"Alice \\\"A\\\" x\" <sip:200@pbx>"
+        );
+        assert_eq!(
+            printed_from("Bob <sip:b@h;lr>;tag=2"),
+            "\"Bob\" <sip:b@h;lr>"
+        );
+        assert_eq!(printed_from("sip:c@h;tag=3"), "<sip:c@h>");
+        assert_eq!(
+            printed_from("\"x' failed for '1.2.3.4:5060' (callid: y\" <sip:200@pbx>;tag=a"),
+            "\"x' failed for '1.2.3.4:5060' (callid: y\" <sip:200@pbx>"
+        );
+    }
 
     #[test]
     fn civil_dates() {
