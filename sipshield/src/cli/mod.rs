@@ -11,6 +11,7 @@ mod bans;
 mod config;
 mod connection;
 mod detach;
+mod generate;
 mod parse;
 mod reload;
 mod run;
@@ -54,6 +55,14 @@ enum Command {
     Parse(parse::Args),
     /// Audit the host's hardening (SIP, AMI, SSH, PAM, MySQL, web, services, IPS) and print the fixes.
     Audit(audit::Args),
+    /// Write the man pages or shell completions (for packaging).
+    #[command(hide = true)]
+    Generate(generate::Args),
+}
+
+/// The whole command-line definition (man pages, completions).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 pub fn main() -> ExitCode {
@@ -71,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Config(args) => config::run(args),
         Command::Parse(args) => parse::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(code) => code,
