@@ -37,6 +37,8 @@ const PACKAGES: &[&str] = &[
     "hping3",
     // writes journal files for the journald-following tests
     "systemd-journal-remote",
+    // promtool checks the metrics scrape
+    "prometheus",
 ];
 
 /// What is missing, in words; empty when everything is in place.

@@ -10,6 +10,7 @@ mod daemon;
 mod duration;
 mod error;
 mod logs;
+mod metrics;
 mod policy;
 mod restart;
 mod xdp;
@@ -24,6 +25,7 @@ pub use daemon::DaemonSection;
 pub use duration::{format_duration, parse_duration, BanLength, DurationError};
 pub use error::{ConfigError, KeyPath, Location, Problem};
 pub use logs::LogsSection;
+pub use metrics::{MetricsSection, DEFAULT_METRICS_LISTEN};
 pub use policy::{ClassThreshold, PolicySection};
 pub use restart::{keep_running_values, restart_only_changes};
 pub use xdp::{Protocol, ScannerMode, ShieldMode, SipPortSection, XdpSection};
@@ -45,6 +47,7 @@ pub struct Config {
     pub logs: LogsSection,
     pub policy: PolicySection,
     pub allow: AllowSection,
+    pub metrics: MetricsSection,
 }
 
 impl Config {
@@ -108,6 +111,7 @@ impl Config {
         self.logs.validate(&mut problems);
         self.policy.validate(&mut problems);
         self.allow.validate(self.xdp.max_allow, &mut problems);
+        self.metrics.validate(&mut problems);
         problems.0
     }
 

@@ -8,7 +8,7 @@ use super::Config;
 /// The keys of `new` that differ from `running` but need a restart.
 pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (running, new);
-    let checks: [(&'static str, bool); 14] = [
+    let checks: [(&'static str, bool); 15] = [
         (
             "daemon.interfaces",
             a.daemon.interfaces != b.daemon.interfaces,
@@ -38,6 +38,7 @@ pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str>
             a.logs.poll_interval != b.logs.poll_interval,
         ),
         ("allow.refresh", a.allow.refresh != b.allow.refresh),
+        ("metrics.listen", a.metrics.listen != b.metrics.listen),
     ];
     checks
         .into_iter()
@@ -58,6 +59,7 @@ pub fn keep_running_values(running: &Config, mut new: Config) -> Config {
     new.xdp.max_known = running.xdp.max_known;
     new.logs.poll_interval = running.logs.poll_interval;
     new.allow.refresh = running.allow.refresh;
+    new.metrics = running.metrics.clone();
     new
 }
 

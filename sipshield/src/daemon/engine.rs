@@ -55,6 +55,7 @@ pub struct Engine {
     retry_after: IpNet,
     /// Journal positions of followers replaced by a reload, not yet stored.
     pending_cursors: Vec<(String, String)>,
+    pub metrics: super::metrics::Metrics,
 }
 
 /// A ban waiting for room in the kernel.
@@ -128,6 +129,7 @@ impl Engine {
             unenforced: BTreeMap::new(),
             retry_after: IpNet::V4(ipnet::Ipv4Net::default()),
             pending_cursors: Vec::new(),
+            metrics: super::metrics::Metrics::new(),
         }
     }
 
@@ -470,12 +472,17 @@ impl Engine {
                     origin,
                 };
                 match self.put(IpNet::from(order.ip), waiting) {
-                    Ok(()) => log::warn!(
-                        "banned {} for {}: {}",
-                        order.ip,
-                        order.length_text(),
-                        order.reason
-                    ),
+                    Ok(()) => {
+                        if let Ok(latency) = SystemTime::now().duration_since(order.at) {
+                            self.metrics.ban_latency(latency);
+                        }
+                        log::warn!(
+                            "banned {} for {}: {}",
+                            order.ip,
+                            order.length_text(),
+                            order.reason
+                        )
+                    }
                     Err(e) => log::error!(
                         "banned {} for {} ({}), NOT enforced yet: {e}; retried as room frees",
                         order.ip,
@@ -485,6 +492,7 @@ impl Engine {
                 }
             }
             Decision::WouldBan { ban, allowlisted } => {
+                self.metrics.would_ban(ban.class);
                 let why = match &allowlisted {
                     Some(entry) => format!("allowlisted ({} {})", entry.source, entry.net),
                     None => "observe mode".to_string(),
@@ -556,6 +564,7 @@ impl Engine {
         let expired = self.policy.expire(SystemTime::now());
         self.lift(&expired);
         self.retry();
+        self.update_metrics();
         if self.last_store_prune.elapsed() >= STORE_PRUNE_EVERY {
             self.last_store_prune = Instant::now();
             self.store.prune(
@@ -571,10 +580,30 @@ impl Engine {
         }
     }
 
+    /// The metrics that are read rather than counted as they happen.
+    fn update_metrics(&mut self) {
+        match self.shield.stats() {
+            Ok(stats) => self.metrics.kernel(&stats),
+            Err(e) => log::debug!("metrics: reading the kernel's counters: {e}"),
+        }
+        self.metrics.bans_held(&self.policy.ban_counts());
+        self.metrics.tracked_sources(self.policy.tracked_sources());
+        for w in &self.watches {
+            self.metrics.log(&w.status());
+        }
+    }
+
     /// Hands what changed to the state writer (one transaction per call;
     /// the run loop calls it every `FLUSH_EVERY`).
     pub fn flush(&mut self) {
         let mut changes = self.policy.take_changes();
+        for c in &changes {
+            match c {
+                state::db::Change::Ban(b) => self.metrics.ban_made(b.class),
+                state::db::Change::Lift(b) => self.metrics.ban_lifted(b.class),
+                _ => {}
+            }
+        }
         // After the offences: what a journal's entries counted and where
         // they end commit together.
         for (key, value) in std::mem::take(&mut self.pending_cursors) {

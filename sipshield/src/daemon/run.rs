@@ -245,6 +245,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         Store::start(db),
         watches,
     );
+    if let Some(addr) = config.metrics.address() {
+        match engine.metrics.serve(addr) {
+            Ok(()) => log::info!("metrics at http://{addr}/metrics"),
+            // Guarding matters more than graphs: say so and go on.
+            Err(e) => log::error!("metrics: cannot listen on {addr}: {e}"),
+        }
+    }
     took("tables counted");
     engine.reconcile()?;
     took("kernel reconciled");

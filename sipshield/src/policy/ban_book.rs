@@ -33,6 +33,15 @@ pub struct BanCounts {
     pub log: u64,
     pub operator: u64,
     pub kernel: u64,
+    /// Held by origin (log, operator, kernel) and class (`OffenceClass::ALL`
+    /// order), for the metrics.
+    #[serde(skip)]
+    pub held: [[u64; crate::offence::OffenceClass::ALL.len()]; 3],
+}
+
+impl BanCounts {
+    /// The origins `held` is indexed by, as metrics name them.
+    pub const ORIGINS: [&'static str; 3] = ["log", "operator", "kernel"];
 }
 
 impl BanCounts {
@@ -43,10 +52,25 @@ impl BanCounts {
             BanTarget::Addr(IpAddr::V6(_)) => bump(&mut self.exact_v6),
             BanTarget::Net(_) => bump(&mut self.ranges),
         }
-        match r.origin {
-            BanOrigin::Log => bump(&mut self.log),
-            BanOrigin::Manual => bump(&mut self.operator),
-            BanOrigin::KernelRateGuard | BanOrigin::KernelScanner => bump(&mut self.kernel),
+        let origin = match r.origin {
+            BanOrigin::Log => {
+                bump(&mut self.log);
+                0
+            }
+            BanOrigin::Manual => {
+                bump(&mut self.operator);
+                1
+            }
+            BanOrigin::KernelRateGuard | BanOrigin::KernelScanner => {
+                bump(&mut self.kernel);
+                2
+            }
+        };
+        if let Some(class) = crate::offence::OffenceClass::ALL
+            .iter()
+            .position(|c| *c == r.class)
+        {
+            bump(&mut self.held[origin][class]);
         }
     }
 }

@@ -1,0 +1,192 @@
+//! The daemon's Prometheus endpoint, scraped in a namespace: what a ban
+//! shows, and the exposition checked by `promtool check metrics` (Debian's
+//! prometheus package, installed by `cargo xtask deps`). Needs root.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use sipshield_tests::{
+    daemon::{append, daemon_log, wrong_password, Daemon, DaemonPaths},
+    netns::{VethLab, GUARD_DEV},
+};
+
+const PORT: u16 = 19794;
+
+/// `GET /metrics` from inside the guarded namespace: (status line, body).
+fn scrape(lab: &VethLab) -> (String, String) {
+    scrape_as(lab, "")
+}
+
+/// As `scrape`, with extra request headers.
+fn scrape_as(lab: &VethLab, headers: &str) -> (String, String) {
+    let mut s = lab
+        .guarded
+        .enter(|| TcpStream::connect(("127.0.0.1", PORT)))
+        .expect("connect to the metrics port");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The value of the sample `name{labels}` (labels as printed), if present.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn a_scrape_shows_a_ban_and_promtool_accepts_it() {
+    let lab = VethLab::new("10.205.1");
+    let paths = DaemonPaths::new("m1");
+    let messages = paths.log("messages");
+    append(&messages, &[]);
+    let config = paths.log("sipshield.toml");
+    std::fs::write(
+        &config,
+        format!("[metrics]\nlisten = \"127.0.0.1:{PORT}\"\n[allow]\nasterisk_trunks = false\n"),
+    )
+    .unwrap();
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--iface",
+            GUARD_DEV,
+            "--asterisk-log",
+            messages.to_str().unwrap(),
+            "--auth-log",
+            paths.log("auth.log").to_str().unwrap(),
+        ],
+    );
+    let (status, body) = scrape(&lab);
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(sample(&body, "sipshield_up"), Some(1.0), "{body}");
+    assert!(body.contains("sipshield_build_info{version=\""), "{body}");
+
+    // Five wrong passwords: a log ban, counted and held.
+    append(
+        &messages,
+        &(0..5)
+            .map(|n| wrong_password("198.51.100.77", n))
+            .collect::<Vec<_>>(),
+    );
+    let banned = |body: &str| {
+        sample(body, "sipshield_bans{origin=\"log\",class=\"sip-auth\"}") == Some(1.0)
+            && sample(body, "sipshield_bans_made_total{class=\"sip-auth\"}") == Some(1.0)
+    };
+    let mut last = String::new();
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            last = scrape(&lab).1;
+            banned(&last)
+        }),
+        "{last}\n{}",
+        daemon_log(&paths)
+    );
+    assert!(
+        sample(
+            &last,
+            &format!(
+                "sipshield_log_failures_total{{log=\"{}\",kind=\"asterisk\"}}",
+                messages.display()
+            )
+        ) == Some(5.0),
+        "{last}"
+    );
+    assert!(
+        last.contains("sipshield_ban_latency_seconds_count 1"),
+        "{last}"
+    );
+    // No label names a source address.
+    assert!(!last.contains("198.51.100.77"), "{last}");
+
+    // The exposition passes promtool's checks.
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (cargo xtask deps installs prometheus)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(last.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Prometheus itself asks for OpenMetrics and gets it.
+    let (_, open) = scrape_as(
+        &lab,
+        "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n",
+    );
+    assert!(open.ends_with("# EOF\n"), "{open}");
+    assert!(
+        open.contains("# TYPE sipshield_bans_made counter"),
+        "{open}"
+    );
+
+    // Every metric the Grafana dashboard queries is exported.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../dist/grafana-dashboard.json"
+    ))
+    .expect("dist/grafana-dashboard.json");
+    let exported: Vec<&str> = last
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut queried = 0;
+    for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if !word.starts_with("sipshield_") {
+            continue;
+        }
+        queried += 1;
+        let family = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| word.strip_suffix(s))
+            .unwrap_or(word);
+        assert!(
+            exported.contains(&family) || exported.contains(&word),
+            "the dashboard queries {word}, which is not exported: {exported:?}"
+        );
+    }
+    assert!(queried >= 5, "the dashboard queries sipshield metrics");
+    daemon.stop_and_detach(&lab.guarded, &paths);
+}
