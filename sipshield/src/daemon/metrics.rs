@@ -176,9 +176,9 @@ impl Metrics {
         // the first ban, and dashboards should not show gaps.
         for class in OffenceClass::ALL {
             let labels = class_labels(class);
-            m.bans_made.get_or_create(&labels);
-            m.bans_lifted.get_or_create(&labels);
-            m.would_bans.get_or_create(&labels);
+            drop(m.bans_made.get_or_create(&labels));
+            drop(m.bans_lifted.get_or_create(&labels));
+            drop(m.would_bans.get_or_create(&labels));
         }
         Metrics {
             registry: Arc::new(r),
