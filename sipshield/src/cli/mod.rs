@@ -11,6 +11,7 @@ mod bans;
 mod config;
 mod connection;
 mod detach;
+mod events;
 mod generate;
 mod parse;
 mod reload;
@@ -43,6 +44,8 @@ enum Command {
     Allow(allow::Args),
     /// Live view of SIP sources by message rate.
     Top(top::Args),
+    /// Bans, unbans and would-bans as they happen (--follow), for people or tools (--json).
+    Events(events::Args),
     /// Make the daemon re-read its config file.
     Reload(reload::Args),
     /// Remove the pinned XDP program and maps (the daemon must be stopped).
@@ -74,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Bans(args) => bans::run(args),
         Command::Allow(args) => allow::run(args),
         Command::Top(args) => top::run(args),
+        Command::Events(args) => events::run(args),
         Command::Reload(args) => reload::run(args),
         Command::Detach(args) => detach::run(args),
         Command::Attach(args) => attach::run(args),

@@ -9,6 +9,7 @@ mod allow;
 mod daemon;
 mod duration;
 mod error;
+mod hooks;
 mod logs;
 mod metrics;
 mod policy;
@@ -24,6 +25,7 @@ pub use allow::{AllowSection, Cidr};
 pub use daemon::DaemonSection;
 pub use duration::{format_duration, parse_duration, BanLength, DurationError};
 pub use error::{ConfigError, KeyPath, Location, Problem};
+pub use hooks::HooksSection;
 pub use logs::LogsSection;
 pub use metrics::{MetricsSection, DEFAULT_METRICS_LISTEN};
 pub use policy::{ClassThreshold, PolicySection};
@@ -48,6 +50,7 @@ pub struct Config {
     pub policy: PolicySection,
     pub allow: AllowSection,
     pub metrics: MetricsSection,
+    pub hooks: HooksSection,
 }
 
 impl Config {
@@ -112,6 +115,7 @@ impl Config {
         self.policy.validate(&mut problems);
         self.allow.validate(self.xdp.max_allow, &mut problems);
         self.metrics.validate(&mut problems);
+        self.hooks.validate(&mut problems);
         problems.0
     }
 

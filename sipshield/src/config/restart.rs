@@ -8,7 +8,7 @@ use super::Config;
 /// The keys of `new` that differ from `running` but need a restart.
 pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (running, new);
-    let checks: [(&'static str, bool); 15] = [
+    let checks: [(&'static str, bool); 16] = [
         (
             "daemon.interfaces",
             a.daemon.interfaces != b.daemon.interfaces,
@@ -39,6 +39,7 @@ pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str>
         ),
         ("allow.refresh", a.allow.refresh != b.allow.refresh),
         ("metrics.listen", a.metrics.listen != b.metrics.listen),
+        ("hooks", a.hooks != b.hooks),
     ];
     checks
         .into_iter()
@@ -60,6 +61,7 @@ pub fn keep_running_values(running: &Config, mut new: Config) -> Config {
     new.logs.poll_interval = running.logs.poll_interval;
     new.allow.refresh = running.allow.refresh;
     new.metrics = running.metrics.clone();
+    new.hooks = running.hooks.clone();
     new
 }
 

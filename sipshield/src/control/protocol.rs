@@ -28,6 +28,12 @@ pub enum Request {
         n: usize,
     },
     Reload,
+    /// Recent ban events; with `follow`, then every new one as a line of
+    /// its own, for as long as the client reads.
+    Events {
+        #[serde(default)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

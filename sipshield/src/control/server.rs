@@ -11,8 +11,10 @@ use std::{
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
-    sync::{mpsc, oneshot},
+    sync::{broadcast, mpsc, oneshot},
 };
+
+use crate::daemon::events::BanEvent;
 
 use super::{ControlError, Request, Response};
 
@@ -79,7 +81,11 @@ impl ControlServer {
     /// Accepts connections until the task is dropped. Out of descriptors
     /// (EMFILE, ENFILE) or memory, accept fails at once every time it is
     /// retried: back off (up to a second) instead of spinning a core.
-    pub async fn serve(self, requests: mpsc::Sender<Envelope>) {
+    pub async fn serve(
+        self,
+        requests: mpsc::Sender<Envelope>,
+        events: broadcast::Sender<BanEvent>,
+    ) {
         let mut backoff = Duration::ZERO;
         loop {
             let stream = match self.listener.accept().await {
@@ -101,8 +107,9 @@ impl ControlServer {
             };
             let tx = requests.clone();
             let group = self.group;
+            let events = events.clone();
             tokio::spawn(async move {
-                if let Err(e) = handle(stream, group, tx).await {
+                if let Err(e) = handle(stream, group, tx, events).await {
                     log::debug!("control connection: {e}");
                 }
             });
@@ -167,6 +174,7 @@ async fn handle(
     stream: UnixStream,
     group: Option<u32>,
     requests: mpsc::Sender<Envelope>,
+    events: broadcast::Sender<BanEvent>,
 ) -> std::io::Result<()> {
     let allowed = permitted(&stream, group);
     let (read, mut write) = stream.into_split();
@@ -181,12 +189,18 @@ async fn handle(
             ))
         }
     };
+    // A follower subscribes before the recent events are asked for: none
+    // falls between the two.
+    let mut follow: Option<broadcast::Receiver<BanEvent>> = None;
     let response = if !allowed {
         Response::error("permission denied: root or the configured group only")
     } else {
         match serde_json::from_str::<Request>(&line) {
             Err(e) => Response::error(format!("bad request: {e}")),
             Ok(req) => {
+                if req == (Request::Events { follow: true }) {
+                    follow = Some(events.subscribe());
+                }
                 let (tx, rx) = oneshot::channel();
                 if requests.send((req, tx)).await.is_err() {
                     Response::error("the daemon is shutting down")
@@ -199,7 +213,30 @@ async fn handle(
     };
     let mut out = serde_json::to_vec(&response).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
     out.push(b'\n');
-    match tokio::time::timeout(REPLY_TIMEOUT, write.write_all(&out)).await {
+    send_line(&mut write, &out).await?;
+    let Some(mut rx) = follow else {
+        return Ok(());
+    };
+    // Long-lived: no idle limit, but every line must be read in time.
+    loop {
+        let line = match rx.recv().await {
+            Ok(event) => serde_json::to_vec(&event),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                serde_json::to_vec(&serde_json::json!({ "lost": n }))
+            }
+            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+        };
+        let mut line = line.unwrap_or_default();
+        line.push(b'\n');
+        send_line(&mut write, &line).await?;
+    }
+}
+
+async fn send_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    line: &[u8],
+) -> std::io::Result<()> {
+    match tokio::time::timeout(REPLY_TIMEOUT, write.write_all(line)).await {
         Ok(written) => written,
         Err(_) => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,

@@ -56,6 +56,7 @@ pub struct Engine {
     /// Journal positions of followers replaced by a reload, not yet stored.
     pending_cursors: Vec<(String, String)>,
     pub metrics: super::metrics::Metrics,
+    pub events: super::events::EventBus,
 }
 
 /// A ban waiting for room in the kernel.
@@ -114,6 +115,7 @@ impl Engine {
         store: Store,
         watches: Vec<LogWatch>,
     ) -> Engine {
+        let events = super::events::EventBus::new(config.hooks.to_hook_config());
         Engine {
             config,
             config_path,
@@ -130,6 +132,7 @@ impl Engine {
             retry_after: IpNet::V4(ipnet::Ipv4Net::default()),
             pending_cursors: Vec::new(),
             metrics: super::metrics::Metrics::new(),
+            events,
         }
     }
 
@@ -214,8 +217,21 @@ impl Engine {
                 log::error!("lifting {} in the kernel: {e}", r.target);
             }
             log::info!("lifted ban of {} ({})", r.target, r.reason);
+            self.record_event(super::events::EventAction::Unban, r);
         }
-        if !records.is_empty() {}
+    }
+
+    /// A ban made or lifted, for the event stream and the hooks.
+    fn record_event(&mut self, action: super::events::EventAction, r: &BanRecord) {
+        self.events.emit(super::events::BanEvent {
+            at: super::events::unix_now(),
+            action,
+            target: r.target.to_string(),
+            class: r.class.as_str().to_string(),
+            origin: r.origin.to_string(),
+            duration_s: r.expires.map(|e| e.saturating_sub(r.created)),
+            reason: r.reason.to_string(),
+        });
     }
 
     /// Start-up: make kernel and policy agree. Policy bans go into the
@@ -455,6 +471,24 @@ impl Engine {
         self.apply(decision, &format!("kernel {class}"));
     }
 
+    /// A policy decision, for the event stream and the hooks.
+    fn order_event(&mut self, action: super::events::EventAction, order: &BanOrder) {
+        let origin = match order.class {
+            OffenceClass::RateGuard => state::BanOrigin::KernelRateGuard,
+            OffenceClass::Scanner => state::BanOrigin::KernelScanner,
+            _ => state::BanOrigin::Log,
+        };
+        self.events.emit(super::events::BanEvent {
+            at: super::events::unix_now(),
+            action,
+            target: order.ip.to_string(),
+            class: order.class.as_str().to_string(),
+            origin: origin.to_string(),
+            duration_s: order.duration.map(|d| d.as_secs()),
+            reason: order.reason.clone(),
+        });
+    }
+
     fn apply(&mut self, decision: Decision, what: &str) {
         match decision {
             Decision::Ban(order) => {
@@ -476,6 +510,7 @@ impl Engine {
                         if let Ok(latency) = SystemTime::now().duration_since(order.at) {
                             self.metrics.ban_latency(latency);
                         }
+                        self.order_event(super::events::EventAction::Ban, &order);
                         log::warn!(
                             "banned {} for {}: {}",
                             order.ip,
@@ -512,6 +547,7 @@ impl Engine {
                     log::debug!("would ban {target} again ({what}), {repeats} times so far");
                     return;
                 }
+                self.order_event(super::events::EventAction::WouldBan, &ban);
                 log::warn!(
                     "would ban {} for {} ({what}: {}), not banned: {why}",
                     ban.ip,
@@ -823,15 +859,21 @@ impl Engine {
                 } else {
                     log::warn!("manual ban of {} ({})", record.target, record.reason);
                 }
+                self.record_event(super::events::EventAction::Ban, &record);
                 Ok(self.ban_json(&record))
             }
             Request::BanDel { target } => {
                 let net = addr::parse_net(&target)?;
-                let removed_policy = self.policy.unban(BanTarget::from_net(net)).is_some();
+                let removed = self.policy.unban(BanTarget::from_net(net));
+                if let Some(r) = &removed {
+                    self.record_event(super::events::EventAction::Unban, r);
+                }
+                let removed_policy = removed.is_some();
                 self.unenforced.remove(&addr::canonical_net(net));
                 let removed_kernel = self.shield.unban(net).map_err(err)?;
                 Ok(json!({"removed": removed_policy || removed_kernel}))
             }
+            Request::Events { .. } => Ok(json!(self.events.recent())),
             Request::AllowList => Ok(Value::Array(self.allowlist_json())),
             Request::AllowAdd { target, note } => {
                 let net = addr::parse_net(&target)?;

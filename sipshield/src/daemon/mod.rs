@@ -3,6 +3,7 @@
 //! report served to the CLI.
 
 pub mod engine;
+pub mod events;
 pub mod metrics;
 pub mod restore;
 pub mod run;

@@ -261,7 +261,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let (req_tx, mut req_rx) =
         mpsc::channel::<(Request, tokio::sync::oneshot::Sender<Response>)>(64);
     let socket_path = server.path().to_path_buf();
-    let server_task = tokio::spawn(server.serve(req_tx));
+    let server_task = tokio::spawn(server.serve(req_tx, engine.events.sender()));
     let (disc_tx, mut disc_rx) = mpsc::channel(1);
 
     let mut sigterm = signal(SignalKind::terminate())?;
