@@ -782,6 +782,16 @@ impl Engine {
             recent_bans: recent,
             bans_total: self.policy.ban_count(),
             allowlist: self.allowlist_json(),
+            hooks: {
+                use std::sync::atomic::Ordering::Relaxed;
+                let h = &self.events.hook_stats;
+                json!({
+                    "ran": h.ran.load(Relaxed),
+                    "failed": h.failed.load(Relaxed),
+                    "timed_out": h.timed_out.load(Relaxed),
+                    "dropped": h.dropped.load(Relaxed),
+                })
+            },
             known_good: self
                 .policy
                 .known_good_sources(SystemTime::now())

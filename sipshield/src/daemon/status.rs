@@ -55,6 +55,8 @@ pub struct DaemonInfo {
     pub not_enforced: usize,
     /// Known-good SIP sources (remote agents): address and end, unix s.
     pub known_good: Vec<(String, u64)>,
+    /// What the ban hooks did: ran, failed, timed out, dropped.
+    pub hooks: Value,
     /// The bans it holds, by kind and origin.
     pub counts: crate::policy::BanCounts,
 }
@@ -162,6 +164,7 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
         "recent_bans": recent_bans,
         "logs": daemon.map(|d| json!(d.logs)).unwrap_or(Value::Array(vec![])),
         "allowlist": daemon.map(|d| json!(d.allowlist)).unwrap_or(Value::Array(vec![])),
+        "hooks": daemon.map(|d| d.hooks.clone()).unwrap_or(Value::Null),
     }))
 }
 
