@@ -154,13 +154,28 @@ impl LoadedProgram {
     /// Attaches to `iface`. The link lives as long as this `LoadedProgram`
     /// unless it is taken and pinned.
     pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<XdpLinkId, BpfError> {
-        self.xdp()?
-            .attach(iface, mode.xdp_mode())
-            .map_err(|source| BpfError::Attach {
+        let first = self.xdp()?.attach(iface, mode.xdp_mode());
+        match (first, mode) {
+            (Ok(id), _) => Ok(id),
+            // The driver has native XDP but refused this program (an MTU
+            // too large, a missing feature): generic mode still guards it,
+            // and an admin's SSH session over that interface is no worse off.
+            (Err(native), AttachMode::Auto) => {
+                log::warn!("{iface}: native XDP attach refused ({native}); using generic mode");
+                self.xdp()?
+                    .attach(iface, AttachMode::Skb.xdp_mode())
+                    .map_err(|source| BpfError::Attach {
+                        iface: iface.to_string(),
+                        mode: AttachMode::Skb,
+                        source,
+                    })
+            }
+            (Err(source), _) => Err(BpfError::Attach {
                 iface: iface.to_string(),
                 mode,
                 source,
-            })
+            }),
+        }
     }
 
     /// Takes the maps out (the program keeps using them).

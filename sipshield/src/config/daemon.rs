@@ -29,7 +29,7 @@ pub struct DaemonSection {
 impl Default for DaemonSection {
     fn default() -> Self {
         DaemonSection {
-            interfaces: Vec::new(),
+            interfaces: vec![AUTO_INTERFACES.to_string()],
             xdp_mode: AttachMode::Auto,
             state_dir: PathBuf::from("/var/lib/sipshield"),
             control_socket: PathBuf::from("/run/sipshield/sipshield.sock"),
@@ -39,11 +39,36 @@ impl Default for DaemonSection {
     }
 }
 
+/// `interfaces = ["auto"]`: the interfaces that carry a default route.
+pub const AUTO_INTERFACES: &str = "auto";
+
 impl DaemonSection {
+    /// The interfaces to guard, with `auto` replaced by the interfaces of
+    /// the default routes (IPv4 and IPv6) read from `proc`.
+    pub fn resolved_interfaces(&self, proc: &std::path::Path) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for name in &self.interfaces {
+            let found = if name == AUTO_INTERFACES {
+                default_route_interfaces(proc)
+            } else {
+                vec![name.clone()]
+            };
+            for f in found {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+
     pub(crate) fn validate(&self, problems: &mut Problems) {
         let section = KeyPath::new("daemon");
         for (i, name) in self.interfaces.iter().enumerate() {
             let key = section.key("interfaces").index(i);
+            if name == AUTO_INTERFACES {
+                continue;
+            }
             if name.is_empty() || name.len() > IFNAME_MAX {
                 problems.push(
                     key,
@@ -78,5 +103,65 @@ impl DaemonSection {
                 "must not be empty (leave it out for root only)",
             );
         }
+    }
+}
+
+/// Interfaces of the default routes in `proc/net/route` (destination and
+/// mask 0) and `proc/net/ipv6_route` (`::/0`), loopback left out.
+pub fn default_route_interfaces(proc: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |name: &str| {
+        if name != "lo" && !name.is_empty() && !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    };
+    if let Ok(text) = std::fs::read_to_string(proc.join("net/route")) {
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // Iface Destination Gateway Flags RefCnt Use Metric Mask ...
+            if f.len() > 7 && f[1] == "00000000" && f[7] == "00000000" {
+                add(f[0]);
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(proc.join("net/ipv6_route")) {
+        for line in text.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // dest plen src splen nexthop metric refcnt use flags iface
+            if f.len() == 10 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" {
+                add(f[9]);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod auto_tests {
+    use super::*;
+
+    #[test]
+    fn auto_is_the_interfaces_of_the_default_routes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("net")).unwrap();
+        std::fs::write(
+            dir.path().join("net/route"),
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+             eth0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
+             eth0\t0002A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n\
+             wg0\t0000000A\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("net/ipv6_route"),
+            "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     eth1\n\
+             00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo\n",
+        )
+        .unwrap();
+        let section = DaemonSection {
+            interfaces: vec!["auto".into(), "eth0".into(), "vlan5".into()],
+            ..DaemonSection::default()
+        };
+        assert_eq!(section.resolved_interfaces(dir.path()), ["eth0", "eth1", "vlan5"]);
     }
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sipshield_common::config::{UaPrefix, XdpConfig};
 
 pub use allow::{AllowSection, Cidr};
-pub use daemon::DaemonSection;
+pub use daemon::{default_route_interfaces, DaemonSection, AUTO_INTERFACES};
 pub use duration::{format_duration, parse_duration, BanLength, DurationError};
 pub use error::{ConfigError, KeyPath, Location, Problem};
 pub use hooks::HooksSection;

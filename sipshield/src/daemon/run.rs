@@ -162,7 +162,15 @@ pub(super) fn journal_watch(config: &Config, db: &StateDb) -> Option<LogWatch> {
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let (config, config_shown) = load_config(&opts)?;
+    let mut config = config;
+    let wanted = config.daemon.interfaces.clone();
+    config.daemon.interfaces = config
+        .daemon
+        .resolved_interfaces(Path::new("/proc"));
     if config.daemon.interfaces.is_empty() {
+        if wanted.iter().any(|i| i == crate::config::AUTO_INTERFACES) {
+            bail!("interfaces = [\"auto\"] but no interface carries a default route: pass --iface IF or set daemon.interfaces");
+        }
         bail!("no interface to guard: pass --iface IF or set daemon.interfaces");
     }
     let now = SystemTime::now();
@@ -371,7 +379,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 }
 
 fn try_reload(engine: &mut Engine, opts: &RunOptions) -> anyhow::Result<String> {
-    let (config, _) = load_config(opts)?;
+    let (mut config, _) = load_config(opts)?;
+    // Compared with the running (resolved) list: `auto` is no change.
+    config.daemon.interfaces = config.daemon.resolved_interfaces(Path::new("/proc"));
     Ok(engine.reload(config)?)
 }
 
