@@ -14,6 +14,8 @@ use crate::shell::{self, run, succeeds};
 
 pub const BPF_TOOLCHAIN: &str = "sipshield-bpf";
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Builds the Debian package (`cargo xtask deb`).
+const CARGO_DEB_VERSION: &str = "3.8.0";
 
 /// Debian packages: eBPF build, then test and lab tools.
 const PACKAGES: &[&str] = &[
@@ -39,6 +41,9 @@ const PACKAGES: &[&str] = &[
     "systemd-journal-remote",
     // promtool checks the metrics scrape
     "prometheus",
+    // the Debian package: dependencies (dpkg-shlibdeps) and its checks
+    "dpkg-dev",
+    "lintian",
 ];
 
 /// What is missing, in words; empty when everything is in place.
@@ -53,7 +58,20 @@ pub fn missing() -> Vec<String> {
     if !bpf_linker_ok() {
         out.push(format!("bpf-linker {BPF_LINKER_VERSION}"));
     }
+    if !cargo_deb_ok() {
+        out.push(format!("cargo-deb {CARGO_DEB_VERSION}"));
+    }
     out
+}
+
+fn cargo_deb_ok() -> bool {
+    Command::new("cargo")
+        .args(["deb", "--version"])
+        .output()
+        .map(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(CARGO_DEB_VERSION)
+        })
+        .unwrap_or(false)
 }
 
 fn missing_packages() -> Vec<&'static str> {
@@ -123,6 +141,16 @@ pub fn install() -> Result<()> {
                 "--locked",
             ])
             .args(["--no-default-features", "--features", "llvm-22"]))?;
+    }
+    if cargo_deb_ok() {
+        eprintln!("deps: cargo-deb {CARGO_DEB_VERSION} present");
+    } else {
+        eprintln!("deps: building cargo-deb {CARGO_DEB_VERSION} (a few minutes)");
+        run(Command::new("cargo").args([
+            "install",
+            &format!("cargo-deb@{CARGO_DEB_VERSION}"),
+            "--locked",
+        ]))?;
     }
     let left = missing();
     if !left.is_empty() {

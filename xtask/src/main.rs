@@ -4,6 +4,7 @@
 //! fresh machine and can install that toolchain itself.
 
 mod bench;
+mod deb;
 mod demo;
 mod deps;
 mod lab;
@@ -31,6 +32,8 @@ enum Task {
     },
     /// Show sipshield dropping a banned sender between two namespaces.
     Demo,
+    /// Build the Debian package: target/debian/sipshield_<version>_amd64.deb.
+    Deb,
     /// Benchmarks: XDP per-packet cost against baselines, log parsing against
     /// fail2ban-regex. Writes target/bench/report.{json,md}.
     Bench {
@@ -46,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Task::Deps => deps::install(),
         Task::Test { filter } => test::run(filter.as_deref()),
         Task::Demo => demo::run(),
+        Task::Deb => deb::run().map(|_| ()),
         Task::Bench { quick } => bench::run(quick),
     };
     match result {

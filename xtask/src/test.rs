@@ -35,8 +35,9 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     }
     let unit_ok = tally.run(&mut unit)?;
 
-    // The daemon tests run the real binary.
+    // The daemon tests run the real binary; the package tests the .deb.
     shell::run(cargo(&root).args(["build", "-p", "sipshield"]))?;
+    crate::deb::run()?;
 
     // Kernel tests share kernel state: one at a time.
     let mut kernel = cargo(&root);

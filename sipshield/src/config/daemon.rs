@@ -162,6 +162,9 @@ mod auto_tests {
             interfaces: vec!["auto".into(), "eth0".into(), "vlan5".into()],
             ..DaemonSection::default()
         };
-        assert_eq!(section.resolved_interfaces(dir.path()), ["eth0", "eth1", "vlan5"]);
+        assert_eq!(
+            section.resolved_interfaces(dir.path()),
+            ["eth0", "eth1", "vlan5"]
+        );
     }
 }

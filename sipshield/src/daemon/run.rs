@@ -164,9 +164,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let (config, config_shown) = load_config(&opts)?;
     let mut config = config;
     let wanted = config.daemon.interfaces.clone();
-    config.daemon.interfaces = config
-        .daemon
-        .resolved_interfaces(Path::new("/proc"));
+    config.daemon.interfaces = config.daemon.resolved_interfaces(Path::new("/proc"));
     if config.daemon.interfaces.is_empty() {
         if wanted.iter().any(|i| i == crate::config::AUTO_INTERFACES) {
             bail!("interfaces = [\"auto\"] but no interface carries a default route: pass --iface IF or set daemon.interfaces");
