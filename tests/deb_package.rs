@@ -165,6 +165,25 @@ fn install_and_purge_leave_the_machine_as_it_was() {
     // Nothing was attached: the service did not run.
     assert!(!Path::new("/sys/fs/bpf/sipshield").exists());
 
+    // An upgrade (the same package again) keeps the state and an edited
+    // conffile.
+    std::fs::write("/var/lib/sipshield/state.db", b"kept").unwrap();
+    let edited = std::fs::read_to_string("/etc/sipshield/sipshield.toml").unwrap()
+        + "\n# edited by the operator\n";
+    std::fs::write("/etc/sipshield/sipshield.toml", &edited).unwrap();
+    run(Command::new("dpkg")
+        .args(["--force-confold", "-i"])
+        .arg(deb()));
+    assert_eq!(std::fs::read("/var/lib/sipshield/state.db").unwrap(), b"kept");
+    assert_eq!(
+        std::fs::read_to_string("/etc/sipshield/sipshield.toml").unwrap(),
+        edited
+    );
+    // Removing (not purging) keeps the state for a reinstall.
+    run(Command::new("dpkg").args(["--remove", "sipshield"]));
+    assert!(Path::new("/var/lib/sipshield/state.db").exists());
+    assert!(!Path::new("/usr/sbin/sipshield").exists());
+
     run(Command::new("dpkg").args(["--purge", "sipshield"]));
     for gone in [
         "/usr/sbin/sipshield",

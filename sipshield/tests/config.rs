@@ -457,3 +457,40 @@ fn sighting_ports_share_the_port_table_and_never_shadow_a_sip_port() {
         problems(parse("[xdp]\nsighting_ports = [22, 23, 24, 25, 26, 27, 28]\n").unwrap_err());
     assert_eq!(full[0].0, "xdp.sighting_ports", "{full:?}");
 }
+
+#[test]
+fn auto_asterisk_logs_are_the_ones_this_host_has_counted_once() {
+    use std::path::Path;
+    let config = Config::default();
+    let logs = |present: &[&str]| -> Vec<(String, bool)> {
+        let present: Vec<String> = present.iter().map(|s| s.to_string()).collect();
+        config
+            .logs
+            .asterisk_logs(|p: &Path| present.contains(&p.display().to_string()))
+            .into_iter()
+            .map(|l| (l.path.display().to_string(), l.failures))
+            .collect()
+    };
+    // Plain Asterisk: messages (followed once it appears).
+    assert_eq!(
+        logs(&[]),
+        [("/var/log/asterisk/messages".to_string(), true)]
+    );
+    // FreePBX: full, and security for its SuccessfulAuth events only.
+    assert_eq!(
+        logs(&[
+            "/var/log/asterisk/full",
+            "/var/log/asterisk/security",
+            "/var/log/asterisk/messages"
+        ]),
+        [
+            ("/var/log/asterisk/full".to_string(), true),
+            ("/var/log/asterisk/security".to_string(), false)
+        ]
+    );
+    // Listed by hand: every failure of every file counts.
+    let set = parse("[logs]\nasterisk = [\"/var/log/asterisk/security\"]\n").unwrap();
+    let chosen = set.logs.asterisk_logs(|_| true);
+    assert_eq!(chosen.len(), 1);
+    assert!(chosen[0].failures);
+}

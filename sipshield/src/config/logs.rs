@@ -31,7 +31,7 @@ pub struct LogsSection {
 impl Default for LogsSection {
     fn default() -> Self {
         LogsSection {
-            asterisk: vec![PathBuf::from("/var/log/asterisk/messages")],
+            asterisk: vec![PathBuf::from(AUTO_ASTERISK_LOGS)],
             auth: vec![PathBuf::from("/var/log/auth.log")],
             journal: Vec::new(),
             journal_directory: PathBuf::new(),
@@ -41,7 +41,63 @@ impl Default for LogsSection {
     }
 }
 
+/// `asterisk = ["auto"]`: the Asterisk logs this host has (see
+/// `LogsSection::asterisk_logs`).
+pub const AUTO_ASTERISK_LOGS: &str = "auto";
+
+/// One Asterisk log to follow, and whether its failures count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsteriskLog {
+    pub path: PathBuf,
+    /// `false`: only its `SuccessfulAuth` events are read (the failures
+    /// are already in the other log: counted once).
+    pub failures: bool,
+}
+
 impl LogsSection {
+    /// The Asterisk logs to follow. `auto` is FreePBX's `full` when it
+    /// exists, else Asterisk's `messages` (followed once it appears), plus
+    /// `security` when it exists, for its known-good sources only: a pjsip
+    /// failure is both a NOTICE line and a security event, and counting
+    /// both would halve every threshold.
+    pub fn asterisk_logs(&self, exists: impl Fn(&std::path::Path) -> bool) -> Vec<AsteriskLog> {
+        let mut out: Vec<AsteriskLog> = Vec::new();
+        for path in &self.asterisk {
+            if path.as_os_str() != AUTO_ASTERISK_LOGS {
+                out.push(AsteriskLog {
+                    path: path.clone(),
+                    failures: true,
+                });
+                continue;
+            }
+            let dir = std::path::Path::new("/var/log/asterisk");
+            let full = dir.join("full");
+            let main = if exists(&full) {
+                full
+            } else {
+                dir.join("messages")
+            };
+            out.push(AsteriskLog {
+                path: main,
+                failures: true,
+            });
+            let security = dir.join("security");
+            if exists(&security) {
+                out.push(AsteriskLog {
+                    path: security,
+                    failures: false,
+                });
+            }
+        }
+        let mut seen = Vec::new();
+        out.retain(|l| {
+            let fresh = !seen.contains(&l.path);
+            seen.push(l.path.clone());
+            fresh
+        });
+        out
+    }
+
     /// What to follow in the journal: the configured matches, or sshd's
     /// units when no auth log exists (`auth_exists` tells, for tests);
     /// `None` when nothing is to be followed there.

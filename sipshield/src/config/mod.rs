@@ -26,7 +26,7 @@ pub use daemon::{default_route_interfaces, DaemonSection, AUTO_INTERFACES};
 pub use duration::{format_duration, parse_duration, BanLength, DurationError};
 pub use error::{ConfigError, KeyPath, Location, Problem};
 pub use hooks::HooksSection;
-pub use logs::LogsSection;
+pub use logs::{AsteriskLog, LogsSection, AUTO_ASTERISK_LOGS};
 pub use metrics::{MetricsSection, DEFAULT_METRICS_LISTEN};
 pub use policy::{ClassThreshold, PolicySection};
 pub use restart::{keep_running_values, restart_only_changes};

@@ -701,23 +701,29 @@ impl Engine {
             self.policy.ssh_clear();
         }
         let mut keep: Vec<LogWatch> = Vec::new();
-        let wanted: Vec<(std::path::PathBuf, super::watch::LogKind)> = config
+        let wanted: Vec<(std::path::PathBuf, super::watch::LogKind, bool)> = config
             .logs
-            .asterisk
-            .iter()
-            .map(|p| (p.clone(), super::watch::LogKind::Asterisk))
+            .asterisk_logs(|p| p.exists())
+            .into_iter()
+            .map(|l| (l.path, super::watch::LogKind::Asterisk, l.failures))
             .chain(
                 config
                     .logs
                     .auth
                     .iter()
-                    .map(|p| (p.clone(), super::watch::LogKind::Auth)),
+                    .map(|p| (p.clone(), super::watch::LogKind::Auth, true)),
             )
             .collect();
         let mut old = std::mem::take(&mut self.watches);
-        for (path, kind) in wanted {
-            match old.iter().position(|w| w.path == path && w.kind == kind) {
+        for (path, kind, failures) in wanted {
+            match old
+                .iter()
+                .position(|w| w.path == path && w.kind == kind && w.counts_failures() == failures)
+            {
                 Some(i) => keep.push(old.swap_remove(i)),
+                None if kind == super::watch::LogKind::Asterisk => {
+                    keep.push(LogWatch::asterisk(path, failures, false))
+                }
                 None => keep.push(LogWatch::new(path, kind, false)),
             }
         }

@@ -113,9 +113,9 @@ fn watches(config: &Config, db: &StateDb) -> Vec<LogWatch> {
     let from_start = config.logs.from_start;
     let mut watches: Vec<LogWatch> = config
         .logs
-        .asterisk
-        .iter()
-        .map(|p| LogWatch::new(p.clone(), LogKind::Asterisk, from_start))
+        .asterisk_logs(|p| p.exists())
+        .into_iter()
+        .map(|l| LogWatch::asterisk(l.path, l.failures, from_start))
         .chain(
             config
                 .logs

@@ -71,6 +71,9 @@ pub struct LogWatch {
     nobody: (u64, Option<String>),
     /// Lines with two readings charged to the one the kernel saw send.
     tie_broken: u64,
+    /// `false`: only known-good events are taken (the failures are counted
+    /// from another log).
+    counts_failures: bool,
 }
 
 /// A log line as a status sample: at most 300 bytes.
@@ -104,6 +107,18 @@ impl LogWatch {
             }
         };
         LogWatch::with_feed(path, kind, Feed::File { options, follower })
+    }
+
+    /// An Asterisk log; `failures: false` takes only its known-good events.
+    pub fn asterisk(path: PathBuf, failures: bool, from_start: bool) -> LogWatch {
+        let mut w = LogWatch::new(path, LogKind::Asterisk, from_start);
+        w.counts_failures = failures;
+        w
+    }
+
+    /// Whether this log's failures count.
+    pub fn counts_failures(&self) -> bool {
+        self.counts_failures
     }
 
     /// Follows the journal per `spec`, after `cursor` when one was stored.
@@ -176,6 +191,7 @@ impl LogWatch {
             version_reported: None,
             nobody: (0, None),
             tie_broken: 0,
+            counts_failures: true,
         }
     }
 
@@ -234,6 +250,9 @@ impl LogWatch {
                 ended
             }
         };
+        if !self.counts_failures {
+            found.retain(|p| p.as_failure().is_none());
+        }
         self.report_drift();
         match result {
             Ok(()) => {
