@@ -174,7 +174,10 @@ fn install_and_purge_leave_the_machine_as_it_was() {
     run(Command::new("dpkg")
         .args(["--force-confold", "-i"])
         .arg(deb()));
-    assert_eq!(std::fs::read("/var/lib/sipshield/state.db").unwrap(), b"kept");
+    assert_eq!(
+        std::fs::read("/var/lib/sipshield/state.db").unwrap(),
+        b"kept"
+    );
     assert_eq!(
         std::fs::read_to_string("/etc/sipshield/sipshield.toml").unwrap(),
         edited

@@ -406,9 +406,17 @@ fn a_log_read_for_known_good_sources_only_charges_nobody() {
     let event = |e: &str, ip: &str| {
         format!("[2025-01-10 10:00:05] SECURITY[13] res_security_log.c: SecurityEvent=\"{e}\",EventTV=\"t\",Severity=\"Error\",Service=\"PJSIP\",EventVersion=\"1\",AccountID=\"100\",SessionID=\"c\",LocalAddress=\"IPV4/UDP/192.0.2.10/5060\",RemoteAddress=\"IPV4/UDP/{ip}/5060\"")
     };
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     writeln!(f, "{}", event("InvalidAccountID", "203.0.113.30")).unwrap();
-    writeln!(f, "{},UsingPassword=\"1\"", event("SuccessfulAuth", "198.51.100.31")).unwrap();
+    writeln!(
+        f,
+        "{},UsingPassword=\"1\"",
+        event("SuccessfulAuth", "198.51.100.31")
+    )
+    .unwrap();
     drop(f);
     let parsed = watch.poll(&|_| false);
     assert!(

@@ -624,6 +624,9 @@ impl Engine {
         }
         self.metrics.bans_held(&self.policy.ban_counts());
         self.metrics.tracked_sources(self.policy.tracked_sources());
+        let known_good = self.policy.known_good_sources(SystemTime::now()).len();
+        self.metrics
+            .tables(&self.shield.shares, known_good, self.unenforced.len());
         for w in &self.watches {
             self.metrics.log(&w.status());
         }

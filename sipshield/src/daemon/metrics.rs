@@ -45,6 +45,11 @@ struct HeldLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShareLabels {
+    origin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabels {
     class: String,
 }
@@ -70,6 +75,10 @@ pub struct Metrics {
     log_nobody: Family<LogLabels, Counter>,
     ban_latency: Histogram,
     tracked_sources: Gauge,
+    known_good: Gauge,
+    share_used: Family<ShareLabels, Gauge>,
+    share_refused: Counter,
+    not_enforced: Gauge,
     /// Cumulative values already counted, to add only what is new.
     seen: HashMap<String, u64>,
 }
@@ -109,6 +118,10 @@ impl Metrics {
             log_nobody: Family::default(),
             ban_latency: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             tracked_sources: Gauge::default(),
+            known_good: Gauge::default(),
+            share_used: Family::default(),
+            share_refused: Counter::default(),
+            not_enforced: Gauge::default(),
             seen: HashMap::new(),
         };
         r.register(
@@ -171,6 +184,26 @@ impl Metrics {
             "sipshield_tracked_sources",
             "Open failure windows (source and class) held in memory",
             m.tracked_sources.clone(),
+        );
+        r.register(
+            "sipshield_known_good_sources",
+            "SIP sources known good (authenticated lately)",
+            m.known_good.clone(),
+        );
+        r.register(
+            "sipshield_ban_share_entries",
+            "Entries each origin uses of the exact ban table (both families)",
+            m.share_used.clone(),
+        );
+        r.register(
+            "sipshield_ban_share_refused",
+            "Bans refused because their origin's share was full",
+            m.share_refused.clone(),
+        );
+        r.register(
+            "sipshield_bans_not_enforced",
+            "Bans kept but not in the kernel yet (its share is full), retried",
+            m.not_enforced.clone(),
         );
         // Every class from the start, at 0: `rate()` needs the series before
         // the first ban, and dashboards should not show gaps.
@@ -265,6 +298,30 @@ impl Metrics {
 
     pub fn ban_latency(&self, latency: Duration) {
         self.ban_latency.observe(latency.as_secs_f64());
+    }
+
+    /// The table shares, known-good sources and waiting bans.
+    pub fn tables(
+        &mut self,
+        shares: &super::shield::Shares,
+        known_good: usize,
+        not_enforced: usize,
+    ) {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.known_good.set(gauge(known_good as u64));
+        self.not_enforced.set(gauge(not_enforced as u64));
+        for (origin, used) in [
+            ("log", shares.log[0] + shares.log[1]),
+            ("operator", shares.operator[0] + shares.operator[1]),
+        ] {
+            self.share_used
+                .get_or_create(&ShareLabels {
+                    origin: origin.into(),
+                })
+                .set(gauge(u64::from(used)));
+        }
+        let refused = self.share_refused.clone();
+        self.add("share refused".into(), &refused, shares.refused);
     }
 
     pub fn tracked_sources(&self, n: usize) {
