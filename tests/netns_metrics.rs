@@ -23,10 +23,21 @@ fn scrape(lab: &VethLab) -> (String, String) {
 
 /// As `scrape`, with extra request headers.
 fn scrape_as(lab: &VethLab, headers: &str) -> (String, String) {
-    let mut s = lab
-        .guarded
-        .enter(|| TcpStream::connect(("127.0.0.1", PORT)))
-        .expect("connect to the metrics port");
+    // The endpoint opens just after the control socket: allow a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut s = loop {
+        match lab
+            .guarded
+            .enter(|| TcpStream::connect(("127.0.0.1", PORT)))
+        {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("connect to the metrics port: {e}"),
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(
         format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
