@@ -197,7 +197,13 @@ fn a_kernel_ban_made_while_the_daemon_was_down_counts_once() {
         .iter()
         .filter(|b| b["target"] == flooder.as_str())
         .collect();
-    assert_eq!(ours.len(), 1, "{bans:#?}");
+    assert_eq!(
+        ours.len(),
+        1,
+        "{bans:#?} {}\n{:#}",
+        daemon_log(&paths),
+        sipshield_tests::daemon::status(&lab.guarded, &paths)["packets"]
+    );
     assert_eq!(
         ours[0]["offence_number"],
         1,

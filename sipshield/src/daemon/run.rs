@@ -161,6 +161,12 @@ pub(super) fn journal_watch(config: &Config, db: &StateDb) -> Option<LogWatch> {
 }
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    // First of all: a SIGTERM during start-up (the control socket exists
+    // before the kernel is reconciled) is then handled once start-up is
+    // done, instead of killing the daemon with the program's config unwritten.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let (config, config_shown) = load_config(&opts)?;
     let mut config = config;
     let wanted = config.daemon.interfaces.clone();
@@ -270,9 +276,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let server_task = tokio::spawn(server.serve(req_tx, engine.events.sender()));
     let (disc_tx, mut disc_rx) = mpsc::channel(1);
 
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
     let mut log_tick = tokio::time::interval(poll);
     let mut event_tick = tokio::time::interval(Duration::from_millis(50));
     let mut house_tick = tokio::time::interval(Duration::from_secs(1));
