@@ -136,6 +136,18 @@ fn a_scrape_shows_a_ban_and_promtool_accepts_it() {
         last.contains("sipshield_ban_latency_seconds_count 1"),
         "{last}"
     );
+    // SIP messages by method, counted by the kernel.
+    let rx = lab.receiver();
+    for _ in 0..3 {
+        lab.arrives("10.205.1.2", &rx);
+    }
+    assert!(
+        wait_for(Duration::from_secs(3), || {
+            last = scrape(&lab).1;
+            sample(&last, "sipshield_sip_messages_total{method=\"OPTIONS\"}").unwrap_or(0.0) >= 3.0
+        }),
+        "{last}"
+    );
     // No label names a source address.
     assert!(!last.contains("198.51.100.77"), "{last}");
 

@@ -168,5 +168,17 @@ pub const fn counter_index(counter: Counter) -> u32 {
     (Action::COUNT * Reason::COUNT) as u32 + counter as u32
 }
 
+/// SIP messages seen on a SIP port, by method (`Method` order), whatever
+/// their verdict; a TCP segment counts each message it holds.
+pub const fn method_index(method: u8) -> u32 {
+    let m = if (method as usize) < crate::sip::Method::COUNT {
+        method as u32
+    } else {
+        crate::sip::Method::Other as u32
+    };
+    (Action::COUNT * Reason::COUNT + Counter::COUNT) as u32 + m
+}
+
 /// Entries in the `COUNTERS` per-CPU array.
-pub const COUNTERS_LEN: u32 = (Action::COUNT * Reason::COUNT + Counter::COUNT) as u32;
+pub const COUNTERS_LEN: u32 =
+    (Action::COUNT * Reason::COUNT + Counter::COUNT + crate::sip::Method::COUNT) as u32;

@@ -24,7 +24,7 @@ pub const META: &str = "META";
 /// Layout of the pinned maps (names, key and value types). A sipshield
 /// whose layout differs from the pinned one migrates every entry into new
 /// maps; one with the same layout reuses them.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Compiled-in sizes; userspace overrides them at load time from configuration.
 pub const DEFAULT_MAX_BANS: u32 = 1 << 20;

@@ -410,6 +410,7 @@ fn judge_sip<F: Family>(
     } else {
         1
     };
+    verdict::count_messages(method, messages);
 
     // A first message (untracked) is scanned all the same. Only whether it
     // was counted is carried on, as an unknown value: one path for the

@@ -3,7 +3,7 @@
 use aya_ebpf::bindings::xdp_action::{XDP_DROP, XDP_PASS};
 use sipshield_common::{
     config::Mode,
-    counters::{counter_index, verdict_index, Action, Counter, Reason},
+    counters::{counter_index, method_index, verdict_index, Action, Counter, Reason},
 };
 
 use crate::maps::COUNTERS;
@@ -13,6 +13,14 @@ fn bump(index: u32) {
     if let Some(slot) = COUNTERS.get_ptr_mut(index) {
         // Per-CPU slot: no other writer.
         unsafe { *slot += 1 };
+    }
+}
+
+/// `n` SIP messages of `method` seen (for the metrics by method).
+#[inline(always)]
+pub fn count_messages(method: u8, n: u64) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(method_index(method)) {
+        unsafe { *slot += n };
     }
 }
 

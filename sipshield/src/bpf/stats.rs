@@ -3,7 +3,7 @@
 use aya::maps::{MapData, PerCpuArray};
 use serde::Serialize;
 use sipshield_common::counters::{
-    counter_index, verdict_index, Action, Counter, Reason, COUNTERS_LEN,
+    counter_index, method_index, verdict_index, Action, Counter, Reason, COUNTERS_LEN,
 };
 use sipshield_common::maps::COUNTERS;
 
@@ -26,9 +26,14 @@ impl Stats {
 
     pub fn snapshot(&self) -> Result<StatsSnapshot, BpfError> {
         let mut values = Vec::with_capacity(COUNTERS_LEN as usize);
+        let first_method = method_index(0);
         for i in 0..COUNTERS_LEN {
-            let per_cpu = self.counters.get(&i, 0).map_err(map_err(COUNTERS))?;
-            values.push(per_cpu.iter().sum());
+            match self.counters.get(&i, 0) {
+                Ok(per_cpu) => values.push(per_cpu.iter().sum()),
+                // Maps of a layout before the per-method counters: none.
+                Err(_) if i >= first_method => values.push(0),
+                Err(e) => return Err(map_err(COUNTERS)(e)),
+            }
         }
         Ok(StatsSnapshot { values })
     }
@@ -45,6 +50,11 @@ impl StatsSnapshot {
 
     pub fn counter(&self, counter: Counter) -> u64 {
         self.at(counter_index(counter))
+    }
+
+    /// SIP messages of `method` seen on SIP ports.
+    pub fn messages(&self, method: sipshield_common::sip::Method) -> u64 {
+        self.at(method_index(method as u8))
     }
 
     pub fn total(&self, action: Action) -> u64 {

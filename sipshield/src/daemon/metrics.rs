@@ -45,6 +45,11 @@ struct HeldLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ShareLabels {
     origin: String,
 }
@@ -65,6 +70,7 @@ pub struct Metrics {
     registry: Arc<Registry>,
     packets: Family<VerdictLabels, Counter>,
     kernel_events: Family<EventLabels, Counter>,
+    sip_messages: Family<MethodLabels, Counter>,
     bans: Family<HeldLabels, Gauge>,
     bans_made: Family<ClassLabels, Counter>,
     bans_lifted: Family<ClassLabels, Counter>,
@@ -108,6 +114,7 @@ impl Metrics {
             registry: Arc::new(Registry::default()),
             packets: Family::default(),
             kernel_events: Family::default(),
+            sip_messages: Family::default(),
             bans: Family::default(),
             bans_made: Family::default(),
             bans_lifted: Family::default(),
@@ -133,6 +140,11 @@ impl Metrics {
             "sipshield_kernel_events",
             "Data-plane events: kernel bans, full tables, scanner hits, lost events",
             m.kernel_events.clone(),
+        );
+        r.register(
+            "sipshield_sip_messages",
+            "SIP messages seen on the SIP ports, by method, whatever their verdict",
+            m.sip_messages.clone(),
         );
         r.register(
             "sipshield_bans",
@@ -250,6 +262,19 @@ impl Metrics {
                     .clone();
                 self.add(verdict_key(action, reason), &c, n);
             }
+        }
+        for method in sipshield_common::sip::Method::ALL {
+            let c = self
+                .sip_messages
+                .get_or_create(&MethodLabels {
+                    method: method.name().into(),
+                })
+                .clone();
+            self.add(
+                format!("method {}", method.name()),
+                &c,
+                stats.messages(method),
+            );
         }
         for counter in KernelCounter::ALL {
             let c = self
