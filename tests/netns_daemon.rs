@@ -32,18 +32,7 @@ fn banned(st: &serde_json::Value, ip: &str) -> bool {
 }
 
 fn bans_of(lab: &VethLab, paths: &DaemonPaths) -> Vec<String> {
-    let out = cli(&lab.guarded, paths, &["bans", "list", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["target"].as_str().unwrap().to_string())
-        .collect()
+    sipshield_tests::daemon::ban_targets(&lab.guarded, paths)
 }
 
 #[test]

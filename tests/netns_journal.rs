@@ -13,11 +13,11 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 use sipshield_tests::{
-    daemon::{cli, daemon_log, status, Daemon, DaemonPaths},
+    daemon::{ban_targets, daemon_log, status, wait_for, Daemon, DaemonPaths},
     netns::{VethLab, GUARD_DEV},
 };
 
@@ -163,21 +163,6 @@ fn start(lab: &VethLab, paths: &DaemonPaths, config: &str) -> Daemon {
     )
 }
 
-fn bans(lab: &VethLab, paths: &DaemonPaths) -> Vec<String> {
-    let out = cli(&lab.guarded, paths, &["bans", "list", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|b| b["target"].as_str().map(String::from))
-        .collect()
-}
-
 /// The journal's `status` entry.
 fn journal_status(lab: &VethLab, paths: &DaemonPaths) -> serde_json::Value {
     let st = status(&lab.guarded, paths);
@@ -186,17 +171,6 @@ fn journal_status(lab: &VethLab, paths: &DaemonPaths) -> serde_json::Value {
         .or_else(|| st["logs"].as_array())
         .and_then(|logs| logs.iter().find(|l| l["kind"] == "journal").cloned())
         .unwrap_or_else(|| panic!("no journal in status: {st:#}"))
-}
-
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 #[test]
@@ -227,7 +201,7 @@ fn sshd_in_the_journal_is_charged_and_a_forged_identifier_is_not() {
     }));
     journal.write(&entries);
     assert!(
-        wait_for(Duration::from_secs(5), || bans(&lab, &paths)
+        wait_for(Duration::from_secs(5), || ban_targets(&lab.guarded, &paths)
             .contains(&"198.51.100.71".to_string())),
         "the guesser is banned: {:#} {}",
         journal_status(&lab, &paths),
@@ -242,7 +216,7 @@ fn sshd_in_the_journal_is_charged_and_a_forged_identifier_is_not() {
         .unwrap_or(0)
         == 10));
     assert!(
-        !bans(&lab, &paths).contains(&"198.51.100.72".to_string()),
+        !ban_targets(&lab.guarded, &paths).contains(&"198.51.100.72".to_string()),
         "a local user's `logger -t sshd` frames nobody"
     );
     daemon.stop_and_detach(&lab.guarded, &paths);
@@ -285,7 +259,7 @@ fn a_crash_and_restart_loses_no_journal_entry_and_counts_none_twice() {
     // Four so far: read again from the start, the three would make seven
     // and a ban; forgotten, there would be one.
     assert!(
-        !bans(&lab, &paths).contains(&guesser.to_string()),
+        !ban_targets(&lab.guarded, &paths).contains(&guesser.to_string()),
         "the three entries before the crash were counted twice: {}",
         daemon_log(&paths)
     );
@@ -293,7 +267,7 @@ fn a_crash_and_restart_loses_no_journal_entry_and_counts_none_twice() {
     // the daemon was down was read.
     journal.write(&[failed(guesser, 4)]);
     assert!(
-        wait_for(Duration::from_secs(5), || bans(&lab, &paths)
+        wait_for(Duration::from_secs(5), || ban_targets(&lab.guarded, &paths)
             .contains(&guesser.to_string())),
         "the fifth guess bans: {:#} {}",
         journal_status(&lab, &paths),

@@ -10,7 +10,7 @@ use std::{
 };
 
 use sipshield_tests::{
-    daemon::{append, daemon_log, wrong_password, Daemon, DaemonPaths},
+    daemon::{append, daemon_log, wait_for, wrong_password, Daemon, DaemonPaths},
     netns::{VethLab, GUARD_DEV},
 };
 
@@ -58,17 +58,6 @@ fn sample(body: &str, series: &str) -> Option<f64> {
     body.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-}
-
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::{
 };
 
 use sipshield_tests::{
-    daemon::{append, cli, daemon_log, status, Daemon, DaemonPaths},
+    daemon::{append, cli, daemon_log, status, wait_for, Daemon, DaemonPaths},
     netns::{VethLab, GUARD_DEV},
 };
 
@@ -106,17 +106,6 @@ fn accepted(ip: &str, port: u16) -> String {
     format!(
         "Nov 25 10:01:00 pbx sshd[5001]: Accepted publickey for admin from {ip} port {port} ssh2: ED25519 SHA256:q8Xz0examplekey"
     )
-}
-
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 #[test]
@@ -401,6 +390,24 @@ fn out_of_descriptors_the_control_socket_backs_off_instead_of_spinning() {
     daemon.stop_and_detach(&lab.guarded, &paths);
 }
 
+/// The arguments of a daemon following an (empty) Asterisk security log,
+/// with the test config; the log's path and the arguments.
+fn security_daemon_args(paths: &DaemonPaths) -> (std::path::PathBuf, Vec<String>) {
+    let security = paths.log("security");
+    append(&security, &[]);
+    let args = [
+        "--config",
+        &config(paths, ""),
+        "--iface",
+        GUARD_DEV,
+        "--asterisk-log",
+        security.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    (security, args)
+}
+
 /// res_security_log's SuccessfulAuth for a phone (pjsip, Asterisk 20):
 /// field order from `main/security_events.c`.
 fn successful_auth(ip: &str) -> String {
@@ -431,18 +438,7 @@ fn a_phone_that_authenticated_is_known_good_in_the_kernel_and_across_a_restart()
     let phone = lab.add_sender(80);
     let stranger = lab.add_sender(81);
     let paths = DaemonPaths::new("t9");
-    let security = paths.log("security");
-    append(&security, &[]);
-    let args: Vec<String> = [
-        "--config",
-        &config(&paths, ""),
-        "--iface",
-        GUARD_DEV,
-        "--asterisk-log",
-        security.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec();
+    let (security, args) = security_daemon_args(&paths);
     let daemon = start(&lab, &paths, &args);
     append(&security, &[successful_auth(&phone)]);
     assert!(
@@ -496,18 +492,7 @@ fn a_line_with_two_readings_charges_the_one_the_kernel_saw_send() {
     let guesser = lab.add_sender(82);
     let framed = lab.add_sender(83);
     let paths = DaemonPaths::new("t8");
-    let security = paths.log("security");
-    append(&security, &[]);
-    let args: Vec<String> = [
-        "--config",
-        &config(&paths, ""),
-        "--iface",
-        GUARD_DEV,
-        "--asterisk-log",
-        security.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec();
+    let (security, args) = security_daemon_args(&paths);
     let daemon = start(&lab, &paths, &args);
     let rx = lab.receiver();
     // The guesser's requests reached the PBX (the kernel's table takes a

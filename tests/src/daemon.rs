@@ -222,3 +222,31 @@ pub fn wrong_password(ip: &str, n: usize) -> String {
         n % 60
     )
 }
+
+/// The targets of `sipshield bans list --json`.
+pub fn ban_targets(ns: &Netns, paths: &DaemonPaths) -> Vec<String> {
+    let out = cli(ns, paths, &["bans", "list", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bans JSON");
+    v.as_array()
+        .expect("a list of bans")
+        .iter()
+        .filter_map(|b| b["target"].as_str().map(String::from))
+        .collect()
+}
+
+/// Polls `f` every 100 ms until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

@@ -11,29 +11,8 @@ use super::{ControlError, Request, Response};
 
 /// Sends one request and waits (bounded) for its response.
 pub fn request(socket: &Path, req: &Request) -> Result<Response, ControlError> {
-    let shown = socket.display().to_string();
-    let io = |source| ControlError::Io {
-        path: shown.clone(),
-        source,
-    };
-    let mut stream = match UnixStream::connect(socket) {
-        Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Err(ControlError::NotRunning(shown));
-        }
-        Err(e) => return Err(io(e)),
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(io)?;
-    let mut line = serde_json::to_string(req).map_err(|e| ControlError::Protocol(e.to_string()))?;
-    line.push('\n');
-    stream.write_all(line.as_bytes()).map_err(io)?;
+    let io = io_error(socket);
+    let stream = send(socket, req, Some(Duration::from_secs(10)))?;
     let mut reply = String::new();
     BufReader::new(&stream).read_line(&mut reply).map_err(io)?;
     if reply.is_empty() {
@@ -51,11 +30,36 @@ pub fn stream(
     req: &Request,
     mut on_line: impl FnMut(&str) -> bool,
 ) -> Result<(), ControlError> {
+    let io = io_error(socket);
+    let stream = send(socket, req, None)?;
+    let mut reader = BufReader::new(&stream);
+    loop {
+        let mut got = String::new();
+        if reader.read_line(&mut got).map_err(&io)? == 0 {
+            return Ok(());
+        }
+        if !on_line(got.trim_end()) {
+            return Ok(());
+        }
+    }
+}
+
+fn io_error(socket: &Path) -> impl Fn(std::io::Error) -> ControlError {
     let shown = socket.display().to_string();
-    let io = |source| ControlError::Io {
+    move |source| ControlError::Io {
         path: shown.clone(),
         source,
-    };
+    }
+}
+
+/// Connects (a missing or refusing socket: the daemon is not running) and
+/// writes `req` as one line; `read_timeout` for the answers.
+fn send(
+    socket: &Path,
+    req: &Request,
+    read_timeout: Option<Duration>,
+) -> Result<UnixStream, ControlError> {
+    let io = io_error(socket);
     let mut stream = match UnixStream::connect(socket) {
         Ok(s) => s,
         Err(e)
@@ -64,21 +68,13 @@ pub fn stream(
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
         {
-            return Err(ControlError::NotRunning(shown));
+            return Err(ControlError::NotRunning(socket.display().to_string()));
         }
         Err(e) => return Err(io(e)),
     };
+    stream.set_read_timeout(read_timeout).map_err(&io)?;
     let mut line = serde_json::to_string(req).map_err(|e| ControlError::Protocol(e.to_string()))?;
     line.push('\n');
     stream.write_all(line.as_bytes()).map_err(io)?;
-    let mut reader = BufReader::new(&stream);
-    loop {
-        let mut got = String::new();
-        if reader.read_line(&mut got).map_err(io)? == 0 {
-            return Ok(());
-        }
-        if !on_line(got.trim_end()) {
-            return Ok(());
-        }
-    }
+    Ok(stream)
 }

@@ -624,7 +624,7 @@ impl Engine {
         }
         self.metrics.bans_held(&self.policy.ban_counts());
         self.metrics.tracked_sources(self.policy.tracked_sources());
-        let known_good = self.policy.known_good_sources(SystemTime::now()).len();
+        let known_good = self.policy.known_good_count(SystemTime::now());
         self.metrics
             .tables(&self.shield.shares, known_good, self.unenforced.len());
         for w in &self.watches {
@@ -704,30 +704,11 @@ impl Engine {
             self.policy.ssh_clear();
         }
         let mut keep: Vec<LogWatch> = Vec::new();
-        let wanted: Vec<(std::path::PathBuf, super::watch::LogKind, bool)> = config
-            .logs
-            .asterisk_logs(|p| p.exists())
-            .into_iter()
-            .map(|l| (l.path, super::watch::LogKind::Asterisk, l.failures))
-            .chain(
-                config
-                    .logs
-                    .auth
-                    .iter()
-                    .map(|p| (p.clone(), super::watch::LogKind::Auth, true)),
-            )
-            .collect();
         let mut old = std::mem::take(&mut self.watches);
-        for (path, kind, failures) in wanted {
-            match old
-                .iter()
-                .position(|w| w.path == path && w.kind == kind && w.counts_failures() == failures)
-            {
+        for wanted in super::watch::wanted_files(&config) {
+            match old.iter().position(|w| w.follows(&wanted)) {
                 Some(i) => keep.push(old.swap_remove(i)),
-                None if kind == super::watch::LogKind::Asterisk => {
-                    keep.push(LogWatch::asterisk(path, failures, false))
-                }
-                None => keep.push(LogWatch::new(path, kind, false)),
+                None => keep.push(LogWatch::file(&wanted, false)),
             }
         }
         // The journal: kept when unchanged, else restarted where it was.

@@ -12,12 +12,7 @@ use tokio::{
     sync::mpsc,
 };
 
-use super::{
-    engine::Engine,
-    shield::Shield,
-    store::Store,
-    watch::{LogKind, LogWatch},
-};
+use super::{engine::Engine, shield::Shield, store::Store, watch::LogWatch};
 use crate::{
     bpf::{pins, AttachMode},
     config::{Config, ShieldMode, DEFAULT_CONFIG_PATH},
@@ -111,18 +106,9 @@ fn group_id(name: &str) -> anyhow::Result<u32> {
 
 fn watches(config: &Config, db: &StateDb) -> Vec<LogWatch> {
     let from_start = config.logs.from_start;
-    let mut watches: Vec<LogWatch> = config
-        .logs
-        .asterisk_logs(|p| p.exists())
-        .into_iter()
-        .map(|l| LogWatch::asterisk(l.path, l.failures, from_start))
-        .chain(
-            config
-                .logs
-                .auth
-                .iter()
-                .map(|p| LogWatch::new(p.clone(), LogKind::Auth, from_start)),
-        )
+    let mut watches: Vec<LogWatch> = super::watch::wanted_files(config)
+        .iter()
+        .map(|w| LogWatch::file(w, from_start))
         .collect();
     if let Some(w) = journal_watch(config, db) {
         watches.push(w);

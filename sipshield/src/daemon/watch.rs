@@ -32,6 +32,34 @@ impl LogKind {
     }
 }
 
+/// A log file the config asks for: path, kind, and whether its failures
+/// count (see `LogsSection::asterisk_logs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedFile {
+    pub path: PathBuf,
+    pub kind: LogKind,
+    pub failures: bool,
+}
+
+/// The log files `config` asks for, `auto` resolved against this host.
+pub fn wanted_files(config: &crate::config::Config) -> Vec<WantedFile> {
+    config
+        .logs
+        .asterisk_logs(|p| p.exists())
+        .into_iter()
+        .map(|l| WantedFile {
+            path: l.path,
+            kind: LogKind::Asterisk,
+            failures: l.failures,
+        })
+        .chain(config.logs.auth.iter().map(|p| WantedFile {
+            path: p.clone(),
+            kind: LogKind::Auth,
+            failures: true,
+        }))
+        .collect()
+}
+
 /// Where the lines come from.
 enum Feed {
     File {
@@ -111,14 +139,28 @@ impl LogWatch {
 
     /// An Asterisk log; `failures: false` takes only its known-good events.
     pub fn asterisk(path: PathBuf, failures: bool, from_start: bool) -> LogWatch {
-        let mut w = LogWatch::new(path, LogKind::Asterisk, from_start);
-        w.counts_failures = failures;
+        LogWatch::file(
+            &WantedFile {
+                path,
+                kind: LogKind::Asterisk,
+                failures,
+            },
+            from_start,
+        )
+    }
+
+    /// Follows a wanted file.
+    pub fn file(wanted: &WantedFile, from_start: bool) -> LogWatch {
+        let mut w = LogWatch::new(wanted.path.clone(), wanted.kind, from_start);
+        w.counts_failures = wanted.failures;
         w
     }
 
-    /// Whether this log's failures count.
-    pub fn counts_failures(&self) -> bool {
-        self.counts_failures
+    /// This watch follows `wanted` as it asks.
+    pub fn follows(&self, wanted: &WantedFile) -> bool {
+        self.path == wanted.path
+            && self.kind == wanted.kind
+            && self.counts_failures == wanted.failures
     }
 
     /// Follows the journal per `spec`, after `cursor` when one was stored.

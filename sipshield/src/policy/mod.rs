@@ -604,6 +604,14 @@ impl Policy {
             .is_some_and(|until| at < *until)
     }
 
+    /// How many sources are known good at `now`.
+    pub fn known_good_count(&self, now: SystemTime) -> usize {
+        self.known_good
+            .iter()
+            .filter(|(_, until)| now < **until)
+            .count()
+    }
+
     /// Known-good sources and until when, soonest end first.
     pub fn known_good_sources(&self, now: SystemTime) -> Vec<(IpAddr, SystemTime)> {
         let mut out: Vec<(IpAddr, SystemTime)> = self
