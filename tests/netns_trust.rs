@@ -14,6 +14,9 @@ use sipshield_tests::{
     netns::{VethLab, GUARD_DEV},
 };
 
+/// The tie-break by the kernel's sighting is opt-in.
+const TIE_BREAK: &str = "[logs]\ntie_break = true\n";
+
 /// The sshd port the tests listen on in the guarded namespace (no sshd
 /// needed: the kernel's connection table is what the daemon reads).
 const SSH_PORT: u16 = 22;
@@ -58,11 +61,16 @@ fn config(paths: &DaemonPaths, extra: &str) -> String {
 /// The arguments of a daemon following an (empty) auth log, with the test
 /// config; the log's path and the arguments.
 fn ssh_daemon_args(paths: &DaemonPaths) -> (std::path::PathBuf, Vec<String>) {
+    ssh_daemon_args_with(paths, "")
+}
+
+/// As `ssh_daemon_args`, with `extra` config text.
+fn ssh_daemon_args_with(paths: &DaemonPaths, extra: &str) -> (std::path::PathBuf, Vec<String>) {
     let auth = paths.log("auth.log");
     append(&auth, &[]);
     let args = [
         "--config",
-        &config(paths, ""),
+        &config(paths, extra),
         "--iface",
         GUARD_DEV,
         "--auth-log",
@@ -392,12 +400,12 @@ fn out_of_descriptors_the_control_socket_backs_off_instead_of_spinning() {
 
 /// The arguments of a daemon following an (empty) Asterisk security log,
 /// with the test config; the log's path and the arguments.
-fn security_daemon_args(paths: &DaemonPaths) -> (std::path::PathBuf, Vec<String>) {
+fn security_daemon_args(paths: &DaemonPaths, extra: &str) -> (std::path::PathBuf, Vec<String>) {
     let security = paths.log("security");
     append(&security, &[]);
     let args = [
         "--config",
-        &config(paths, ""),
+        &config(paths, extra),
         "--iface",
         GUARD_DEV,
         "--asterisk-log",
@@ -438,7 +446,7 @@ fn a_phone_that_authenticated_is_known_good_in_the_kernel_and_across_a_restart()
     let phone = lab.add_sender(80);
     let stranger = lab.add_sender(81);
     let paths = DaemonPaths::new("t9");
-    let (security, args) = security_daemon_args(&paths);
+    let (security, args) = security_daemon_args(&paths, "");
     let daemon = start(&lab, &paths, &args);
     append(&security, &[successful_auth(&phone)]);
     assert!(
@@ -492,7 +500,7 @@ fn a_line_with_two_readings_charges_the_one_the_kernel_saw_send() {
     let guesser = lab.add_sender(82);
     let framed = lab.add_sender(83);
     let paths = DaemonPaths::new("t8");
-    let (security, args) = security_daemon_args(&paths);
+    let (security, args) = security_daemon_args(&paths, TIE_BREAK);
     let daemon = start(&lab, &paths, &args);
     let rx = lab.receiver();
     // The guesser's requests reached the PBX (the kernel's table takes a
@@ -526,12 +534,48 @@ fn a_line_with_two_readings_charges_the_one_the_kernel_saw_send() {
 }
 
 #[test]
+fn by_default_a_line_with_two_readings_charges_nobody_even_a_seen_sender() {
+    // The sighting is what packets claim: a forger with many real source
+    // addresses could choose it. Off unless the operator turns it on.
+    let lab = VethLab::new("10.203.6");
+    let guesser = lab.add_sender(86);
+    let framed = lab.add_sender(87);
+    let paths = DaemonPaths::new("t6");
+    let (security, args) = security_daemon_args(&paths, "");
+    let daemon = start(&lab, &paths, &args);
+    let rx = lab.receiver();
+    for who in [&guesser, &framed] {
+        assert!(wait_for(Duration::from_secs(3), || {
+            lab.arrives(who, &rx);
+            status(&lab.guarded, &paths)["top_sources"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|s| s["ip"] == who.as_str()))
+        }));
+    }
+    append(
+        &security,
+        &(0..5)
+            .map(|n| two_readings(&framed, &guesser, n))
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || status(&lab.guarded, &paths)
+            ["logs"][0]["charged_nobody"]
+            == 5),
+        "{:#}",
+        status(&lab.guarded, &paths)
+    );
+    assert!(lab.arrives(&guesser, &rx) && lab.arrives(&framed, &rx));
+    daemon.stop_and_detach(&lab.guarded, &paths);
+}
+
+#[test]
 fn an_sshd_line_with_two_readings_charges_the_one_the_kernel_saw_connect() {
     let lab = VethLab::new("10.203.7");
     let guesser = lab.add_sender(84);
     let framed = lab.add_sender(85);
     let paths = DaemonPaths::new("t7");
-    let (auth, args) = ssh_daemon_args(&paths);
+    let (auth, args) = ssh_daemon_args_with(&paths, TIE_BREAK);
     let _sshd = FakeSshd::start(&lab);
     let daemon = start(&lab, &paths, &args);
     // The guesser connects to sshd (its SYNs are noted: port 22 is a

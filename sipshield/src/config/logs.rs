@@ -21,6 +21,9 @@ pub struct LogsSection {
     pub journal: Vec<String>,
     /// A journal directory instead of the system journal; empty: the system's.
     pub journal_directory: PathBuf,
+    /// Charge a line with two readings to the one candidate the kernel saw
+    /// send lately (off: such lines charge nobody).
+    pub tie_break: bool,
     /// Read files from their beginning instead of their end.
     pub from_start: bool,
     /// How often files are checked for new lines and rotation.
@@ -35,6 +38,7 @@ impl Default for LogsSection {
             auth: vec![PathBuf::from("/var/log/auth.log")],
             journal: Vec::new(),
             journal_directory: PathBuf::new(),
+            tie_break: false,
             from_start: false,
             poll_interval: Duration::from_millis(50),
         }

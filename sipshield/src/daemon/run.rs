@@ -306,7 +306,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 let at = SystemTime::now();
                 let mut lines = Vec::new();
                 let shield = &engine.shield;
-                let seen = |ip| shield.sent_lately(ip);
+                let tie_break = engine.config.logs.tie_break;
+                let seen = |ip| tie_break && shield.sent_lately(ip);
                 for w in &mut engine.watches {
                     lines.extend(w.poll(&seen));
                 }
