@@ -202,3 +202,101 @@ fn a_scrape_shows_a_ban_and_promtool_accepts_it() {
     assert!(queried >= 5, "the dashboard queries sipshield metrics");
     daemon.stop_and_detach(&lab.guarded, &paths);
 }
+
+/// `sipshield_packets_total{interface=..., action="pass", reason="sip_counted"}`.
+fn counted_on(body: &str, iface: &str) -> f64 {
+    sample(
+        body,
+        &format!(
+            "sipshield_packets_total{{interface=\"{iface}\",action=\"pass\",reason=\"sip_counted\"}}"
+        ),
+    )
+    .unwrap_or(0.0)
+}
+
+/// Sends `n` SIP OPTIONS from `{subnet}.2` to `{subnet}.1:5060`.
+fn send_options(lab: &VethLab, subnet: &str, n: usize) {
+    let tx = lab.sender(&format!("{subnet}.2"));
+    for _ in 0..n {
+        tx.send_to(
+            b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n",
+            format!("{subnet}.1:5060"),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn packets_are_counted_per_interface_and_go_on_across_a_restart() {
+    let lab = VethLab::new("10.205.3");
+    lab.add_link("sg1", "so1", "10.205.4");
+    let paths = DaemonPaths::new("m2");
+    let config = paths.log("sipshield.toml");
+    std::fs::write(
+        &config,
+        format!("[metrics]\nlisten = \"127.0.0.1:{PORT}\"\n[allow]\nasterisk_trunks = false\n"),
+    )
+    .unwrap();
+    let messages = paths.log("messages");
+    append(&messages, &[]);
+    let auth = paths.log("auth.log");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--iface",
+        GUARD_DEV,
+        "--iface",
+        "sg1",
+        "--asterisk-log",
+        messages.to_str().unwrap(),
+        "--auth-log",
+        auth.to_str().unwrap(),
+    ];
+    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    send_options(&lab, "10.205.4", 4);
+    let mut last = String::new();
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            last = scrape(&lab).1;
+            counted_on(&last, "sg1") >= 4.0
+        }),
+        "{last}\n{}",
+        daemon_log(&paths)
+    );
+    assert_eq!(counted_on(&last, GUARD_DEV), 0.0, "{last}");
+    send_options(&lab, "10.205.3", 2);
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            last = scrape(&lab).1;
+            counted_on(&last, GUARD_DEV) >= 2.0
+        }),
+        "{last}"
+    );
+    assert_eq!(counted_on(&last, "sg1"), 4.0, "{last}");
+
+    // `status` shows them by interface too.
+    let st = sipshield_tests::daemon::status(&lab.guarded, &paths);
+    let sg1 = st["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["iface"] == "sg1")
+        .cloned()
+        .unwrap();
+    assert!(sg1["packets"]["passed"].as_u64().unwrap() >= 4, "{st}");
+
+    // A restart keeps each interface's slot: the counts go on.
+    daemon.stop();
+    let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    send_options(&lab, "10.205.4", 1);
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            last = scrape(&lab).1;
+            counted_on(&last, "sg1") >= 5.0
+        }),
+        "{last}\n{}",
+        daemon_log(&paths)
+    );
+    assert_eq!(counted_on(&last, GUARD_DEV), 2.0, "{last}");
+    daemon.stop_and_detach(&lab.guarded, &paths);
+}

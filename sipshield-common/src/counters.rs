@@ -1,8 +1,9 @@
-//! Global per-CPU packet counters (`COUNTERS` map).
+//! Per-CPU packet counters.
 //!
-//! Every packet increments exactly one verdict counter, at index
-//! `verdict_index(action, reason)`. After the verdict block come event counters
-//! that do not classify packets (`Counter`).
+//! Every packet increments exactly one verdict counter in `VERDICTS`, in the
+//! block of the interface slot it came in on, at `verdict_index(action,
+//! reason)`. `COUNTERS` holds event counters that do not classify packets
+//! (`Counter`), then SIP messages by method.
 
 /// What happened to the packet.
 #[repr(u32)]
@@ -160,25 +161,49 @@ impl Counter {
     }
 }
 
+/// Index of a verdict within one interface slot's block of `VERDICTS`.
 pub const fn verdict_index(action: Action, reason: Reason) -> u32 {
     action as u32 * Reason::COUNT as u32 + reason as u32
 }
 
-pub const fn counter_index(counter: Counter) -> u32 {
-    (Action::COUNT * Reason::COUNT) as u32 + counter as u32
+/// Verdict counters (action × reason) of one interface slot.
+pub const VERDICTS_LEN: u32 = (Action::COUNT * Reason::COUNT) as u32;
+
+/// Interfaces counted apart (slots 1..=MAX_IFACE_SLOTS); slot 0 holds
+/// packets of any other interface (one attached by hand, one whose
+/// ifindex is past `IFINDEX_LIMIT`).
+pub const MAX_IFACE_SLOTS: u32 = 16;
+
+/// `IFACE_SLOTS` is indexed by ifindex directly (an array lookup the JIT
+/// inlines, where a hash would cost a lookup on every dropped packet).
+pub const IFINDEX_LIMIT: u32 = 4096;
+
+/// Entries in the `VERDICTS` per-CPU array: a block per slot. The totals
+/// over every interface are the sums over the slots (a packet is counted
+/// once, on the drop path's only counter).
+pub const VERDICTS_ENTRIES: u32 = (MAX_IFACE_SLOTS + 1) * VERDICTS_LEN;
+
+/// Index in `VERDICTS` of verdict `verdict` (a `verdict_index`) of `slot`.
+pub const fn slot_verdict_index(slot: u32, verdict: u32) -> u32 {
+    slot * VERDICTS_LEN + verdict
 }
 
-/// SIP messages seen on a SIP port, by method (`Method` order), whatever
-/// their verdict; a TCP segment counts each message it holds.
+/// Index in `COUNTERS` of an event counter.
+pub const fn counter_index(counter: Counter) -> u32 {
+    counter as u32
+}
+
+/// Index in `COUNTERS` of the SIP messages seen on a SIP port of a method
+/// (`Method` order), whatever their verdict; a TCP segment counts each
+/// message it holds.
 pub const fn method_index(method: u8) -> u32 {
     let m = if (method as usize) < crate::sip::Method::COUNT {
         method as u32
     } else {
         crate::sip::Method::Other as u32
     };
-    (Action::COUNT * Reason::COUNT + Counter::COUNT) as u32 + m
+    Counter::COUNT as u32 + m
 }
 
 /// Entries in the `COUNTERS` per-CPU array.
-pub const COUNTERS_LEN: u32 =
-    (Action::COUNT * Reason::COUNT + Counter::COUNT + crate::sip::Method::COUNT) as u32;
+pub const COUNTERS_LEN: u32 = (Counter::COUNT + crate::sip::Method::COUNT) as u32;

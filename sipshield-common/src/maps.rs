@@ -18,13 +18,15 @@ pub const SOURCES_V6: &str = "SOURCES_V6";
 pub const CONFIG: &str = "CONFIG";
 pub const UA_PREFIXES: &str = "UA_PREFIXES";
 pub const COUNTERS: &str = "COUNTERS";
+pub const IFACE_SLOTS: &str = "IFACE_SLOTS";
+pub const VERDICTS: &str = "VERDICTS";
 pub const EVENTS: &str = "EVENTS";
 pub const META: &str = "META";
 
 /// Layout of the pinned maps (names, key and value types). A sipshield
 /// whose layout differs from the pinned one migrates every entry into new
 /// maps; one with the same layout reuses them.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Compiled-in sizes; userspace overrides them at load time from configuration.
 pub const DEFAULT_MAX_BANS: u32 = 1 << 20;

@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use sipshield_common::{
     config::{UaPrefix, XdpConfig, MAX_UA_PREFIXES, SCRATCH_LEN},
-    counters::COUNTERS_LEN,
+    counters::{COUNTERS_LEN, IFINDEX_LIMIT, VERDICTS_ENTRIES},
     maps::{
         AllowEntry, BanEntry, KnownEntry, Meta, RangeEntry, SourceStats, DEFAULT_MAX_ALLOW,
         DEFAULT_MAX_BANS, DEFAULT_MAX_KERNEL_BANS, DEFAULT_MAX_KNOWN, DEFAULT_MAX_RANGES,
@@ -90,6 +90,13 @@ pub static UA_PREFIXES: Array<UaPrefix> = Array::with_max_entries(MAX_UA_PREFIXE
 
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS_LEN, 0);
+
+/// Interface slot by ifindex (0: not counted apart).
+#[map]
+pub static IFACE_SLOTS: Array<u32> = Array::with_max_entries(IFINDEX_LIMIT, 0);
+/// Verdict counters, a block per interface slot.
+#[map]
+pub static VERDICTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(VERDICTS_ENTRIES, 0);
 
 #[map]
 pub static META: Array<Meta> = Array::with_max_entries(1, 0);

@@ -22,7 +22,7 @@ use crate::{
     maps::{CONFIG, SCRATCH},
     packet::{self, L3State, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, L3, L4},
     sip::{self, Start, UaVerdict},
-    verdict::{self, drop, pass},
+    verdict::{self, drop, pass, Verdict},
 };
 
 #[xdp]
@@ -30,13 +30,13 @@ pub fn sipshield(ctx: XdpContext) -> u32 {
     // The config map always has entry 0 (zeroed until userspace writes it:
     // enforce mode, no SIP ports, bans and allowlist only).
     match CONFIG.get(0) {
-        Some(cfg) => judge_frame(&ctx, cfg),
+        Some(cfg) => verdict::finish(&ctx, judge_frame(&ctx, cfg)),
         None => XDP_PASS,
     }
 }
 
 #[inline(always)]
-fn judge_frame(ctx: &XdpContext, cfg: &XdpConfig) -> u32 {
+fn judge_frame(ctx: &XdpContext, cfg: &XdpConfig) -> Verdict {
     let mode = Mode::from_u32(cfg.mode);
     // Fast path: an untagged IPv4 frame from a banned source is dropped
     // after one lookup, before the full parse (the same verdict the full
@@ -87,7 +87,7 @@ fn judge_ip<F: Family>(
     mode: Mode,
     l3: L3<F::Addr>,
     bans_checked: bool,
-) -> u32 {
+) -> Verdict {
     let src = l3.src;
     // Read lazily: most packets never need the time.
     let mut now = 0u64;
@@ -241,7 +241,7 @@ fn is_known<F: Family>(src: &F::Addr, now: u64) -> bool {
 /// What the rate guard made of a message.
 enum Policed {
     /// Over the limit: this verdict (dropped; an unknown source banned).
-    Over(u32),
+    Over(Verdict),
     /// Within the limit.
     Within,
     /// A source's first message (or an LRU race): not policed, no entry.
@@ -329,7 +329,7 @@ fn judge_sip<F: Family>(
     mode: Mode,
     src: &F::Addr,
     msg: &Message,
-) -> u32 {
+) -> Verdict {
     let Some(kind) = sip_port_kind(cfg, msg.proto, msg.dport) else {
         return pass(Reason::NotSip);
     };

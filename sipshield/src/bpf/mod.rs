@@ -11,6 +11,7 @@ mod batch;
 pub mod clock;
 pub mod config_map;
 pub mod events;
+pub mod iface_stats;
 pub mod known;
 pub mod loader;
 pub mod meta;

@@ -31,6 +31,7 @@ use aya::{
 use sipshield_common::maps::{self as names, Meta, LAYOUT_VERSION};
 
 use super::{
+    iface_stats::{self, IfaceSlot},
     loader::{AttachMode, LoadedProgram, MapSizes},
     migrate, object,
     shield_maps::MAP_NAMES,
@@ -63,6 +64,8 @@ pub struct Pinned {
     pub links: Vec<LinkState>,
     /// What start-up did, for the log and `status`.
     pub how: String,
+    /// The counter slot of each interface.
+    pub slots: Vec<IfaceSlot>,
 }
 
 pub fn maps_dir(root: &Path) -> PathBuf {
@@ -212,6 +215,8 @@ pub fn attach_all(
                     .is_some_and(|i| i.program_id() == program_id)
             });
             if all_live {
+                let mut maps = maps;
+                let slots = assign_slots(&mut maps, ifaces);
                 let links = ifaces
                     .iter()
                     .map(|iface| LinkState {
@@ -225,6 +230,7 @@ pub fn attach_all(
                     program_id,
                     links,
                     how: "adopted".into(),
+                    slots,
                 });
             }
         }
@@ -269,6 +275,8 @@ pub fn attach_all(
         _pad: 0,
         build_id,
     })?;
+    // Before the first attach: its first packets already count as its own.
+    let slots = assign_slots(&mut maps, ifaces);
 
     // The links hold the program: nothing else needs to pin it.
     let program_id = program.program_id()?;
@@ -315,7 +323,27 @@ pub fn attach_all(
         program_id,
         links,
         how,
+        slots,
     })
+}
+
+/// Counter slots for `ifaces`; on failure every interface counts as
+/// "other" (counting is never a reason not to guard).
+fn assign_slots(maps: &mut ShieldMaps, ifaces: &[String]) -> Vec<IfaceSlot> {
+    let named: Vec<(String, u32)> = ifaces
+        .iter()
+        .map(|n| (n.clone(), iface_stats::ifindex(n).unwrap_or(u32::MAX)))
+        .collect();
+    let Some(slots) = maps.interfaces.as_mut() else {
+        return Vec::new();
+    };
+    match slots.assign(&named, &mut maps.stats) {
+        Ok(slots) => slots,
+        Err(e) => {
+            log::warn!("per-interface counters: {e}; counting every interface as other");
+            Vec::new()
+        }
+    }
 }
 
 fn pin_link(
@@ -347,7 +375,13 @@ fn pin_link(
 /// down): attaches nothing.
 pub fn open(root: &Path) -> Result<Pinned, BpfError> {
     let maps = ShieldMaps::from_pins(&maps_dir(root))?;
-    let links = pinned_interfaces(root)
+    let names = pinned_interfaces(root);
+    let slots = maps
+        .interfaces
+        .as_ref()
+        .map(|s| s.held(&names))
+        .unwrap_or_default();
+    let links = names
         .into_iter()
         .map(|iface| LinkState {
             iface,
@@ -360,6 +394,7 @@ pub fn open(root: &Path) -> Result<Pinned, BpfError> {
         program_id: pinned_program_id(root).unwrap_or(0),
         links,
         how: "opened".into(),
+        slots,
     })
 }
 

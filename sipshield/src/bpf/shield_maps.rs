@@ -9,8 +9,8 @@ use aya::{
 use sipshield_common::maps as names;
 
 use super::{
-    ban_table::AddrTable, known::KnownSources, map_err, meta::MetaMap, Allowlist, BanRanges,
-    BanTable, BpfError, ConfigMap, EventStream, SourceCounters, Stats,
+    ban_table::AddrTable, iface_stats::IfaceSlots, known::KnownSources, map_err, meta::MetaMap,
+    Allowlist, BanRanges, BanTable, BpfError, ConfigMap, EventStream, SourceCounters, Stats,
 };
 
 /// Every map the program uses. Built from a loaded program or from the pins
@@ -24,14 +24,17 @@ pub struct ShieldMaps {
     pub allow: Allowlist,
     pub known: KnownSources,
     pub sources: SourceCounters,
+    /// Verdicts (per interface slot) and event counters.
     pub stats: Stats,
+    /// Interface slots (`None`: pins of a layout before them).
+    pub interfaces: Option<IfaceSlots>,
     pub config: ConfigMap,
     pub events: EventStream,
     pub meta: MetaMap,
 }
 
 /// Names of the maps `ShieldMaps` holds (and pins).
-pub const MAP_NAMES: [&str; 17] = [
+pub const MAP_NAMES: [&str; 19] = [
     names::ALLOW_V4,
     names::ALLOW_V6,
     names::BANS_V4,
@@ -47,6 +50,8 @@ pub const MAP_NAMES: [&str; 17] = [
     names::CONFIG,
     names::UA_PREFIXES,
     names::COUNTERS,
+    names::IFACE_SLOTS,
+    names::VERDICTS,
     names::EVENTS,
     names::META,
 ];
@@ -92,7 +97,19 @@ impl ShieldMaps {
                 (names::KNOWN_V4, names::KNOWN_V6),
             )),
             sources: SourceCounters::new(typed!(names::SOURCES_V4), typed!(names::SOURCES_V6)),
-            stats: Stats::new(typed!(names::COUNTERS)),
+            stats: Stats::new(
+                typed!(names::COUNTERS),
+                match get(names::VERDICTS) {
+                    Ok(m) => Some(m.try_into().map_err(map_err(names::VERDICTS))?),
+                    Err(_) => None,
+                },
+            ),
+            interfaces: match get(names::IFACE_SLOTS) {
+                Ok(m) => Some(IfaceSlots::new(
+                    m.try_into().map_err(map_err(names::IFACE_SLOTS))?,
+                )),
+                Err(_) => None,
+            },
             config: ConfigMap::new(typed!(names::CONFIG), typed!(names::UA_PREFIXES)),
             events: EventStream::new(typed!(names::EVENTS)),
             meta: MetaMap::new(typed!(names::META)),

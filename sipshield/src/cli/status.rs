@@ -76,8 +76,28 @@ pub fn render(r: &Value) -> String {
     if ifaces.is_empty() {
         out += "interfaces: none guarded\n";
     } else {
-        let mut t = Table::new(&["INTERFACE", "XDP MODE", "PROGRAM", "STATE"]);
+        let mut t = Table::new(&[
+            "INTERFACE",
+            "XDP MODE",
+            "PROGRAM",
+            "STATE",
+            "PASSED",
+            "DROPPED",
+        ]);
         for i in &ifaces {
+            let p = &i["packets"];
+            let (passed, dropped) = if p.is_object() {
+                // Observe mode drops nothing: it passes would-drops.
+                let (d, w) = (n(&p["dropped"]), n(&p["would_drop"]));
+                let dropped = if w > 0 {
+                    format!("{d} (would {w})")
+                } else {
+                    d.to_string()
+                };
+                (n(&p["passed"]).to_string(), dropped)
+            } else {
+                ("-".into(), "-".into())
+            };
             t.row(vec![
                 s(&i["iface"]),
                 s(&i["attach_mode"]),
@@ -88,6 +108,8 @@ pub fn render(r: &Value) -> String {
                     "DETACHED"
                 }
                 .into(),
+                passed,
+                dropped,
             ]);
         }
         out += "interfaces:\n";

@@ -618,9 +618,11 @@ impl Engine {
 
     /// The metrics that are read rather than counted as they happen.
     fn update_metrics(&mut self) {
-        match self.shield.stats() {
-            Ok(stats) => self.metrics.kernel(&stats),
-            Err(e) => log::debug!("metrics: reading the kernel's counters: {e}"),
+        match (self.shield.stats(), self.shield.interface_stats()) {
+            (Ok(stats), Ok(interfaces)) => self.metrics.kernel(&stats, &interfaces),
+            (Err(e), _) | (_, Err(e)) => {
+                log::debug!("metrics: reading the kernel's counters: {e}")
+            }
         }
         self.metrics.bans_held(&self.policy.ban_counts());
         self.metrics.tracked_sources(self.policy.tracked_sources());

@@ -24,6 +24,7 @@ use crate::{bpf::StatsSnapshot, offence::OffenceClass, policy::BanCounts};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabels {
+    interface: String,
     action: String,
     reason: String,
 }
@@ -133,7 +134,7 @@ impl Metrics {
         };
         r.register(
             "sipshield_packets",
-            "Packets on the guarded interfaces by verdict and reason (all interfaces together)",
+            "Packets on the guarded interfaces by interface, verdict and reason (interface \"other\": one without a counter slot)",
             m.packets.clone(),
         );
         r.register(
@@ -245,23 +246,15 @@ impl Metrics {
         counter.inc_by(delta);
     }
 
-    /// The kernel's counters (read once a second).
-    pub fn kernel(&mut self, stats: &StatsSnapshot) {
-        for action in Action::ALL {
-            for reason in Reason::ALL {
-                let n = stats.verdict(action, reason);
-                if n == 0 && !self.seen.contains_key(&verdict_key(action, reason)) {
-                    continue;
-                }
-                let c = self
-                    .packets
-                    .get_or_create(&VerdictLabels {
-                        action: action.name().into(),
-                        reason: reason.name().into(),
-                    })
-                    .clone();
-                self.add(verdict_key(action, reason), &c, n);
-            }
+    /// The kernel's counters (read once a second): verdicts per interface
+    /// from `interfaces` (the global ones when there are none), the rest
+    /// from `stats`.
+    pub fn kernel(&mut self, stats: &StatsSnapshot, interfaces: &[(String, StatsSnapshot)]) {
+        if interfaces.is_empty() {
+            self.verdicts("all", stats);
+        }
+        for (name, snapshot) in interfaces {
+            self.verdicts(name, snapshot);
         }
         for method in sipshield_common::sip::Method::ALL {
             let c = self
@@ -288,6 +281,27 @@ impl Metrics {
                 &c,
                 stats.counter(counter),
             );
+        }
+    }
+
+    fn verdicts(&mut self, interface: &str, stats: &StatsSnapshot) {
+        for action in Action::ALL {
+            for reason in Reason::ALL {
+                let n = stats.verdict(action, reason);
+                let key = verdict_key(interface, action, reason);
+                if n == 0 && !self.seen.contains_key(&key) {
+                    continue;
+                }
+                let c = self
+                    .packets
+                    .get_or_create(&VerdictLabels {
+                        interface: interface.into(),
+                        action: action.name().into(),
+                        reason: reason.name().into(),
+                    })
+                    .clone();
+                self.add(key, &c, n);
+            }
         }
     }
 
@@ -464,8 +478,8 @@ pub fn as_text_format(open_metrics: &str) -> String {
     out
 }
 
-fn verdict_key(action: Action, reason: Reason) -> String {
-    format!("packets {} {}", action.name(), reason.name())
+fn verdict_key(interface: &str, action: Action, reason: Reason) -> String {
+    format!("packets {interface} {} {}", action.name(), reason.name())
 }
 
 fn class_labels(class: OffenceClass) -> ClassLabels {

@@ -20,6 +20,7 @@ use crate::bpf::{
     addr,
     allowlist::KernelAllow,
     clock,
+    iface_stats::{IfaceSlot, OTHER_INTERFACES},
     pins::{LinkState, Pinned},
     BpfError, KernelEvent, ShieldMaps, StatsSnapshot,
 };
@@ -88,6 +89,8 @@ pub struct Shield {
     /// What start-up did (adopted, replaced, migrated...).
     pub how: String,
     pub shares: Shares,
+    /// The counter slot of each guarded interface.
+    pub slots: Vec<IfaceSlot>,
 }
 
 impl Shield {
@@ -104,6 +107,7 @@ impl Shield {
             links: pinned.links,
             how: pinned.how,
             shares,
+            slots: pinned.slots,
         })
     }
 
@@ -291,6 +295,20 @@ impl Shield {
 
     pub fn stats(&self) -> Result<StatsSnapshot, BpfError> {
         self.maps.stats.snapshot()
+    }
+
+    /// Verdict counters of each guarded interface, then "other" (packets
+    /// of interfaces without a slot of their own).
+    pub fn interface_stats(&self) -> Result<Vec<(String, StatsSnapshot)>, BpfError> {
+        if self.maps.interfaces.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for s in self.slots.iter().filter(|s| s.slot != 0) {
+            out.push((s.name.clone(), self.maps.stats.slot(s.slot)?));
+        }
+        out.push((OTHER_INTERFACES.to_string(), self.maps.stats.slot(0)?));
+        Ok(out)
     }
 
     /// The `n` busiest SIP sources.

@@ -67,16 +67,26 @@ pub fn unix(t: SystemTime) -> u64 {
 
 /// Builds the report. `top` = how many top sources to include.
 pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Result<Value, BpfError> {
+    let per_iface = shield.interface_stats()?;
     let mut interfaces = Vec::new();
     for l in &shield.links {
         let (attached_id, mode) = pins::xdp_status(&l.iface).unwrap_or((0, "none"));
-        interfaces.push(json!({
+        let counted = per_iface.iter().find(|(name, _)| *name == l.iface);
+        let mut entry = json!({
             "iface": l.iface,
             "program_id": attached_id,
             "attached": attached_id != 0 && attached_id == shield.program_id,
             "attach_mode": mode,
             "adopted": l.adopted,
-        }));
+        });
+        if let Some((_, st)) = counted {
+            entry["packets"] = json!({
+                "passed": st.total(Action::Pass),
+                "dropped": st.total(Action::Drop),
+                "would_drop": st.total(Action::WouldDrop),
+            });
+        }
+        interfaces.push(entry);
     }
     let mode = match sipshield_common::config::Mode::from_u32(shield.maps.config.read()?.mode) {
         sipshield_common::config::Mode::Enforce => "enforce",
