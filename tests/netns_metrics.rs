@@ -253,6 +253,9 @@ fn packets_are_counted_per_interface_and_go_on_across_a_restart() {
         auth.to_str().unwrap(),
     ];
     let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    // The socket opens before the kernel is configured; its first answer
+    // comes after: until then no port is a SIP port.
+    sipshield_tests::daemon::status(&lab.guarded, &paths);
     send_options(&lab, "10.205.4", 4);
     let mut last = String::new();
     assert!(
@@ -288,6 +291,7 @@ fn packets_are_counted_per_interface_and_go_on_across_a_restart() {
     // A restart keeps each interface's slot: the counts go on.
     daemon.stop();
     let daemon = Daemon::start(&lab.guarded, &paths, &args);
+    sipshield_tests::daemon::status(&lab.guarded, &paths);
     send_options(&lab, "10.205.4", 1);
     assert!(
         wait_for(Duration::from_secs(5), || {
