@@ -52,6 +52,10 @@ pub enum BanOrigin {
     Scanner = 2,
     /// An operator (`sipshield bans add`).
     Operator = 3,
+    /// A CrowdSec decision (the bouncer's pull from LAPI).
+    CrowdSec = 4,
+    /// A blocklist feed.
+    Feed = 5,
 }
 
 impl BanOrigin {
@@ -60,6 +64,8 @@ impl BanOrigin {
             1 => BanOrigin::RateGuard,
             2 => BanOrigin::Scanner,
             3 => BanOrigin::Operator,
+            4 => BanOrigin::CrowdSec,
+            5 => BanOrigin::Feed,
             _ => BanOrigin::Userspace,
         }
     }
@@ -67,6 +73,12 @@ impl BanOrigin {
     /// Made by the program itself: lives in the kernel's share (`KBANS_*`).
     pub const fn is_kernel(self) -> bool {
         matches!(self, BanOrigin::RateGuard | BanOrigin::Scanner)
+    }
+
+    /// From the fleet (CrowdSec, feeds): the daemon's fleet book holds
+    /// these, never its policy.
+    pub const fn is_fleet(self) -> bool {
+        matches!(self, BanOrigin::CrowdSec | BanOrigin::Feed)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod bpf;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod fleet;
 pub mod hardening;
 pub mod logs;
 pub mod offence;

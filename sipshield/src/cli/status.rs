@@ -153,6 +153,38 @@ pub fn render(r: &Value) -> String {
         },
         thousands(n(&b["kernel_made"])),
     );
+    if let Some(by) = b["fleet_by_source"].as_object().filter(|m| !m.is_empty()) {
+        let parts: Vec<String> = by
+            .iter()
+            .map(|(k, v)| format!("{k} {}", thousands(n(v))))
+            .collect();
+        out += &format!(
+            "  fleet: {} (of {} per family for the fleet)\n",
+            parts.join(", "),
+            thousands(n(&sh["fleet_share"]))
+        );
+    }
+    let cs = &r["crowdsec"];
+    if cs["enabled"].as_bool() == Some(true) {
+        let state = match (cs["down_since"].as_u64(), cs["last_pull"].as_u64()) {
+            (Some(since), _) => format!(
+                "LAPI UNREACHABLE for {} ({}); bans in force stay",
+                status::age(since),
+                s(&cs["last_error"])
+            ),
+            (None, Some(at)) => format!("last pull {} ago", status::age(at)),
+            (None, None) => "no answer yet".to_string(),
+        };
+        out += &format!(
+            "crowdsec: {} decisions from {}; {state}{}\n",
+            thousands(n(&cs["decisions"])),
+            s(&cs["api_url"]),
+            match n(&cs["allowlisted"]) {
+                0 => String::new(),
+                k => format!("; {k} not enforced (allowlisted)"),
+            }
+        );
+    }
     out += &format!(
         "known-good sources: {} (policed, never banned by the kernel)\n",
         thousands(n(&r["known_good"]))

@@ -6,6 +6,7 @@
 //! Command-line overrides are applied by the daemon to the loaded struct.
 
 mod allow;
+mod crowdsec;
 mod daemon;
 mod duration;
 mod error;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sipshield_common::config::{UaPrefix, XdpConfig};
 
 pub use allow::{AllowSection, Cidr};
+pub use crowdsec::CrowdSecSection;
 pub use daemon::{default_route_interfaces, DaemonSection, AUTO_INTERFACES};
 pub use duration::{format_duration, parse_duration, BanLength, DurationError};
 pub use error::{ConfigError, KeyPath, Location, Problem};
@@ -51,6 +53,7 @@ pub struct Config {
     pub allow: AllowSection,
     pub metrics: MetricsSection,
     pub hooks: HooksSection,
+    pub crowdsec: CrowdSecSection,
 }
 
 impl Config {
@@ -116,6 +119,7 @@ impl Config {
         self.allow.validate(self.xdp.max_allow, &mut problems);
         self.metrics.validate(&mut problems);
         self.hooks.validate(&mut problems);
+        self.crowdsec.validate(&mut problems);
         problems.0
     }
 

@@ -28,6 +28,10 @@ use crate::{
     state::{self, BanRecord, BanTarget},
 };
 
+mod fleet;
+
+pub use fleet::CrowdSecState;
+
 /// One line of "what happened" kept for `status`.
 const RECENT: usize = 20;
 
@@ -57,6 +61,11 @@ pub struct Engine {
     pending_cursors: Vec<(String, String)>,
     pub metrics: super::metrics::Metrics,
     pub events: super::events::EventBus,
+    /// Decisions from CrowdSec (and, later, feeds).
+    pub fleet: crate::fleet::book::FleetBook,
+    pub crowdsec: CrowdSecState,
+    /// Fleet decisions added or gone, for the next flush.
+    fleet_changes: Vec<state::db::Change>,
 }
 
 /// A ban waiting for room in the kernel.
@@ -99,6 +108,15 @@ fn same_ban(held: &sipshield_common::maps::BanEntry, want: &Waiting) -> bool {
     held.origin == want.origin as u32 && expiry_close
 }
 
+/// The fleet's end `fleet` is later than the local one (`None`: never).
+fn fleet_outlasts(fleet: Option<u64>, local: Option<u64>) -> bool {
+    match (fleet, local) {
+        (None, Some(_)) => true,
+        (Some(f), Some(l)) => f > l,
+        _ => false,
+    }
+}
+
 fn order_expiry(order: &BanOrder) -> u64 {
     match order.expires_at() {
         None => 0,
@@ -133,6 +151,9 @@ impl Engine {
             pending_cursors: Vec::new(),
             metrics: super::metrics::Metrics::new(),
             events,
+            fleet: crate::fleet::book::FleetBook::default(),
+            crowdsec: CrowdSecState::default(),
+            fleet_changes: Vec::new(),
         }
     }
 
@@ -146,11 +167,16 @@ impl Engine {
     fn enforce(&mut self, record: &BanRecord, kernel_created: Option<u64>) -> Result<(), BpfError> {
         let created = kernel_created
             .unwrap_or_else(|| clock::monotonic_since(state::from_unix_secs(record.created)));
+        // A fleet decision that lasts longer keeps the target banned that long.
+        let until = match self.fleet.effective(&record.target) {
+            Some(f) if fleet_outlasts(f.until, record.expires) => f.until,
+            _ => record.expires,
+        };
         self.put(
             record.target.as_net(),
             Waiting {
                 created_ns: created,
-                expires_ns: kernel_expiry(record.expires),
+                expires_ns: kernel_expiry(until),
                 origin: Self::kernel_origin(record),
             },
         )
@@ -216,6 +242,10 @@ impl Engine {
             if let Err(e) = self.shield.unban(r.target.as_net()) {
                 log::error!("lifting {} in the kernel: {e}", r.target);
             }
+            // A fleet decision on the same target still holds it.
+            if self.fleet.effective(&r.target).is_some() {
+                self.enforce_fleet(&std::iter::once(r.target).collect());
+            }
             log::info!("lifted ban of {} ({})", r.target, r.reason);
             self.record_event(super::events::EventAction::Unban, r);
         }
@@ -278,6 +308,9 @@ impl Engine {
                     };
                     self.on_kernel_ban(ip, class, at);
                 }
+                // The fleet's own (restored from the database) are put back
+                // by `reconcile_fleet`; any other is stale.
+                KernelOrigin::CrowdSec | KernelOrigin::Feed => {}
                 KernelOrigin::Userspace | KernelOrigin::Operator => {
                     let left = (entry.expires_ns != 0).then(|| {
                         std::time::Duration::from_nanos(entry.expires_ns.saturating_sub(mono_now))
@@ -350,6 +383,7 @@ impl Engine {
         }
         let lifted = self.policy.lift_allowlisted();
         self.lift(&lifted);
+        self.reconcile_fleet();
         // Expired kernel entries (the program ignores them) are pruned by
         // housekeeping, a slice at a time, not here: a walk of a million
         // entries would double the start.
@@ -599,6 +633,7 @@ impl Engine {
     pub fn housekeeping(&mut self) {
         let expired = self.policy.expire(SystemTime::now());
         self.lift(&expired);
+        self.expire_fleet();
         self.retry();
         self.update_metrics();
         if self.last_store_prune.elapsed() >= STORE_PRUNE_EVERY {
@@ -638,6 +673,7 @@ impl Engine {
     /// the run loop calls it every `FLUSH_EVERY`).
     pub fn flush(&mut self) {
         let mut changes = self.policy.take_changes();
+        changes.append(&mut self.fleet_changes);
         for c in &changes {
             match c {
                 state::db::Change::Ban(b) => self.metrics.ban_made(b.class),
@@ -682,6 +718,7 @@ impl Engine {
     pub fn allowlist_changed(&mut self) {
         let lifted = self.policy.lift_allowlisted();
         self.lift(&lifted);
+        self.fleet_allowlist_sweep();
         let allow = self.config.allow.clone();
         if let Err(e) = self
             .shield
@@ -791,6 +828,10 @@ impl Engine {
                 .map(|(ip, until)| (ip.to_string(), state::unix_secs(until)))
                 .collect(),
             not_enforced: self.unenforced.len(),
+            crowdsec: self.crowdsec_json(),
+            fleet_decisions: self.fleet.len(),
+            fleet_targets: self.fleet.target_count(),
+            fleet_by_source: self.fleet_by_source(),
             counts: self.policy.ban_counts(),
         }
     }
@@ -825,13 +866,14 @@ impl Engine {
             )),
             Request::BansList => {
                 let now_unix = status::unix(now);
-                Ok(Value::Array(
-                    self.policy
-                        .bans()
-                        .filter(|b| b.is_active(now_unix))
-                        .map(|b| self.ban_json(b))
-                        .collect(),
-                ))
+                let mut all: Vec<Value> = self
+                    .policy
+                    .bans()
+                    .filter(|b| b.is_active(now_unix))
+                    .map(|b| self.ban_json(b))
+                    .collect();
+                all.extend(self.fleet_bans_json());
+                Ok(Value::Array(all))
             }
             Request::BanAdd {
                 target,
@@ -866,13 +908,31 @@ impl Engine {
             }
             Request::BanDel { target } => {
                 let net = addr::parse_net(&target)?;
-                let removed = self.policy.unban(BanTarget::from_net(net));
+                let t = BanTarget::from_net(net);
+                let fleet: Vec<String> = self
+                    .fleet
+                    .decisions_of(&t)
+                    .map(|d| format!("{} decision {}", d.source.name(), d.id))
+                    .collect();
+                if !fleet.is_empty() && self.policy.ban_for(&t).is_none() {
+                    // CrowdSec would not know, and its next full pull would
+                    // ban it again: lifted where it was made.
+                    return Err(format!(
+                        "{t} is banned by {}: lift it there (cscli decisions delete --ip/--range {t})",
+                        fleet.join(", ")
+                    ));
+                }
+                let removed = self.policy.unban(t);
                 if let Some(r) = &removed {
                     self.record_event(super::events::EventAction::Unban, r);
                 }
                 let removed_policy = removed.is_some();
                 self.unenforced.remove(&addr::canonical_net(net));
                 let removed_kernel = self.shield.unban(net).map_err(err)?;
+                if !fleet.is_empty() {
+                    // The local ban goes; the fleet's decisions still hold it.
+                    self.enforce_fleet(&std::iter::once(t).collect());
+                }
                 Ok(json!({"removed": removed_policy || removed_kernel}))
             }
             Request::Events { .. } => Ok(json!(self.events.recent())),

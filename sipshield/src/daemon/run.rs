@@ -17,6 +17,7 @@ use crate::{
     bpf::{pins, AttachMode},
     config::{Config, ShieldMode, DEFAULT_CONFIG_PATH},
     control::{server::ControlServer, Request, Response},
+    fleet::crowdsec::bouncer::{Bouncer, Pulled},
     logs::Parsed,
     policy::{discover, Allowlist, Policy, PolicySettings},
     state::db::StateDb,
@@ -235,6 +236,20 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let poll = config.logs.poll_interval;
     let refresh = config.allow.refresh;
     let watches = watches(&config, &db);
+    let fleet_saved = match db.load_fleet(crate::state::unix_secs(SystemTime::now())) {
+        Ok((saved, skipped)) => {
+            if skipped > 0 {
+                log::warn!(
+                    "{skipped} fleet decision(s) in the state database did not parse: skipped"
+                );
+            }
+            saved
+        }
+        Err(e) => {
+            log::error!("reading fleet decisions: {e}; CrowdSec's next pull brings them back");
+            Vec::new()
+        }
+    };
     let mut engine = Engine::new(
         config.clone(),
         config_shown,
@@ -251,6 +266,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         }
     }
     took("tables counted");
+    for d in fleet_saved {
+        engine.fleet.insert(d);
+    }
     engine.reconcile()?;
     took("kernel reconciled");
     engine.flush();
@@ -261,6 +279,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let socket_path = server.path().to_path_buf();
     let server_task = tokio::spawn(server.serve(req_tx, engine.events.sender()));
     let (disc_tx, mut disc_rx) = mpsc::channel(1);
+    // Pulls wait for the engine (bounded): a slow apply slows the pulls.
+    let (cs_tx, mut cs_rx) = mpsc::channel::<Pulled>(4);
+    let mut bouncer = start_bouncer(&mut engine, &cs_tx);
 
     let mut log_tick = tokio::time::interval(poll);
     let mut event_tick = tokio::time::interval(Duration::from_millis(50));
@@ -286,15 +307,29 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             _ = sigterm.recv() => { log::warn!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { log::warn!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => {
+                let before = engine.config.crowdsec.clone();
                 let msg = reload(&mut engine, &opts);
                 log::warn!("SIGHUP: {msg}");
+                if engine.config.crowdsec != before {
+                    drop(bouncer.take());
+                    bouncer = start_bouncer(&mut engine, &cs_tx);
+                }
+            }
+            Some(pulled) = cs_rx.recv() => {
+                engine.on_pulled(pulled);
             }
             Some((req, reply)) = req_rx.recv() => {
                 let response = if req == Request::Reload {
-                    match try_reload(&mut engine, &opts) {
+                    let before = engine.config.crowdsec.clone();
+                    let r = match try_reload(&mut engine, &opts) {
                         Ok(msg) => Response::ok(serde_json::json!({"message": msg})),
                         Err(e) => Response::error(format!("{e:#}")),
+                    };
+                    if engine.config.crowdsec != before {
+                        drop(bouncer.take());
+                        bouncer = start_bouncer(&mut engine, &cs_tx);
                     }
+                    r
                 } else {
                     engine.handle(req)
                 };
@@ -344,6 +379,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
 
     server_task.abort();
+    drop(bouncer);
     engine.save_now();
     let _ = std::fs::remove_file(&socket_path);
     if opts.detach_on_exit {
@@ -364,6 +400,43 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         log::warn!("exiting; bans stay enforced by the pinned program");
     }
     Ok(())
+}
+
+/// Starts the CrowdSec bouncer when `[crowdsec] api_url` is set. A key that
+/// cannot be read is reported (status, log), never a reason not to guard.
+fn start_bouncer(engine: &mut Engine, tx: &mpsc::Sender<Pulled>) -> Option<Bouncer> {
+    let section = engine.config.crowdsec.clone();
+    engine.crowdsec.enabled = section.enabled();
+    engine.crowdsec.url = section.api_url.clone();
+    if !section.enabled() {
+        return None;
+    }
+    let key = match section.key() {
+        Ok(k) => k,
+        Err(e) => {
+            log::error!("crowdsec: no bouncer key: {e}; not pulling");
+            engine.crowdsec.last_error = Some(format!("no bouncer key: {e}"));
+            engine
+                .crowdsec
+                .down_since
+                .get_or_insert_with(SystemTime::now);
+            return None;
+        }
+    };
+    match Bouncer::start(&section, key, tx.clone()) {
+        Ok(b) => {
+            log::info!(
+                "crowdsec: pulling decisions from {} every {}",
+                section.api_url,
+                crate::config::format_duration(section.update_frequency)
+            );
+            Some(b)
+        }
+        Err(e) => {
+            log::error!("crowdsec: cannot start the puller: {e}");
+            None
+        }
+    }
 }
 
 fn try_reload(engine: &mut Engine, opts: &RunOptions) -> anyhow::Result<String> {

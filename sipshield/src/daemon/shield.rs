@@ -27,14 +27,22 @@ use crate::bpf::{
 use crate::policy::BanCounts;
 
 /// Entries of `BANS_*` per origin (per address family table).
+///
+/// Each origin has room no other can take: operators a reserve of their
+/// own (and whatever is free), the fleet (CrowdSec and feeds) a quarter of
+/// the table, log bans the rest. A forged flood of log failures can fill
+/// only the log share; a 100k-decision CrowdSec pull only the fleet's.
 #[derive(Clone, Debug, Default)]
 pub struct Shares {
     /// Capacity of each family's table.
     pub capacity: u32,
     /// Entries only operator bans may use.
     pub operator_reserve: u32,
+    /// Entries only the fleet may use (CrowdSec, feeds), and its limit.
+    pub fleet_share: u32,
     pub log: [u32; 2],
     pub operator: [u32; 2],
+    pub fleet: [u32; 2],
     /// Bans refused because their origin's share was full (since start).
     pub refused: u64,
 }
@@ -44,6 +52,7 @@ impl Shares {
         Shares {
             capacity,
             operator_reserve: (capacity / 16).clamp(1, 65_536),
+            fleet_share: capacity / 4,
             ..Shares::default()
         }
     }
@@ -52,6 +61,7 @@ impl Shares {
         let i = usize::from(v6);
         match origin {
             BanOrigin::Operator => &mut self.operator[i],
+            o if o.is_fleet() => &mut self.fleet[i],
             _ => &mut self.log[i],
         }
     }
@@ -59,10 +69,17 @@ impl Shares {
     /// Room for one more ban of `origin` in the family's table.
     fn has_room(&self, origin: BanOrigin, v6: bool) -> bool {
         let i = usize::from(v6);
-        let used = self.log[i] + self.operator[i];
+        let used = self.log[i] + self.operator[i] + self.fleet[i];
+        if used >= self.capacity {
+            return false;
+        }
         match origin {
-            BanOrigin::Operator => used < self.capacity,
-            _ => used < self.capacity && self.log[i] < self.capacity - self.operator_reserve,
+            BanOrigin::Operator => true,
+            o if o.is_fleet() => self.fleet[i] < self.fleet_share,
+            _ => {
+                let others = self.operator_reserve.saturating_add(self.fleet_share);
+                self.log[i] < self.capacity.saturating_sub(others)
+            }
         }
     }
 
@@ -70,8 +87,10 @@ impl Shares {
         serde_json::json!({
             "capacity_per_family": self.capacity,
             "operator_reserve": self.operator_reserve,
+            "fleet_share": self.fleet_share,
             "log": self.log[0] + self.log[1],
             "operator": self.operator[0] + self.operator[1],
+            "fleet": self.fleet[0] + self.fleet[1],
             "refused_full": self.refused,
         })
     }
@@ -331,6 +350,8 @@ impl Shield {
             log: counts.log,
             operator: counts.operator,
             kernel: counts.kernel,
+            // The fleet book's count, filled in by the engine.
+            fleet: 0,
             ranges: counts.ranges,
             known: self
                 .maps
@@ -364,6 +385,7 @@ impl Shield {
             match BanOrigin::from_u32(e.origin) {
                 BanOrigin::Operator => c.operator += 1,
                 o if o.is_kernel() => c.kernel += 1,
+                o if o.is_fleet() => c.fleet += 1,
                 _ => c.log += 1,
             }
             c.active_exact.push((ip, e));
@@ -394,6 +416,8 @@ pub struct Census {
     pub log: u64,
     pub operator: u64,
     pub kernel: u64,
+    /// CrowdSec and feeds.
+    pub fleet: u64,
     pub ranges: u64,
     pub known: u64,
     /// Expired entries not pruned yet (exact and ranges); `None` when not
@@ -410,5 +434,7 @@ pub fn origin_name(origin: u32) -> &'static str {
         BanOrigin::RateGuard => "rate-guard",
         BanOrigin::Scanner => "scanner",
         BanOrigin::Operator => "operator",
+        BanOrigin::CrowdSec => "crowdsec",
+        BanOrigin::Feed => "feed",
     }
 }

@@ -57,6 +57,13 @@ pub struct DaemonInfo {
     pub known_good: Vec<(String, u64)>,
     /// What the ban hooks did: ran, failed, timed out, dropped.
     pub hooks: Value,
+    /// The CrowdSec bouncer (`crowdsec` of the report).
+    pub crowdsec: Value,
+    /// Fleet decisions held, and the targets they ban.
+    pub fleet_decisions: usize,
+    pub fleet_targets: usize,
+    /// Targets banned by the fleet alone, by source (`crowdsec`, `feed:x`).
+    pub fleet_by_source: std::collections::BTreeMap<String, u64>,
     /// The bans it holds, by kind and origin.
     pub counts: crate::policy::BanCounts,
 }
@@ -150,6 +157,9 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
         "bans": {
             "exact_v4": census.exact_v4, "exact_v6": census.exact_v6, "ranges": census.ranges,
             "log": census.log, "operator": census.operator, "kernel_made": census.kernel,
+            "fleet": daemon.map_or(census.fleet, |d| d.fleet_targets as u64),
+            "fleet_decisions": daemon.map(|d| d.fleet_decisions),
+            "fleet_by_source": daemon.map(|d| json!(d.fleet_by_source)),
             "expired_pending_prune": census.expired,
             "not_enforced": daemon.map(|d| d.not_enforced),
             "shares": shield.shares.to_json(),
@@ -173,6 +183,7 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
         "top_sources": top_sources,
         "recent_bans": recent_bans,
         "logs": daemon.map(|d| json!(d.logs)).unwrap_or(Value::Array(vec![])),
+        "crowdsec": daemon.map(|d| d.crowdsec.clone()).unwrap_or(Value::Null),
         "allowlist": daemon.map(|d| json!(d.allowlist)).unwrap_or(Value::Array(vec![])),
         "hooks": daemon.map(|d| d.hooks.clone()).unwrap_or(Value::Null),
     }))

@@ -158,6 +158,11 @@ impl BanBook {
         targets.iter().filter_map(|t| self.remove(t)).collect()
     }
 
+    /// The ban of exactly `target`, active or not.
+    pub(crate) fn get(&self, target: &BanTarget) -> Option<&BanRecord> {
+        self.by_target.get(target)
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = &BanRecord> {
         self.by_target.values()
     }

@@ -554,6 +554,11 @@ impl Policy {
         self.bans.ban_of(ip, state::unix_secs(now))
     }
 
+    /// The ban of exactly `target` (an address or a network), if any.
+    pub fn ban_for(&self, target: &BanTarget) -> Option<&BanRecord> {
+        self.bans.get(target)
+    }
+
     /// All recorded bans, expired ones included until `expire` runs.
     pub fn bans(&self) -> impl Iterator<Item = &BanRecord> {
         self.bans.iter()

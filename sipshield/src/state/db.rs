@@ -74,6 +74,15 @@ CREATE TABLE IF NOT EXISTS windows (
     PRIMARY KEY (addr, class)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS known_good (addr TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet (
+    source TEXT NOT NULL,
+    id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    until INTEGER,
+    scenario TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    PRIMARY KEY (source, id)
+) WITHOUT ROWID;
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +128,13 @@ pub enum Change {
     Meta {
         key: String,
         value: String,
+    },
+    /// A fleet decision (CrowdSec) made or changed.
+    Fleet(crate::fleet::book::FleetDecision),
+    /// A fleet decision gone.
+    FleetGone {
+        source: String,
+        id: String,
     },
 }
 
@@ -415,6 +431,61 @@ impl StateDb {
         Ok((state, skipped))
     }
 
+    /// The fleet decisions kept (those not over by `now_unix`); rows that
+    /// do not parse are skipped and counted.
+    pub fn load_fleet(
+        &self,
+        now_unix: u64,
+    ) -> Result<(Vec<crate::fleet::book::FleetDecision>, usize), DbError> {
+        use crate::fleet::book::{FleetDecision, FleetSource};
+        let e = |source| self.err(source);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT source, id, target, until, scenario, origin FROM fleet")
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(e)?;
+        let (mut out, mut skipped) = (Vec::new(), 0);
+        let mut texts: std::collections::HashSet<std::sync::Arc<str>> = Default::default();
+        let mut share = |t: String| -> std::sync::Arc<str> {
+            if let Some(a) = texts.get(t.as_str()) {
+                return a.clone();
+            }
+            let a: std::sync::Arc<str> = t.into();
+            texts.insert(a.clone());
+            a
+        };
+        for row in rows {
+            let (source, id, target, until, scenario, origin) = row.map_err(e)?;
+            let until = until.map(|u| u64::try_from(u).unwrap_or(0));
+            match (FleetSource::parse(&source), target.parse::<BanTarget>()) {
+                (Some(source), Ok(target)) if until.is_none_or(|u| u > now_unix) => {
+                    out.push(FleetDecision {
+                        source,
+                        id,
+                        target,
+                        until,
+                        scenario: share(scenario),
+                        origin: share(origin),
+                    })
+                }
+                (Some(_), Ok(_)) => {}
+                _ => skipped += 1,
+            }
+        }
+        Ok((out, skipped))
+    }
+
     /// Writes `changes` in one transaction: all of them or none.
     pub fn apply(&mut self, changes: &[Change], now: SystemTime) -> Result<(), DbError> {
         self.write(changes, now, true)
@@ -565,6 +636,28 @@ impl StateDb {
                             .map_err(e)?;
                         }
                     },
+                    Change::Fleet(d) => {
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO fleet (source, id, target, until, scenario, origin)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )
+                        .map_err(e)?
+                        .execute(params![
+                            d.source.name(),
+                            d.id,
+                            d.target.to_string(),
+                            d.until.map(sql_secs),
+                            &*d.scenario,
+                            &*d.origin
+                        ])
+                        .map_err(e)?;
+                    }
+                    Change::FleetGone { source, id } => {
+                        tx.prepare_cached("DELETE FROM fleet WHERE source = ?1 AND id = ?2")
+                            .map_err(e)?
+                            .execute(params![source, id])
+                            .map_err(e)?;
+                    }
                     Change::Meta { key, value } => {
                         tx.execute(
                             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
@@ -652,6 +745,12 @@ impl StateDb {
         self.conn
             .execute(
                 "DELETE FROM known_good WHERE until < ?1",
+                [sql_secs(unix_secs(now))],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute(
+                "DELETE FROM fleet WHERE until < ?1",
                 [sql_secs(unix_secs(now))],
             )
             .map_err(|e| self.err(e))?;

@@ -1,0 +1,172 @@
+//! `[crowdsec]`: sipshield as a bouncer of CrowdSec's Local API. Key names
+//! follow crowdsec-firewall-bouncer's where they mean the same.
+
+use std::{path::PathBuf, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    duration::human,
+    error::{KeyPath, Problems},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrowdSecSection {
+    /// LAPI's base URL (`http://127.0.0.1:8080/`); "" turns the bouncer off.
+    pub api_url: String,
+    /// The bouncer key (`cscli bouncers add sipshield`); or:
+    pub api_key: String,
+    /// A file holding the key (first line), kept out of the config.
+    pub api_key_file: PathBuf,
+    /// How often the decision stream is pulled.
+    #[serde(with = "human")]
+    pub update_frequency: Duration,
+    /// Decision scopes asked for (LAPI's `scopes`): `ip` and `range` are
+    /// the ones sipshield enforces.
+    pub scopes: Vec<String>,
+    /// Only decisions of these origins (`crowdsec`, `cscli`, `CAPI`,
+    /// `lists`); empty: all.
+    pub origins: Vec<String>,
+    /// Only decisions whose scenario contains one of these; empty: all.
+    pub scenarios_containing: Vec<String>,
+    /// No decision whose scenario contains one of these.
+    pub scenarios_not_containing: Vec<String>,
+    /// Run `[hooks]` for CrowdSec's bans too (off: a 100k-decision pull is
+    /// no fork storm).
+    pub hooks: bool,
+}
+
+impl Default for CrowdSecSection {
+    fn default() -> Self {
+        CrowdSecSection {
+            api_url: String::new(),
+            api_key: String::new(),
+            api_key_file: PathBuf::new(),
+            update_frequency: Duration::from_secs(10),
+            scopes: vec!["ip".into(), "range".into()],
+            origins: Vec::new(),
+            scenarios_containing: Vec::new(),
+            scenarios_not_containing: Vec::new(),
+            hooks: false,
+        }
+    }
+}
+
+impl CrowdSecSection {
+    pub fn enabled(&self) -> bool {
+        !self.api_url.is_empty()
+    }
+
+    /// The bouncer key: `api_key`, else the first line of `api_key_file`.
+    pub fn key(&self) -> Result<String, String> {
+        if !self.api_key.is_empty() {
+            return Ok(self.api_key.clone());
+        }
+        let text = std::fs::read_to_string(&self.api_key_file)
+            .map_err(|e| format!("{}: {e}", self.api_key_file.display()))?;
+        let key = text.lines().next().unwrap_or("").trim().to_string();
+        if key.is_empty() {
+            return Err(format!("{} holds no key", self.api_key_file.display()));
+        }
+        Ok(key)
+    }
+
+    pub(crate) fn validate(&self, problems: &mut Problems) {
+        let section = KeyPath::new("crowdsec");
+        if !self.enabled() {
+            return;
+        }
+        if !(self.api_url.starts_with("http://") || self.api_url.starts_with("https://")) {
+            problems.push(
+                section.key("api_url"),
+                format!("{:?} is no http:// or https:// URL", self.api_url),
+            );
+        }
+        match (
+            self.api_key.is_empty(),
+            self.api_key_file.as_os_str().is_empty(),
+        ) {
+            (true, true) => problems.push(
+                section.key("api_key"),
+                "api_url needs api_key or api_key_file (cscli bouncers add sipshield)",
+            ),
+            (false, false) => problems.push(
+                section.key("api_key_file"),
+                "give api_key or api_key_file, not both",
+            ),
+            _ => {}
+        }
+        if self.api_key.chars().any(|c| c.is_control()) {
+            problems.push(section.key("api_key"), "holds control characters");
+        }
+        if self.update_frequency < Duration::from_secs(1)
+            || self.update_frequency > Duration::from_secs(3600)
+        {
+            problems.push(section.key("update_frequency"), "must be from 1s to 1h");
+        }
+        for scope in &self.scopes {
+            if !["ip", "range"].contains(&scope.to_ascii_lowercase().as_str()) {
+                problems.push(
+                    section.key("scopes"),
+                    format!("{scope:?}: sipshield enforces ip and range decisions only"),
+                );
+            }
+        }
+        let lists = [
+            ("origins", &self.origins),
+            ("scenarios_containing", &self.scenarios_containing),
+            ("scenarios_not_containing", &self.scenarios_not_containing),
+        ];
+        for (key, list) in lists {
+            if list
+                .iter()
+                .any(|v| v.is_empty() || v.contains(',') || v.chars().any(char::is_control))
+            {
+                problems.push(
+                    section.key(key),
+                    "entries must be non-empty, without commas",
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(s: &CrowdSecSection) -> Vec<String> {
+        let mut p = Problems::default();
+        s.validate(&mut p);
+        p.0.into_iter().map(|(k, m)| format!("{k}: {m}")).collect()
+    }
+
+    #[test]
+    fn off_by_default_and_a_url_needs_a_key() {
+        let mut s = CrowdSecSection::default();
+        assert!(!s.enabled());
+        assert!(problems(&s).is_empty());
+        s.api_url = "http://127.0.0.1:8080/".into();
+        assert_eq!(problems(&s).len(), 1, "{:?}", problems(&s));
+        s.api_key = "k".into();
+        assert!(problems(&s).is_empty());
+        s.scopes.push("country".into());
+        s.api_url = "127.0.0.1:8080".into();
+        assert_eq!(problems(&s).len(), 2, "{:?}", problems(&s));
+    }
+
+    #[test]
+    fn the_key_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "  abc123 \nrest\n").unwrap();
+        let s = CrowdSecSection {
+            api_key_file: path.clone(),
+            ..CrowdSecSection::default()
+        };
+        assert_eq!(s.key().unwrap(), "abc123");
+        std::fs::write(&path, "\n").unwrap();
+        assert!(s.key().is_err());
+    }
+}
