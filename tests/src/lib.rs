@@ -2,6 +2,7 @@
 //! around BPF_PROG_TEST_RUN, and RAII guards for network namespaces.
 
 pub mod bench;
+pub mod crowdsec;
 pub mod daemon;
 pub mod harness;
 pub mod lab;

@@ -63,9 +63,15 @@ impl Netns {
     /// the thread to where it was. Sockets and XDP attachments made inside
     /// `f` belong to this namespace.
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        enter_named(&self.name, f)
+    }
+}
+
+/// As `Netns::enter`, for a namespace known by name (owned elsewhere).
+pub fn enter_named<R>(name: &str, f: impl FnOnce() -> R) -> R {
+    {
         let home = File::open("/proc/thread-self/ns/net").expect("open current netns");
-        let target =
-            File::open(format!("/run/netns/{}", self.name)).expect("open namespace handle");
+        let target = File::open(format!("/run/netns/{name}")).expect("open namespace handle");
         setns(&target);
         let restore = RestoreNs(home);
         let r = f();

@@ -44,7 +44,28 @@ const PACKAGES: &[&str] = &[
     // the Debian package: dependencies (dpkg-shlibdeps) and its checks
     "dpkg-dev",
     "lintian",
+    // a real CrowdSec Local API for the fleet tests (offline: see
+    // `prepare_crowdsec_offline`)
+    "crowdsec",
 ];
+
+/// CrowdSec's postinst registers with the Central API unless
+/// `online_api_credentials.yaml` exists and is not empty: a file that holds
+/// only a comment keeps it offline (the tests run their own LAPI anyway).
+const CROWDSEC_CAPI_FILE: &str = "/etc/crowdsec/online_api_credentials.yaml";
+
+fn prepare_crowdsec_offline() -> Result<()> {
+    let path = std::path::Path::new(CROWDSEC_CAPI_FILE);
+    if path.metadata().is_ok_and(|m| m.len() > 0) {
+        return Ok(());
+    }
+    std::fs::create_dir_all("/etc/crowdsec")?;
+    std::fs::write(
+        path,
+        "# No Central API credentials: this CrowdSec runs offline (written by cargo xtask deps).\n",
+    )?;
+    Ok(())
+}
 
 /// What is missing, in words; empty when everything is in place.
 pub fn missing() -> Vec<String> {
@@ -110,6 +131,9 @@ pub fn install() -> Result<()> {
             bail!("installing packages needs root: {}", pkgs.join(" "));
         }
         eprintln!("deps: installing {}", pkgs.join(" "));
+        if pkgs.contains(&"crowdsec") {
+            prepare_crowdsec_offline()?;
+        }
         run(Command::new("apt-get").args(["update", "-q"]))?;
         run(Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")

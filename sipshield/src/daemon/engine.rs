@@ -326,6 +326,10 @@ impl Engine {
             if known.contains(&net) || (own != 0 && own <= mono_now) {
                 continue;
             }
+            // The fleet's (CrowdSec) are its book's: `reconcile_fleet`.
+            if KernelOrigin::from_u32(entry.origin).is_fleet() {
+                continue;
+            }
             let left = (own != 0).then(|| std::time::Duration::from_nanos(own - mono_now));
             self.adopt_manual(net, left, now);
         }

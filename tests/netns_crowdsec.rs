@@ -1,0 +1,233 @@
+//! sipshield as a CrowdSec bouncer against a real Local API (Debian's
+//! `crowdsec`, offline, in a test namespace of its own config, database
+//! and port). Two PBX namespaces, each with its own sipshield (pins, socket,
+//! state), pull from one LAPI: what `cscli` decides reaches both kernels,
+//! deletions lift only what CrowdSec added, the allowlist wins, and a LAPI
+//! outage keeps what is in force and resyncs when it returns. Needs root.
+
+use std::{process::Command, time::Duration};
+
+use sipshield_tests::{
+    crowdsec::Lapi,
+    daemon::{append, ban_targets, cli, daemon_log, status, wait_for, Daemon, DaemonPaths},
+    netns::{Netns, VethLab, GUARD_DEV},
+};
+
+const LAPI_PORT: u16 = 18300;
+
+/// A second PBX: namespace `b` with `sgb` (10.206.2.1) to `sob` (.2) in
+/// the outside namespace of `lab`.
+fn second_pbx(lab: &VethLab) -> Netns {
+    let b = Netns::create("b");
+    let ok = Command::new("ip")
+        .args([
+            "link", "add", "sgb", "netns", &b.name, "type", "veth", "peer", "name", "sob", "netns",
+            &lab.outside.name,
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "veth for PBX B");
+    b.ip(&["addr", "add", "10.206.2.1/24", "dev", "sgb"]);
+    lab.outside
+        .ip(&["addr", "add", "10.206.2.2/24", "dev", "sob"]);
+    b.ip(&["link", "set", "sgb", "up"]);
+    lab.outside.ip(&["link", "set", "sob", "up"]);
+    b
+}
+
+/// A sipshield on `iface` of `ns` that pulls from LAPI at `lapi_addr`.
+fn pbx(ns: &Netns, paths: &DaemonPaths, iface: &str, lapi_addr: &str, key: &str) -> Daemon {
+    let config = paths.log("sipshield.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\n\
+             [crowdsec]\napi_url = \"http://{lapi_addr}:{LAPI_PORT}/\"\napi_key = \"{key}\"\nupdate_frequency = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let messages = paths.log("messages");
+    append(&messages, &[]);
+    let auth = paths.log("auth.log");
+    append(&auth, &[]);
+    Daemon::start(
+        ns,
+        paths,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--iface",
+            iface,
+            "--asterisk-log",
+            messages.to_str().unwrap(),
+            "--auth-log",
+            auth.to_str().unwrap(),
+        ],
+    )
+}
+
+/// The ban of `target` as `bans list --json` shows it (its origin).
+fn origin_of(ns: &Netns, paths: &DaemonPaths, target: &str) -> Option<String> {
+    let out = cli(ns, paths, &["bans", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v.as_array()?
+        .iter()
+        .find(|b| b["target"] == target)
+        .and_then(|b| b["origin"].as_str().map(String::from))
+}
+
+fn banned_on_both(a: (&Netns, &DaemonPaths), b: (&Netns, &DaemonPaths), target: &str) -> bool {
+    ban_targets(a.0, a.1).iter().any(|t| t == target)
+        && ban_targets(b.0, b.1).iter().any(|t| t == target)
+}
+
+fn lifted_on_both(a: (&Netns, &DaemonPaths), b: (&Netns, &DaemonPaths), target: &str) -> bool {
+    !ban_targets(a.0, a.1).iter().any(|t| t == target)
+        && !ban_targets(b.0, b.1).iter().any(|t| t == target)
+}
+
+#[test]
+fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
+    let lab = VethLab::new("10.206.1");
+    let pbx_b = second_pbx(&lab);
+    let mut lapi = Lapi::start(&lab.outside, LAPI_PORT);
+    let key_a = lapi.add_bouncer("pbx-a");
+    let key_b = lapi.add_bouncer("pbx-b");
+    let paths_a = DaemonPaths::new("csa");
+    let paths_b = DaemonPaths::new("csb");
+    let daemon_a = pbx(&lab.guarded, &paths_a, GUARD_DEV, "10.206.1.2", &key_a);
+    let mut daemon_b = pbx(&pbx_b, &paths_b, "sgb", "10.206.2.2", &key_b);
+    let a = (&lab.guarded, &paths_a);
+    let b = (&pbx_b, &paths_b);
+    let logs = |lapi: &Lapi| {
+        format!(
+            "A:\n{}\nB:\n{}\nLAPI:\n{}",
+            daemon_log(&paths_a),
+            daemon_log(&paths_b),
+            lapi.log()
+        )
+    };
+
+    // An address decision: enforced by both kernels within 15 s.
+    let bad = lab.add_sender(77);
+    let rx = lab.receiver();
+    assert!(lab.arrives(&bad, &rx), "before any decision");
+    lapi.cscli_ok(&[
+        "decisions",
+        "add",
+        "--ip",
+        &bad,
+        "--duration",
+        "1h",
+        "--reason",
+        "test scanner",
+    ]);
+    assert!(
+        wait_for(Duration::from_secs(15), || banned_on_both(a, b, &bad)),
+        "{}",
+        logs(&lapi)
+    );
+    assert_eq!(origin_of(a.0, a.1, &bad).as_deref(), Some("crowdsec"));
+    assert!(!lab.arrives(&bad, &rx), "dropped by PBX A's kernel");
+
+    // A range decision stays a range.
+    lapi.cscli_ok(&["decisions", "add", "--range", "198.51.100.0/24", "--duration", "2h"]);
+    assert!(
+        wait_for(Duration::from_secs(15), || banned_on_both(
+            a,
+            b,
+            "198.51.100.0/24"
+        )),
+        "{}",
+        logs(&lapi)
+    );
+
+    // A CrowdSec deletion never lifts a ban sipshield made itself.
+    let own_sender = lab.add_sender(88);
+    let own = own_sender.as_str();
+    let out = cli(a.0, a.1, &["bans", "add", own, "--for", "1h"]);
+    assert!(out.status.success(), "{out:?}");
+    lapi.cscli_ok(&["decisions", "add", "--ip", own, "--duration", "1h"]);
+    assert!(wait_for(Duration::from_secs(15), || banned_on_both(a, b, own)));
+    // Lifting it locally is refused where CrowdSec alone bans it.
+    let out = cli(b.0, b.1, &["bans", "del", own]);
+    assert!(!out.status.success(), "B's ban is CrowdSec's: {out:?}");
+    lapi.cscli_ok(&["decisions", "delete", "--ip", own]);
+    assert!(
+        wait_for(Duration::from_secs(15), || !ban_targets(b.0, b.1)
+            .iter()
+            .any(|t| t == own)),
+        "{}",
+        logs(&lapi)
+    );
+    assert_eq!(origin_of(a.0, a.1, own).as_deref(), Some("manual"));
+    assert!(!lab.arrives(own, &rx), "A's kernel still drops its own ban");
+
+    // Deleting the address decision lifts it on both.
+    lapi.cscli_ok(&["decisions", "delete", "--ip", &bad]);
+    assert!(
+        wait_for(Duration::from_secs(15), || lifted_on_both(a, b, &bad)),
+        "{}",
+        logs(&lapi)
+    );
+    assert!(lab.arrives(&bad, &rx), "passes again");
+
+    // The allowlist wins over CrowdSec, and says so.
+    let trusted = "192.0.2.50";
+    let out = cli(a.0, a.1, &["allow", "add", trusted]);
+    assert!(out.status.success(), "{out:?}");
+    lapi.cscli_ok(&["decisions", "add", "--ip", trusted, "--duration", "1h"]);
+    assert!(wait_for(Duration::from_secs(15), || ban_targets(b.0, b.1)
+        .iter()
+        .any(|t| t == trusted)));
+    assert!(wait_for(Duration::from_secs(5), || {
+        status(a.0, a.1)["crowdsec"]["allowlisted"].as_u64() >= Some(1)
+    }));
+    assert!(!ban_targets(a.0, a.1).iter().any(|t| t == trusted));
+    let st = status(a.0, a.1);
+    assert_eq!(st["bans"]["fleet_by_source"]["crowdsec"], 1, "{st}");
+
+    // LAPI goes away: what is in force stays, status says since when.
+    lapi.stop();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            status(a.0, a.1)["crowdsec"]["down_since"].as_u64().is_some()
+        }),
+        "{}",
+        logs(&lapi)
+    );
+    assert!(banned_on_both(a, b, "198.51.100.0/24"));
+    // PBX B restarts while LAPI is down: its bans come back from its own
+    // state and are enforced at once.
+    daemon_b.signal(libc::SIGKILL);
+    let _ = daemon_b.child.wait();
+    daemon_b = pbx(&pbx_b, &paths_b, "sgb", "10.206.2.2", &key_b);
+    assert!(ban_targets(b.0, b.1).iter().any(|t| t == "198.51.100.0/24"));
+    let st_b = status(b.0, b.1);
+    assert_eq!(st_b["crowdsec"]["enabled"], true, "{st_b}");
+    assert!(st_b["bans"]["fleet_by_source"]["crowdsec"].as_u64() >= Some(2), "{st_b}");
+
+    // Back: both resync (a full pull first), and follow what changed.
+    lapi.resume();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            status(a.0, a.1)["crowdsec"]["down_since"].is_null()
+                && status(b.0, b.1)["crowdsec"]["last_pull"].as_u64().is_some()
+        }),
+        "{}",
+        logs(&lapi)
+    );
+    lapi.cscli_ok(&["decisions", "delete", "--range", "198.51.100.0/24"]);
+    let later = "10.206.1.99";
+    lapi.cscli_ok(&["decisions", "add", "--ip", later, "--duration", "1h"]);
+    assert!(
+        wait_for(Duration::from_secs(20), || banned_on_both(a, b, later)
+            && lifted_on_both(a, b, "198.51.100.0/24")),
+        "{}",
+        logs(&lapi)
+    );
+
+    daemon_a.stop_and_detach(a.0, a.1);
+    daemon_b.stop_and_detach(b.0, b.1);
+}
