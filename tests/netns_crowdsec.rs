@@ -21,7 +21,17 @@ fn second_pbx(lab: &VethLab) -> Netns {
     let b = Netns::create("b");
     let ok = Command::new("ip")
         .args([
-            "link", "add", "sgb", "netns", &b.name, "type", "veth", "peer", "name", "sob", "netns",
+            "link",
+            "add",
+            "sgb",
+            "netns",
+            &b.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "sob",
+            "netns",
             &lab.outside.name,
         ])
         .status()
@@ -132,7 +142,14 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     assert!(!lab.arrives(&bad, &rx), "dropped by PBX A's kernel");
 
     // A range decision stays a range.
-    lapi.cscli_ok(&["decisions", "add", "--range", "198.51.100.0/24", "--duration", "2h"]);
+    lapi.cscli_ok(&[
+        "decisions",
+        "add",
+        "--range",
+        "198.51.100.0/24",
+        "--duration",
+        "2h",
+    ]);
     assert!(
         wait_for(Duration::from_secs(15), || banned_on_both(
             a,
@@ -149,7 +166,9 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     let out = cli(a.0, a.1, &["bans", "add", own, "--for", "1h"]);
     assert!(out.status.success(), "{out:?}");
     lapi.cscli_ok(&["decisions", "add", "--ip", own, "--duration", "1h"]);
-    assert!(wait_for(Duration::from_secs(15), || banned_on_both(a, b, own)));
+    assert!(wait_for(Duration::from_secs(15), || banned_on_both(
+        a, b, own
+    )));
     // Lifting it locally is refused where CrowdSec alone bans it.
     let out = cli(b.0, b.1, &["bans", "del", own]);
     assert!(!out.status.success(), "B's ban is CrowdSec's: {out:?}");
@@ -192,7 +211,9 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     lapi.stop();
     assert!(
         wait_for(Duration::from_secs(10), || {
-            status(a.0, a.1)["crowdsec"]["down_since"].as_u64().is_some()
+            status(a.0, a.1)["crowdsec"]["down_since"]
+                .as_u64()
+                .is_some()
         }),
         "{}",
         logs(&lapi)
@@ -206,7 +227,10 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     assert!(ban_targets(b.0, b.1).iter().any(|t| t == "198.51.100.0/24"));
     let st_b = status(b.0, b.1);
     assert_eq!(st_b["crowdsec"]["enabled"], true, "{st_b}");
-    assert!(st_b["bans"]["fleet_by_source"]["crowdsec"].as_u64() >= Some(2), "{st_b}");
+    assert!(
+        st_b["bans"]["fleet_by_source"]["crowdsec"].as_u64() >= Some(2),
+        "{st_b}"
+    );
 
     // Back: both resync (a full pull first), and follow what changed.
     lapi.resume();

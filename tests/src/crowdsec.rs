@@ -128,7 +128,9 @@ prometheus:\n  enabled: false\n"
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let up = enter_named(&self.ns, || TcpStream::connect(("127.0.0.1", self.port)).is_ok());
+            let up = enter_named(&self.ns, || {
+                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            });
             if up {
                 break;
             }
@@ -137,7 +139,11 @@ prometheus:\n  enabled: false\n"
                     panic!("crowdsec exited ({status}): {}", self.log());
                 }
             }
-            assert!(Instant::now() < deadline, "LAPI did not start: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "LAPI did not start: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

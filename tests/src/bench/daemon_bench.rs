@@ -422,5 +422,134 @@ pub fn run(quick: bool) -> Result<Value> {
         "bench:     {:.0} bytes per ban",
         disk["bytes_per_ban"].as_f64().unwrap_or(0.0)
     );
-    Ok(json!({ "log_ban": log, "rate_guard_ban": rate, "restore": scale, "disk": disk }))
+    eprintln!("bench:   CrowdSec start-up pull of 100k decisions (canned answer)");
+    let crowdsec = crowdsec_pull(100_000)?;
+    eprintln!(
+        "bench:     {:.2} s from the answer to all in the kernel (daemon: {:.0} ms)",
+        crowdsec["answer_to_kernel_s"].as_f64().unwrap_or(0.0),
+        crowdsec["daemon_apply_ms"].as_f64().unwrap_or(0.0)
+    );
+    Ok(
+        json!({ "log_ban": log, "rate_guard_ban": rate, "restore": scale, "disk": disk, "crowdsec_pull": crowdsec }),
+    )
+}
+
+/// The address of canned CrowdSec decision `i` (100.64.0.0/10).
+fn canned_addr(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + i)
+}
+
+/// A LAPI start-up answer of `n` Ip ban decisions, as CrowdSec writes it.
+fn canned_stream(n: u32) -> String {
+    let mut body = String::with_capacity(n as usize * 160);
+    body.push_str("{\"deleted\":null,\"new\":[");
+    for i in 0..n {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "{{\"duration\":\"3h59m58.123456789s\",\"id\":{},\"origin\":\"CAPI\",\"scenario\":\"crowdsecurity/ssh-bf\",\"scope\":\"Ip\",\"type\":\"ban\",\"value\":\"{}\"}}",
+            i + 1,
+            canned_addr(i)
+        ));
+    }
+    body.push_str("]}");
+    body
+}
+
+/// Serves `body` to the first `startup=true` pull, empty deltas after;
+/// returns the port and when the answer was written.
+fn canned_lapi(
+    lab: &VethLab,
+    body: String,
+) -> Result<(u16, std::sync::Arc<std::sync::Mutex<Option<Instant>>>)> {
+    use std::io::{Read, Write};
+    let listener = lab
+        .guarded
+        .enter(|| std::net::TcpListener::bind("127.0.0.1:0"))?;
+    let port = listener.local_addr()?.port();
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let mark = sent.clone();
+    std::thread::spawn(move || {
+        let mut served = false;
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                match conn.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let startup = String::from_utf8_lossy(&head).contains("startup=true");
+            let answer = if startup && !served {
+                served = true;
+                body.as_str()
+            } else {
+                "{\"deleted\":null,\"new\":null}"
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                answer.len()
+            );
+            let _ = conn.write_all(answer.as_bytes());
+            let _ = conn.flush();
+            if answer.len() > 100 {
+                if let Ok(mut m) = mark.lock() {
+                    *m = Some(Instant::now());
+                }
+            }
+        }
+    });
+    Ok((port, sent))
+}
+
+/// A CrowdSec start-up pull of `n` decisions against a canned answer (so
+/// LAPI's own speed is not in the figure): from the answer written to all
+/// `n` in the kernel, and the daemon's own figure from the answer read.
+pub fn crowdsec_pull(n: u32) -> Result<Value> {
+    let lab = VethLab::new("10.211.4");
+    let paths = DaemonPaths::new("csp");
+    let (port, sent) = canned_lapi(&lab, canned_stream(n))?;
+    let config = paths.log("sipshield.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[metrics]\nlisten = \"\"\n[crowdsec]\napi_url = \"http://127.0.0.1:{port}/\"\napi_key = \"bench\"\nupdate_frequency = \"1s\"\n"
+        ),
+    )?;
+    let log = paths.log("messages");
+    append(&log, &[]);
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &[
+            "--config",
+            config.to_str().context("utf-8 path")?,
+            "--iface",
+            GUARD_DEV,
+            "--asterisk-log",
+            log.to_str().context("utf-8 path")?,
+            "--detach-on-exit",
+        ],
+    );
+    let maps = wait_maps(&paths)?;
+    let ready = wait_bans(&maps, n, canned_addr)?;
+    let sent_at = sent
+        .lock()
+        .ok()
+        .and_then(|m| *m)
+        .context("the canned answer was never asked for")?;
+    let in_kernel_s = ready.saturating_duration_since(sent_at).as_secs_f64();
+    let st = crate::daemon::status(&lab.guarded, &paths);
+    let apply_ms = st["crowdsec"]["last_apply_ms"].as_f64();
+    drop(daemon);
+    Ok(json!({
+        "decisions": n,
+        "answer_to_kernel_s": in_kernel_s,
+        "daemon_apply_ms": apply_ms,
+        "body_mb": (n as f64 * 160.0) / 1e6,
+    }))
 }

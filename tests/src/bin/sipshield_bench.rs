@@ -54,6 +54,10 @@ fn main() -> Result<()> {
             let n: u32 = args.get(1).context("restore N")?.parse()?;
             sipshield_tests::bench::daemon_bench::restore(n)?
         }
+        Some("crowdsec") => {
+            let n: u32 = args.get(1).context("crowdsec N")?.parse()?;
+            sipshield_tests::bench::daemon_bench::crowdsec_pull(n)?
+        }
         Some("make-log") => {
             let path = args.get(1).context("make-log PATH LINES")?;
             let lines: usize = args.get(2).context("make-log PATH LINES")?.parse()?;

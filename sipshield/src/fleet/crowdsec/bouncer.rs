@@ -121,13 +121,13 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
-/// One pull: the decoded answer or why not.
+/// One pull: the decoded answer and when it was in, or why not.
 pub fn pull(
     agent: &ureq::Agent,
     url: &str,
     key: &str,
     startup: bool,
-) -> Result<StreamDelta, String> {
+) -> Result<(StreamDelta, Instant), String> {
     let full = format!("{url}startup={startup}");
     let response = match agent.get(&full).set("X-Api-Key", key).call() {
         Ok(r) => r,
@@ -149,10 +149,12 @@ pub fn pull(
         .take(MAX_BODY + 1)
         .read_to_end(&mut body)
         .map_err(|e| format!("reading LAPI's answer: {e}"))?;
+    let received = Instant::now();
     if body.len() as u64 > MAX_BODY {
         return Err(format!("LAPI's answer is over {} MiB", MAX_BODY >> 20));
     }
-    stream::parse(&body).map_err(|e| e.to_string())
+    let delta = stream::parse(&body).map_err(|e| e.to_string())?;
+    Ok((delta, received))
 }
 
 fn pull_loop(
@@ -172,11 +174,11 @@ fn pull_loop(
             return;
         }
         let wait = match result {
-            Ok(delta) => {
+            Ok((delta, received)) => {
                 let msg = Pulled::Delta {
                     startup,
                     delta,
-                    received: Instant::now(),
+                    received,
                 };
                 if tx.blocking_send(msg).is_err() {
                     return;
