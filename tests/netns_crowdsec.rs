@@ -9,15 +9,17 @@ use std::{process::Command, time::Duration};
 
 use sipshield_tests::{
     crowdsec::Lapi,
-    daemon::{append, ban_targets, cli, daemon_log, status, wait_for, Daemon, DaemonPaths},
+    daemon::{
+        append, ban_targets, cli, daemon_log, status, wait_for, wrong_password, Daemon, DaemonPaths,
+    },
     netns::{Netns, VethLab, GUARD_DEV},
 };
 
 const LAPI_PORT: u16 = 18300;
 
-/// A second PBX: namespace `b` with `sgb` (10.206.2.1) to `sob` (.2) in
-/// the outside namespace of `lab`.
-fn second_pbx(lab: &VethLab) -> Netns {
+/// A second PBX: namespace `b` with `sgb` (`{subnet}.1`) to `sob` (.2)
+/// in the outside namespace of `lab`.
+fn second_pbx(lab: &VethLab, subnet: &str) -> Netns {
     let b = Netns::create("b");
     let ok = Command::new("ip")
         .args([
@@ -38,9 +40,9 @@ fn second_pbx(lab: &VethLab) -> Netns {
         .unwrap()
         .success();
     assert!(ok, "veth for PBX B");
-    b.ip(&["addr", "add", "10.206.2.1/24", "dev", "sgb"]);
+    b.ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", "sgb"]);
     lab.outside
-        .ip(&["addr", "add", "10.206.2.2/24", "dev", "sob"]);
+        .ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", "sob"]);
     b.ip(&["link", "set", "sgb", "up"]);
     lab.outside.ip(&["link", "set", "sob", "up"]);
     b
@@ -100,7 +102,7 @@ fn lifted_on_both(a: (&Netns, &DaemonPaths), b: (&Netns, &DaemonPaths), target: 
 #[test]
 fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     let lab = VethLab::new("10.206.1");
-    let pbx_b = second_pbx(&lab);
+    let pbx_b = second_pbx(&lab, "10.206.2");
     let mut lapi = Lapi::start(&lab.outside, LAPI_PORT);
     let key_a = lapi.add_bouncer("pbx-a");
     let key_b = lapi.add_bouncer("pbx-b");
@@ -250,6 +252,187 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
             && lifted_on_both(a, b, "198.51.100.0/24")),
         "{}",
         logs(&lapi)
+    );
+
+    daemon_a.stop_and_detach(a.0, a.1);
+    daemon_b.stop_and_detach(b.0, b.1);
+}
+
+/// A sipshield that also sends its proof-backed bans (machine `machine`).
+fn watcher_pbx(
+    ns: &Netns,
+    paths: &DaemonPaths,
+    iface: &str,
+    lapi_addr: &str,
+    key: &str,
+    machine: &str,
+) -> Daemon {
+    let config = paths.log("sipshield.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\n\
+             [crowdsec]\napi_url = \"http://{lapi_addr}:{LAPI_PORT}/\"\napi_key = \"{key}\"\nupdate_frequency = \"1s\"\n\
+             machine_id = \"{machine}\"\npassword = \"{machine}-password-0123\"\npush_interval = \"500ms\"\n"
+        ),
+    )
+    .unwrap();
+    let messages = paths.log("messages");
+    append(&messages, &[]);
+    let auth = paths.log("auth.log");
+    append(&auth, &[]);
+    Daemon::start(
+        ns,
+        paths,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--iface",
+            iface,
+            "--asterisk-log",
+            messages.to_str().unwrap(),
+            "--auth-log",
+            auth.to_str().unwrap(),
+        ],
+    )
+}
+
+#[test]
+fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_sent() {
+    let lab = VethLab::new("10.206.3");
+    let pbx_b = second_pbx(&lab, "10.206.4");
+    // Each test's LAPI is in its own namespace: the same port is free.
+    let mut lapi = Lapi::start(&lab.outside, LAPI_PORT);
+    let key_a = lapi.add_bouncer("pbx-a");
+    let key_b = lapi.add_bouncer("pbx-b");
+    lapi.cscli_ok(&[
+        "machines",
+        "add",
+        "pbxa",
+        "--password",
+        "pbxa-password-0123",
+        "-f",
+        "/dev/null",
+    ]);
+    let paths_a = DaemonPaths::new("cwa");
+    let paths_b = DaemonPaths::new("cwb");
+    let daemon_a = watcher_pbx(
+        &lab.guarded,
+        &paths_a,
+        GUARD_DEV,
+        "10.206.3.2",
+        &key_a,
+        "pbxa",
+    );
+    let daemon_b = pbx(&pbx_b, &paths_b, "sgb", "10.206.4.2", &key_b);
+    let a = (&lab.guarded, &paths_a);
+    let b = (&pbx_b, &paths_b);
+    let logs = |lapi: &Lapi| {
+        format!(
+            "A:\n{}\nB:\n{}\nLAPI:\n{}",
+            daemon_log(&paths_a),
+            daemon_log(&paths_b),
+            lapi.log()
+        )
+    };
+
+    // Five wrong passwords on A: proof (each needed a challenge's nonce,
+    // bound to the source). A bans it; B drops it within 15 s.
+    let guesser = lab.add_sender(66);
+    append(
+        &paths_a.log("messages"),
+        &(0..5)
+            .map(|n| wrong_password(&guesser, n))
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || ban_targets(a.0, a.1)
+            .contains(&guesser)),
+        "{}",
+        logs(&lapi)
+    );
+    assert!(
+        wait_for(Duration::from_secs(15), || origin_of(b.0, b.1, &guesser)
+            .as_deref()
+            == Some("crowdsec")),
+        "{}",
+        logs(&lapi)
+    );
+    let sa = status(a.0, a.1);
+    assert_eq!(sa["crowdsec"]["alerts"]["sent"], 1, "{sa}");
+
+    // Wrong extensions on A from another source: no reply was needed, so
+    // anyone could have forged them: banned on A, never sent.
+    let prober = lab.add_sender(67);
+    append(
+        &paths_a.log("messages"),
+        &(0..10)
+            .map(|n| {
+                format!(
+                    "[2026-11-25 10:01:{:02}] NOTICE[2245][C-00000{n:03}] chan_sip.c: Call from '' (udp:{prober}:5060) to extension '00972{n}' rejected because extension not found in context 'default'.",
+                    n % 60
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || ban_targets(a.0, a.1)
+            .contains(&prober)),
+        "{}",
+        logs(&lapi)
+    );
+    assert!(wait_for(Duration::from_secs(5), || {
+        status(a.0, a.1)["crowdsec"]["alerts"]["not_sent_unproven"].as_u64() >= Some(1)
+    }));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!ban_targets(b.0, b.1).contains(&prober));
+
+    // A scanner's User-Agent from a UDP source: the kernel bans it on A (at
+    // its third hit); a forged datagram could do that, so it is not sent.
+    let scanner = lab.add_sender(68);
+    let tx = lab.sender(&scanner);
+    for n in 0..5 {
+        tx.send_to(
+            format!("OPTIONS sip:100@10.206.3.1 SIP/2.0\r\nVia: SIP/2.0/UDP {scanner}:5060\r\nCall-ID: s{n}\r\nUser-Agent: friendly-scanner\r\n\r\n").as_bytes(),
+            "10.206.3.1:5060",
+        )
+        .unwrap();
+    }
+    assert!(
+        wait_for(Duration::from_secs(5), || origin_of(a.0, a.1, &scanner)
+            .is_some()),
+        "{}",
+        logs(&lapi)
+    );
+    assert!(wait_for(Duration::from_secs(5), || {
+        status(a.0, a.1)["crowdsec"]["alerts"]["not_sent_kernel"].as_u64() >= Some(1)
+    }));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!ban_targets(b.0, b.1).contains(&scanner));
+
+    // LAPI away: an operator ban on A waits in A's database, and reaches
+    // B once LAPI is back (with a new token: LAPI forgot the old one).
+    lapi.stop();
+    let op = "203.0.113.44";
+    let out = cli(a.0, a.1, &["bans", "add", op, "--for", "2h"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(wait_for(Duration::from_secs(10), || {
+        let st = status(a.0, a.1);
+        st["crowdsec"]["alerts"]["waiting"] == 1 && st["crowdsec"]["alerts"]["down_since"].is_u64()
+    }));
+    lapi.resume();
+    assert!(
+        wait_for(Duration::from_secs(30), || origin_of(b.0, b.1, op)
+            .as_deref()
+            == Some("crowdsec")),
+        "{}",
+        logs(&lapi)
+    );
+    let sa = status(a.0, a.1);
+    assert_eq!(sa["crowdsec"]["alerts"]["waiting"], 0, "{sa}");
+    assert!(
+        sa["crowdsec"]["sipshield_decisions"].as_u64() >= Some(1),
+        "{sa}"
     );
 
     daemon_a.stop_and_detach(a.0, a.1);

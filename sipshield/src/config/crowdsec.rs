@@ -35,6 +35,18 @@ pub struct CrowdSecSection {
     /// Run `[hooks]` for CrowdSec's bans too (off: a 100k-decision pull is
     /// no fork storm).
     pub hooks: bool,
+    /// The watcher (`cscli machines add`): with these, bans backed by proof
+    /// are sent to LAPI as alerts; "" sends nothing.
+    pub machine_id: String,
+    pub password: String,
+    /// Or a file holding the password (its first line).
+    pub password_file: PathBuf,
+    /// Send the kernel's own bans (rate guard, scanner) of UDP sources too:
+    /// off, because a forged datagram would become a ban on every host.
+    pub push_kernel_bans: bool,
+    /// The shortest time between two batches of alerts (of 100 at most).
+    #[serde(with = "human")]
+    pub push_interval: Duration,
 }
 
 impl Default for CrowdSecSection {
@@ -49,6 +61,11 @@ impl Default for CrowdSecSection {
             scenarios_containing: Vec::new(),
             scenarios_not_containing: Vec::new(),
             hooks: false,
+            machine_id: String::new(),
+            password: String::new(),
+            password_file: PathBuf::new(),
+            push_kernel_bans: false,
+            push_interval: Duration::from_secs(2),
         }
     }
 }
@@ -72,8 +89,49 @@ impl CrowdSecSection {
         Ok(key)
     }
 
+    /// Sends alerts (a watcher login is configured).
+    pub fn pushes(&self) -> bool {
+        self.enabled() && !self.machine_id.is_empty()
+    }
+
+    /// The watcher password: `password`, else the first line of `password_file`.
+    pub fn watcher_password(&self) -> Result<String, String> {
+        if !self.password.is_empty() {
+            return Ok(self.password.clone());
+        }
+        let text = std::fs::read_to_string(&self.password_file)
+            .map_err(|e| format!("{}: {e}", self.password_file.display()))?;
+        let pw = text.lines().next().unwrap_or("").trim().to_string();
+        if pw.is_empty() {
+            return Err(format!(
+                "{} holds no password",
+                self.password_file.display()
+            ));
+        }
+        Ok(pw)
+    }
+
     pub(crate) fn validate(&self, problems: &mut Problems) {
         let section = KeyPath::new("crowdsec");
+        if !self.machine_id.is_empty() {
+            if !self.enabled() {
+                problems.push(
+                    section.key("machine_id"),
+                    "needs api_url (the LAPI to send to)",
+                );
+            }
+            if self.password.is_empty() == self.password_file.as_os_str().is_empty() {
+                problems.push(
+                    section.key("password"),
+                    "machine_id needs password or password_file (one of them)",
+                );
+            }
+        }
+        if self.push_interval < Duration::from_millis(100)
+            || self.push_interval > Duration::from_secs(600)
+        {
+            problems.push(section.key("push_interval"), "must be from 100ms to 10m");
+        }
         if !self.enabled() {
             return;
         }

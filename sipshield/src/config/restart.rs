@@ -8,7 +8,7 @@ use super::Config;
 /// The keys of `new` that differ from `running` but need a restart.
 pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (running, new);
-    let checks: [(&'static str, bool); 16] = [
+    let checks: [(&'static str, bool); 17] = [
         (
             "daemon.interfaces",
             a.daemon.interfaces != b.daemon.interfaces,
@@ -40,6 +40,13 @@ pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str>
         ("allow.refresh", a.allow.refresh != b.allow.refresh),
         ("metrics.listen", a.metrics.listen != b.metrics.listen),
         ("hooks", a.hooks != b.hooks),
+        (
+            "crowdsec.machine_id",
+            a.crowdsec.machine_id != b.crowdsec.machine_id
+                || a.crowdsec.password != b.crowdsec.password
+                || a.crowdsec.password_file != b.crowdsec.password_file
+                || a.crowdsec.push_interval != b.crowdsec.push_interval,
+        ),
     ];
     checks
         .into_iter()
@@ -62,6 +69,11 @@ pub fn keep_running_values(running: &Config, mut new: Config) -> Config {
     new.allow.refresh = running.allow.refresh;
     new.metrics = running.metrics.clone();
     new.hooks = running.hooks.clone();
+    // The watcher's login: its queue lives with the running pusher.
+    new.crowdsec.machine_id = running.crowdsec.machine_id.clone();
+    new.crowdsec.password = running.crowdsec.password.clone();
+    new.crowdsec.password_file = running.crowdsec.password_file.clone();
+    new.crowdsec.push_interval = running.crowdsec.push_interval;
     new
 }
 

@@ -28,8 +28,10 @@ use crate::{
     state::{self, BanRecord, BanTarget},
 };
 
+mod alerts;
 mod fleet;
 
+pub use alerts::AlertState;
 pub use fleet::CrowdSecState;
 
 /// One line of "what happened" kept for `status`.
@@ -64,7 +66,9 @@ pub struct Engine {
     /// Decisions from CrowdSec (and, later, feeds).
     pub fleet: crate::fleet::book::FleetBook,
     pub crowdsec: CrowdSecState,
-    /// Fleet decisions added or gone, for the next flush.
+    /// The watcher: bans sent to CrowdSec as alerts.
+    pub alerts: AlertState,
+    /// Fleet decisions and alerts added or gone, for the next flush.
     fleet_changes: Vec<state::db::Change>,
 }
 
@@ -153,6 +157,7 @@ impl Engine {
             events,
             fleet: crate::fleet::book::FleetBook::default(),
             crowdsec: CrowdSecState::default(),
+            alerts: AlertState::default(),
             fleet_changes: Vec::new(),
         }
     }
@@ -416,6 +421,9 @@ impl Engine {
 
     /// A failure line from a log.
     pub fn on_failure(&mut self, f: &Failure, at: SystemTime) {
+        if f.kind.is_proof() {
+            self.note_proof(f.ip, at);
+        }
         let decision = self.policy.offence(f.ip, f.class(), at);
         self.apply(decision, &format!("{} {}", f.source, f.kind));
     }
@@ -549,6 +557,7 @@ impl Engine {
                             self.metrics.ban_latency(latency);
                         }
                         self.order_event(super::events::EventAction::Ban, &order);
+                        self.push_order(&order);
                         log::warn!(
                             "banned {} for {}: {}",
                             order.ip,
@@ -908,6 +917,7 @@ impl Engine {
                     log::warn!("manual ban of {} ({})", record.target, record.reason);
                 }
                 self.record_event(super::events::EventAction::Ban, &record);
+                self.push_manual(&record);
                 Ok(self.ban_json(&record))
             }
             Request::BanDel { target } => {

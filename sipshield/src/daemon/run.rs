@@ -17,7 +17,10 @@ use crate::{
     bpf::{pins, AttachMode},
     config::{Config, ShieldMode, DEFAULT_CONFIG_PATH},
     control::{server::ControlServer, Request, Response},
-    fleet::crowdsec::bouncer::{Bouncer, Pulled},
+    fleet::crowdsec::{
+        bouncer::{Bouncer, Pulled},
+        watcher::{Pushed, Pusher, WatcherLogin},
+    },
     logs::Parsed,
     policy::{discover, Allowlist, Policy, PolicySettings},
     state::db::StateDb,
@@ -236,6 +239,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let poll = config.logs.poll_interval;
     let refresh = config.allow.refresh;
     let watches = watches(&config, &db);
+    let alert_queue = match db.load_alert_queue() {
+        Ok(q) => q,
+        Err(e) => {
+            log::error!("reading the CrowdSec alert queue: {e}");
+            Vec::new()
+        }
+    };
     let fleet_saved = match db.load_fleet(crate::state::unix_secs(SystemTime::now())) {
         Ok((saved, skipped)) => {
             if skipped > 0 {
@@ -282,6 +292,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     // Pulls wait for the engine (bounded): a slow apply slows the pulls.
     let (cs_tx, mut cs_rx) = mpsc::channel::<Pulled>(4);
     let mut bouncer = start_bouncer(&mut engine, &cs_tx);
+    let (push_tx, mut push_rx) = mpsc::channel::<Pushed>(16);
+    let pusher = start_pusher(&engine, &push_tx);
+    engine.set_pusher(pusher, alert_queue);
 
     let mut log_tick = tokio::time::interval(poll);
     let mut event_tick = tokio::time::interval(Duration::from_millis(50));
@@ -317,6 +330,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
             Some(pulled) = cs_rx.recv() => {
                 engine.on_pulled(pulled);
+            }
+            Some(pushed) = push_rx.recv() => {
+                engine.on_pushed(pushed);
             }
             Some((req, reply)) = req_rx.recv() => {
                 let response = if req == Request::Reload {
@@ -434,6 +450,41 @@ fn start_bouncer(engine: &mut Engine, tx: &mpsc::Sender<Pulled>) -> Option<Bounc
         }
         Err(e) => {
             log::error!("crowdsec: cannot start the puller: {e}");
+            None
+        }
+    }
+}
+
+/// Starts the watcher when `[crowdsec] machine_id` is set (a password that
+/// cannot be read is reported, never a reason not to guard).
+fn start_pusher(engine: &Engine, tx: &mpsc::Sender<Pushed>) -> Option<Pusher> {
+    let section = &engine.config.crowdsec;
+    if !section.pushes() {
+        return None;
+    }
+    let password = match section.watcher_password() {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("crowdsec: no watcher password: {e}; no alerts sent");
+            return None;
+        }
+    };
+    let login = WatcherLogin {
+        api_url: section.api_url.clone(),
+        machine_id: section.machine_id.clone(),
+        password,
+    };
+    match Pusher::start(login, section.push_interval, tx.clone()) {
+        Ok(p) => {
+            log::info!(
+                "crowdsec: sending proof-backed bans to {} as {}",
+                section.api_url,
+                section.machine_id
+            );
+            Some(p)
+        }
+        Err(e) => {
+            log::error!("crowdsec: cannot start the alert sender: {e}");
             None
         }
     }

@@ -212,6 +212,34 @@ impl FailureKind {
         }
     }
 
+    /// The source saw sipshield's host answer before this failure, so its
+    /// address is no forgery: a TCP handshake (sshd, AMI), or a digest
+    /// response to a challenge (a wrong password: Asterisk's nonces are
+    /// bound to the source address, res_pjsip_authenticator_digest.c
+    /// `build_nonce`, and chan_sip keeps them per dialog). Only bans backed
+    /// by such failures go to the fleet.
+    pub const fn is_proof(self) -> bool {
+        matches!(
+            self,
+            FailureKind::SipWrongPassword
+                | FailureKind::PjsipAuthFailed
+                | FailureKind::SecurityInvalidPassword
+                | FailureKind::SecurityChallengeResponseFailed
+                | FailureKind::AmiUnknownUser
+                | FailureKind::AmiAuthFailed
+                | FailureKind::AmiAclDenied
+                | FailureKind::AmiNoAuth
+                | FailureKind::SshFailedPassword
+                | FailureKind::SshFailedPublickey
+                | FailureKind::SshFailedAuth
+                | FailureKind::SshInvalidUser
+                | FailureKind::SshUserNotAllowed
+                | FailureKind::SshMaxAuthAttempts
+                | FailureKind::SshTooManyAuthFailures
+                | FailureKind::SshPreauthDisconnect
+        )
+    }
+
     /// The policy class this failure counts toward.
     pub const fn class(self) -> OffenceClass {
         match self {

@@ -83,6 +83,11 @@ CREATE TABLE IF NOT EXISTS fleet (
     origin TEXT NOT NULL,
     PRIMARY KEY (source, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_queue (
+    key TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    alert TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +140,16 @@ pub enum Change {
     FleetGone {
         source: String,
         id: String,
+    },
+    /// An alert for CrowdSec, kept until LAPI takes it.
+    AlertQueued {
+        key: String,
+        created: u64,
+        alert: String,
+    },
+    /// LAPI took it.
+    AlertSent {
+        key: String,
     },
 }
 
@@ -486,6 +501,19 @@ impl StateDb {
         Ok((out, skipped))
     }
 
+    /// Alerts not yet taken by LAPI, oldest first: (key, alert JSON).
+    pub fn load_alert_queue(&self) -> Result<Vec<(String, String)>, DbError> {
+        let e = |source| self.err(source);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, alert FROM alert_queue ORDER BY created")
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(e)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(e)
+    }
+
     /// Writes `changes` in one transaction: all of them or none.
     pub fn apply(&mut self, changes: &[Change], now: SystemTime) -> Result<(), DbError> {
         self.write(changes, now, true)
@@ -651,6 +679,24 @@ impl StateDb {
                             &*d.origin
                         ])
                         .map_err(e)?;
+                    }
+                    Change::AlertQueued {
+                        key,
+                        created,
+                        alert,
+                    } => {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO alert_queue (key, created, alert) VALUES (?1, ?2, ?3)",
+                        )
+                        .map_err(e)?
+                        .execute(params![key, sql_secs(*created), alert])
+                        .map_err(e)?;
+                    }
+                    Change::AlertSent { key } => {
+                        tx.prepare_cached("DELETE FROM alert_queue WHERE key = ?1")
+                            .map_err(e)?
+                            .execute(params![key])
+                            .map_err(e)?;
                     }
                     Change::FleetGone { source, id } => {
                         tx.prepare_cached("DELETE FROM fleet WHERE source = ?1 AND id = ?2")

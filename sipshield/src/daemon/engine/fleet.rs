@@ -51,6 +51,9 @@ pub struct CrowdSecState {
     pub last_apply_ms: f64,
     /// Newest allowlisted decisions, for `status`.
     pub allowlisted_recent: Vec<String>,
+    /// Decisions that sipshield sent (origin `sipshield`), from this host
+    /// or another, as they came back.
+    pub own_origin: u64,
 }
 
 fn origin_of(source: &FleetSource) -> KernelOrigin {
@@ -182,6 +185,9 @@ impl Engine {
             // A decision held before the entry came goes now.
             self.drop_fleet_decision(&FleetSource::CrowdSec, &d.id, touched);
             return;
+        }
+        if &*d.origin == crate::fleet::crowdsec::ORIGIN {
+            self.crowdsec.own_origin += 1;
         }
         // Whole seconds, rounded up: a ban never ends before CrowdSec's.
         let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
@@ -423,6 +429,8 @@ impl Engine {
             "ignored": c.ignored,
             "malformed": c.malformed,
             "last_apply_ms": c.last_apply_ms,
+            "sipshield_decisions": c.own_origin,
+            "alerts": self.alerts_json(),
         })
     }
 
