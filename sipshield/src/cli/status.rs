@@ -159,12 +159,31 @@ pub fn render(r: &Value) -> String {
             .map(|(k, v)| format!("{k} {}", thousands(n(v))))
             .collect();
         out += &format!(
-            "  fleet: {} (of {} per family for the fleet)\n",
+            "  fleet: {} (of {} per family for CrowdSec, {} for the feeds)\n",
             parts.join(", "),
-            thousands(n(&sh["fleet_share"]))
+            thousands(n(&sh["crowdsec_share"])),
+            thousands(n(&sh["feed_share"]))
         );
     }
     let cs = &r["crowdsec"];
+    if let Some(feeds) = cs["feeds"].as_object() {
+        for (name, f) in feeds {
+            let state = match (f["failing_since"].as_u64(), f["last_ok"].as_u64()) {
+                (Some(since), _) => format!(
+                    "FAILING for {} ({}); its entries stay",
+                    status::age(since),
+                    s(&f["last_error"])
+                ),
+                (None, Some(at)) => format!("fetched {} ago", status::age(at)),
+                (None, None) => "not fetched yet".into(),
+            };
+            out += &format!(
+                "feed {name} ({}): {} entries; {state}\n",
+                s(&f["kind"]),
+                thousands(n(&f["entries"]))
+            );
+        }
+    }
     if cs["enabled"].as_bool() == Some(true) {
         let state = match (cs["down_since"].as_u64(), cs["last_pull"].as_u64()) {
             (Some(since), _) => format!(

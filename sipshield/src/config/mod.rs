@@ -10,6 +10,7 @@ mod crowdsec;
 mod daemon;
 mod duration;
 mod error;
+mod feeds;
 mod hooks;
 mod logs;
 mod metrics;
@@ -27,6 +28,7 @@ pub use crowdsec::CrowdSecSection;
 pub use daemon::{default_route_interfaces, DaemonSection, AUTO_INTERFACES};
 pub use duration::{format_duration, parse_duration, BanLength, DurationError};
 pub use error::{ConfigError, KeyPath, Location, Problem};
+pub use feeds::{FeedKind, FeedSection};
 pub use hooks::HooksSection;
 pub use logs::{AsteriskLog, LogsSection, AUTO_ASTERISK_LOGS};
 pub use metrics::{MetricsSection, DEFAULT_METRICS_LISTEN};
@@ -54,6 +56,8 @@ pub struct Config {
     pub metrics: MetricsSection,
     pub hooks: HooksSection,
     pub crowdsec: CrowdSecSection,
+    /// `[[feeds]]`: blocklists fetched over HTTP.
+    pub feeds: Vec<FeedSection>,
 }
 
 impl Config {
@@ -120,6 +124,7 @@ impl Config {
         self.metrics.validate(&mut problems);
         self.hooks.validate(&mut problems);
         self.crowdsec.validate(&mut problems);
+        feeds::validate_all(&self.feeds, &mut problems);
         problems.0
     }
 

@@ -29,9 +29,11 @@ use crate::{
 };
 
 mod alerts;
+mod feeds;
 mod fleet;
 
 pub use alerts::AlertState;
+pub use feeds::{cursor_key as feed_cursor_key, FeedState};
 pub use fleet::CrowdSecState;
 
 /// One line of "what happened" kept for `status`.
@@ -68,6 +70,8 @@ pub struct Engine {
     pub crowdsec: CrowdSecState,
     /// The watcher: bans sent to CrowdSec as alerts.
     pub alerts: AlertState,
+    /// Each feed's downloads.
+    pub feeds: HashMap<String, FeedState>,
     /// Fleet decisions and alerts added or gone, for the next flush.
     fleet_changes: Vec<state::db::Change>,
 }
@@ -158,6 +162,7 @@ impl Engine {
             fleet: crate::fleet::book::FleetBook::default(),
             crowdsec: CrowdSecState::default(),
             alerts: AlertState::default(),
+            feeds: HashMap::new(),
             fleet_changes: Vec::new(),
         }
     }
@@ -392,6 +397,7 @@ impl Engine {
         }
         let lifted = self.policy.lift_allowlisted();
         self.lift(&lifted);
+        self.drop_unconfigured_feeds();
         self.reconcile_fleet();
         // Expired kernel entries (the program ignores them) are pruned by
         // housekeeping, a slice at a time, not here: a walk of a million

@@ -1,6 +1,7 @@
 //! `sipshield run`: start-up and the event loop.
 
 use std::{
+    collections::HashMap,
     ffi::CString,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
@@ -17,9 +18,12 @@ use crate::{
     bpf::{pins, AttachMode},
     config::{Config, ShieldMode, DEFAULT_CONFIG_PATH},
     control::{server::ControlServer, Request, Response},
-    fleet::crowdsec::{
-        bouncer::{Bouncer, Pulled},
-        watcher::{Pushed, Pusher, WatcherLogin},
+    fleet::{
+        crowdsec::{
+            bouncer::{Bouncer, Pulled},
+            watcher::{Pushed, Pusher, WatcherLogin},
+        },
+        feeds::{FeedUpdate, Fetcher},
     },
     logs::Parsed,
     policy::{discover, Allowlist, Policy, PolicySettings},
@@ -239,6 +243,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let poll = config.logs.poll_interval;
     let refresh = config.allow.refresh;
     let watches = watches(&config, &db);
+    let feed_cursors: HashMap<String, String> = config
+        .feeds
+        .iter()
+        .filter_map(|f| {
+            let c = db
+                .meta(&super::engine::feed_cursor_key(&f.name))
+                .ok()
+                .flatten()?;
+            Some((f.name.clone(), c))
+        })
+        .collect();
     let alert_queue = match db.load_alert_queue() {
         Ok(q) => q,
         Err(e) => {
@@ -279,6 +294,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     for d in fleet_saved {
         engine.fleet.insert(d);
     }
+    for (name, cursor) in feed_cursors {
+        engine.feeds.entry(name).or_default().cursor = Some(cursor);
+    }
     engine.reconcile()?;
     took("kernel reconciled");
     engine.flush();
@@ -292,6 +310,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     // Pulls wait for the engine (bounded): a slow apply slows the pulls.
     let (cs_tx, mut cs_rx) = mpsc::channel::<Pulled>(4);
     let mut bouncer = start_bouncer(&mut engine, &cs_tx);
+    let (feed_tx, mut feed_rx) = mpsc::channel::<FeedUpdate>(16);
+    let mut fetcher = start_fetcher(&engine, &feed_tx);
     let (push_tx, mut push_rx) = mpsc::channel::<Pushed>(16);
     let pusher = start_pusher(&engine, &push_tx);
     engine.set_pusher(pusher, alert_queue);
@@ -321,11 +341,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             _ = sigint.recv() => { log::warn!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => {
                 let before = engine.config.crowdsec.clone();
+                let feeds_before = engine.config.feeds.clone();
                 let msg = reload(&mut engine, &opts);
                 log::warn!("SIGHUP: {msg}");
                 if engine.config.crowdsec != before {
                     drop(bouncer.take());
                     bouncer = start_bouncer(&mut engine, &cs_tx);
+                }
+                if engine.config.feeds != feeds_before {
+                    drop(fetcher.take());
+                    engine.drop_unconfigured_feeds();
+                    fetcher = start_fetcher(&engine, &feed_tx);
                 }
             }
             Some(pulled) = cs_rx.recv() => {
@@ -334,9 +360,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             Some(pushed) = push_rx.recv() => {
                 engine.on_pushed(pushed);
             }
+            Some(update) = feed_rx.recv() => {
+                engine.on_feed(update);
+            }
             Some((req, reply)) = req_rx.recv() => {
                 let response = if req == Request::Reload {
                     let before = engine.config.crowdsec.clone();
+                    let feeds_before = engine.config.feeds.clone();
                     let r = match try_reload(&mut engine, &opts) {
                         Ok(msg) => Response::ok(serde_json::json!({"message": msg})),
                         Err(e) => Response::error(format!("{e:#}")),
@@ -344,6 +374,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                     if engine.config.crowdsec != before {
                         drop(bouncer.take());
                         bouncer = start_bouncer(&mut engine, &cs_tx);
+                    }
+                    if engine.config.feeds != feeds_before {
+                        drop(fetcher.take());
+                        engine.drop_unconfigured_feeds();
+                        fetcher = start_fetcher(&engine, &feed_tx);
                     }
                     r
                 } else {
@@ -396,6 +431,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 
     server_task.abort();
     drop(bouncer);
+    drop(fetcher);
     engine.save_now();
     let _ = std::fs::remove_file(&socket_path);
     if opts.detach_on_exit {
@@ -450,6 +486,36 @@ fn start_bouncer(engine: &mut Engine, tx: &mpsc::Sender<Pulled>) -> Option<Bounc
         }
         Err(e) => {
             log::error!("crowdsec: cannot start the puller: {e}");
+            None
+        }
+    }
+}
+
+/// Starts fetching the `[[feeds]]`, from where APIBAN feeds were left.
+fn start_fetcher(engine: &Engine, tx: &mpsc::Sender<FeedUpdate>) -> Option<Fetcher> {
+    if engine.config.feeds.is_empty() {
+        return None;
+    }
+    let feeds: Vec<_> = engine.config.feeds.iter().map(|f| f.resolved()).collect();
+    let cursors: HashMap<String, String> = engine
+        .feeds
+        .iter()
+        .filter_map(|(n, st)| Some((n.clone(), st.cursor.clone()?)))
+        .collect();
+    match Fetcher::start(&feeds, &cursors, tx.clone()) {
+        Ok(f) => {
+            log::info!(
+                "feeds: {}",
+                feeds
+                    .iter()
+                    .map(|f| format!("{} ({})", f.name, f.url))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Some(f)
+        }
+        Err(e) => {
+            log::error!("feeds: cannot start the fetcher: {e}");
             None
         }
     }

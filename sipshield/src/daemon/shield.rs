@@ -29,20 +29,23 @@ use crate::policy::BanCounts;
 /// Entries of `BANS_*` per origin (per address family table).
 ///
 /// Each origin has room no other can take: operators a reserve of their
-/// own (and whatever is free), the fleet (CrowdSec and feeds) a quarter of
-/// the table, log bans the rest. A forged flood of log failures can fill
-/// only the log share; a 100k-decision CrowdSec pull only the fleet's.
+/// own (and whatever is free), CrowdSec a quarter of the table, the feeds
+/// an eighth, log bans the rest. A forged flood of log failures can fill
+/// only the log share; a 100k-decision CrowdSec pull only CrowdSec's.
 #[derive(Clone, Debug, Default)]
 pub struct Shares {
     /// Capacity of each family's table.
     pub capacity: u32,
     /// Entries only operator bans may use.
     pub operator_reserve: u32,
-    /// Entries only the fleet may use (CrowdSec, feeds), and its limit.
-    pub fleet_share: u32,
+    /// Entries only CrowdSec may use, and its limit.
+    pub crowdsec_share: u32,
+    /// Entries only the feeds may use, and their limit.
+    pub feed_share: u32,
     pub log: [u32; 2],
     pub operator: [u32; 2],
-    pub fleet: [u32; 2],
+    pub crowdsec: [u32; 2],
+    pub feed: [u32; 2],
     /// Bans refused because their origin's share was full (since start).
     pub refused: u64,
 }
@@ -52,7 +55,8 @@ impl Shares {
         Shares {
             capacity,
             operator_reserve: (capacity / 16).clamp(1, 65_536),
-            fleet_share: capacity / 4,
+            crowdsec_share: capacity / 4,
+            feed_share: capacity / 8,
             ..Shares::default()
         }
     }
@@ -61,7 +65,8 @@ impl Shares {
         let i = usize::from(v6);
         match origin {
             BanOrigin::Operator => &mut self.operator[i],
-            o if o.is_fleet() => &mut self.fleet[i],
+            BanOrigin::CrowdSec => &mut self.crowdsec[i],
+            BanOrigin::Feed => &mut self.feed[i],
             _ => &mut self.log[i],
         }
     }
@@ -69,15 +74,19 @@ impl Shares {
     /// Room for one more ban of `origin` in the family's table.
     fn has_room(&self, origin: BanOrigin, v6: bool) -> bool {
         let i = usize::from(v6);
-        let used = self.log[i] + self.operator[i] + self.fleet[i];
+        let used = self.log[i] + self.operator[i] + self.crowdsec[i] + self.feed[i];
         if used >= self.capacity {
             return false;
         }
         match origin {
             BanOrigin::Operator => true,
-            o if o.is_fleet() => self.fleet[i] < self.fleet_share,
+            BanOrigin::CrowdSec => self.crowdsec[i] < self.crowdsec_share,
+            BanOrigin::Feed => self.feed[i] < self.feed_share,
             _ => {
-                let others = self.operator_reserve.saturating_add(self.fleet_share);
+                let others = self
+                    .operator_reserve
+                    .saturating_add(self.crowdsec_share)
+                    .saturating_add(self.feed_share);
                 self.log[i] < self.capacity.saturating_sub(others)
             }
         }
@@ -87,10 +96,12 @@ impl Shares {
         serde_json::json!({
             "capacity_per_family": self.capacity,
             "operator_reserve": self.operator_reserve,
-            "fleet_share": self.fleet_share,
+            "crowdsec_share": self.crowdsec_share,
+            "feed_share": self.feed_share,
             "log": self.log[0] + self.log[1],
             "operator": self.operator[0] + self.operator[1],
-            "fleet": self.fleet[0] + self.fleet[1],
+            "crowdsec": self.crowdsec[0] + self.crowdsec[1],
+            "feed": self.feed[0] + self.feed[1],
             "refused_full": self.refused,
         })
     }

@@ -5,4 +5,5 @@
 
 pub mod book;
 pub mod crowdsec;
+pub mod feeds;
 pub mod go_duration;

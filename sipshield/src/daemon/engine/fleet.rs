@@ -146,7 +146,7 @@ impl Engine {
         }
     }
 
-    fn drop_fleet_decision(
+    pub(super) fn drop_fleet_decision(
         &mut self,
         source: &FleetSource,
         id: &str,
@@ -430,6 +430,7 @@ impl Engine {
             "malformed": c.malformed,
             "last_apply_ms": c.last_apply_ms,
             "sipshield_decisions": c.own_origin,
+            "feeds": self.feeds_json(),
             "alerts": self.alerts_json(),
         })
     }
