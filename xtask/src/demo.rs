@@ -3,7 +3,8 @@
 //! behind a router attacked by svmap, svwar, sipsak, hping3 and svcrack
 //! while a phone and a trunk keep calling, sipshield guarding it. The lab
 //! binary removes its namespaces on success, failure and Ctrl-C; this
-//! checks nothing was left behind.
+//! checks nothing was left behind. `--fleet`: two PBX hosts and a real
+//! CrowdSec Local API (`sipshield-lab fleet`).
 
 use std::process::Command;
 
@@ -11,7 +12,7 @@ use anyhow::{bail, Result};
 
 use crate::{deps, lab, lab::interrupt, shell};
 
-pub fn run() -> Result<()> {
+pub fn run(fleet: bool) -> Result<()> {
     deps::ensure()?;
     if !shell::is_root() {
         bail!("the demo creates network namespaces and attaches XDP: run as root");
@@ -21,7 +22,7 @@ pub fn run() -> Result<()> {
     // Ctrl-C reaches the lab binary too; we only wait for it to clean up.
     interrupt::install();
     let status = Command::new(debug.join("sipshield-lab"))
-        .arg("demo")
+        .arg(if fleet { "fleet" } else { "demo" })
         .env("SIPSHIELD_BIN", debug.join("sipshield"))
         .status()?;
     let clean = lab::assert_no_leftovers();

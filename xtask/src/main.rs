@@ -31,7 +31,11 @@ enum Task {
         filter: Option<String>,
     },
     /// Show sipshield dropping a banned sender between two namespaces.
-    Demo,
+    Demo {
+        /// Two PBX hosts sharing bans through a real CrowdSec Local API.
+        #[arg(long)]
+        fleet: bool,
+    },
     /// Build the Debian package: target/debian/sipshield_<version>_amd64.deb.
     Deb,
     /// Benchmarks: XDP per-packet cost against baselines, log parsing against
@@ -48,7 +52,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.task {
         Task::Deps => deps::install(),
         Task::Test { filter } => test::run(filter.as_deref()),
-        Task::Demo => demo::run(),
+        Task::Demo { fleet } => demo::run(fleet),
         Task::Deb => deb::run().map(|_| ()),
         Task::Bench { quick } => bench::run(quick),
     };

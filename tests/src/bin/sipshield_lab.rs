@@ -33,7 +33,9 @@ extern "C" fn on_signal(_: i32) {
 fn main() -> Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("demo") => {}
-        _ => bail!("usage: sipshield-lab demo   (run through `cargo xtask demo`)"),
+        // Its namespaces and processes go with its guards, also on failure.
+        Some("fleet") => return sipshield_tests::lab::fleet::run(),
+        _ => bail!("usage: sipshield-lab demo|fleet   (run through `cargo xtask demo [--fleet]`)"),
     }
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic.

@@ -6,6 +6,7 @@
 pub mod attack;
 pub mod client;
 pub mod digest;
+pub mod fleet;
 pub mod pbx;
 pub mod scene;
 pub mod shield;
