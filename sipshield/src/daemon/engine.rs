@@ -72,6 +72,7 @@ pub struct Engine {
     pub alerts: AlertState,
     /// Each feed's downloads.
     pub feeds: HashMap<String, FeedState>,
+    last_fleet_metrics: Instant,
     /// Fleet decisions and alerts added or gone, for the next flush.
     fleet_changes: Vec<state::db::Change>,
 }
@@ -163,6 +164,10 @@ impl Engine {
             crowdsec: CrowdSecState::default(),
             alerts: AlertState::default(),
             feeds: HashMap::new(),
+            // Due at the first tick.
+            last_fleet_metrics: Instant::now()
+                .checked_sub(std::time::Duration::from_secs(60))
+                .unwrap_or_else(Instant::now),
             fleet_changes: Vec::new(),
         }
     }
@@ -685,6 +690,16 @@ impl Engine {
             .tables(&self.shield.shares, known_good, self.unenforced.len());
         for w in &self.watches {
             self.metrics.log(&w.status());
+        }
+        // A walk over the fleet's targets: every 10 s, not every second.
+        if self.last_fleet_metrics.elapsed() >= std::time::Duration::from_secs(10) {
+            self.last_fleet_metrics = Instant::now();
+            let by_source = self.fleet_by_source();
+            let up = self.crowdsec.enabled
+                && self.crowdsec.last_pull.is_some()
+                && self.crowdsec.down_since.is_none();
+            self.metrics
+                .fleet(&by_source, up, self.alerts.waiting.len(), self.alerts.sent);
         }
     }
 

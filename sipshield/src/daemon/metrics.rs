@@ -86,6 +86,10 @@ pub struct Metrics {
     share_used: Family<ShareLabels, Gauge>,
     share_refused: Counter,
     not_enforced: Gauge,
+    fleet_bans: Family<ShareLabels, Gauge>,
+    crowdsec_up: Gauge,
+    alerts_waiting: Gauge,
+    alerts_sent: Counter,
     /// Cumulative values already counted, to add only what is new.
     seen: HashMap<String, u64>,
 }
@@ -130,6 +134,10 @@ impl Metrics {
             share_used: Family::default(),
             share_refused: Counter::default(),
             not_enforced: Gauge::default(),
+            fleet_bans: Family::default(),
+            crowdsec_up: Gauge::default(),
+            alerts_waiting: Gauge::default(),
+            alerts_sent: Counter::default(),
             seen: HashMap::new(),
         };
         r.register(
@@ -217,6 +225,26 @@ impl Metrics {
             "sipshield_bans_not_enforced",
             "Bans kept but not in the kernel yet (its share is full), retried",
             m.not_enforced.clone(),
+        );
+        r.register(
+            "sipshield_fleet_bans",
+            "Targets banned by the fleet alone, by origin (crowdsec, feed:<name>)",
+            m.fleet_bans.clone(),
+        );
+        r.register(
+            "sipshield_crowdsec_up",
+            "1 while the last pull of CrowdSec's decision stream worked",
+            m.crowdsec_up.clone(),
+        );
+        r.register(
+            "sipshield_crowdsec_alerts_waiting",
+            "Alerts for CrowdSec not acknowledged yet (kept in the state database)",
+            m.alerts_waiting.clone(),
+        );
+        r.register(
+            "sipshield_crowdsec_alerts_sent",
+            "Alerts CrowdSec's LAPI acknowledged",
+            m.alerts_sent.clone(),
         );
         // Every class from the start, at 0: `rate()` needs the series before
         // the first ban, and dashboards should not show gaps.
@@ -352,6 +380,8 @@ impl Metrics {
         for (origin, used) in [
             ("log", shares.log[0] + shares.log[1]),
             ("operator", shares.operator[0] + shares.operator[1]),
+            ("crowdsec", shares.crowdsec[0] + shares.crowdsec[1]),
+            ("feed", shares.feed[0] + shares.feed[1]),
         ] {
             self.share_used
                 .get_or_create(&ShareLabels {
@@ -361,6 +391,44 @@ impl Metrics {
         }
         let refused = self.share_refused.clone();
         self.add("share refused".into(), &refused, shares.refused);
+    }
+
+    /// The fleet: targets by origin, the bouncer's state, the alerts.
+    pub fn fleet(
+        &mut self,
+        by_source: &std::collections::BTreeMap<String, u64>,
+        crowdsec_up: bool,
+        alerts_waiting: usize,
+        alerts_sent: u64,
+    ) {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        for (source, n) in by_source {
+            self.fleet_bans
+                .get_or_create(&ShareLabels {
+                    origin: source.clone(),
+                })
+                .set(gauge(*n));
+        }
+        // Origins gone since (a feed removed, a resync): back to 0.
+        let keys: Vec<String> = self
+            .seen
+            .keys()
+            .filter_map(|k| k.strip_prefix("fleet ").map(String::from))
+            .collect();
+        for k in keys {
+            if !by_source.contains_key(&k) {
+                self.fleet_bans
+                    .get_or_create(&ShareLabels { origin: k })
+                    .set(0);
+            }
+        }
+        for k in by_source.keys() {
+            self.seen.entry(format!("fleet {k}")).or_insert(0);
+        }
+        self.crowdsec_up.set(i64::from(crowdsec_up));
+        self.alerts_waiting.set(gauge(alerts_waiting as u64));
+        let sent = self.alerts_sent.clone();
+        self.add("alerts sent".into(), &sent, alerts_sent);
     }
 
     pub fn tracked_sources(&self, n: usize) {
