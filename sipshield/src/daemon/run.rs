@@ -231,7 +231,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     // Bans this lifts are lifted in the kernel by `reconcile`.
     policy.apply_discovery(&found, now);
-    let shield = Shield::new(pinned, config.xdp.max_bans)?;
+    let mut shield = Shield::new(pinned, config.xdp.max_bans)?;
+    shield
+        .shares
+        .set_fleet(config.crowdsec.enabled(), !config.feeds.is_empty());
 
     let group = config
         .daemon
@@ -348,6 +351,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                     drop(bouncer.take());
                     bouncer = start_bouncer(&mut engine, &cs_tx);
                 }
+                engine.shield.shares.set_fleet(
+                    engine.config.crowdsec.enabled(),
+                    !engine.config.feeds.is_empty(),
+                );
                 if engine.config.feeds != feeds_before {
                     drop(fetcher.take());
                     engine.drop_unconfigured_feeds();
@@ -375,6 +382,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                         drop(bouncer.take());
                         bouncer = start_bouncer(&mut engine, &cs_tx);
                     }
+                    engine.shield.shares.set_fleet(
+                        engine.config.crowdsec.enabled(),
+                        !engine.config.feeds.is_empty(),
+                    );
                     if engine.config.feeds != feeds_before {
                         drop(fetcher.take());
                         engine.drop_unconfigured_feeds();

@@ -29,9 +29,10 @@ use crate::policy::BanCounts;
 /// Entries of `BANS_*` per origin (per address family table).
 ///
 /// Each origin has room no other can take: operators a reserve of their
-/// own (and whatever is free), CrowdSec a quarter of the table, the feeds
-/// an eighth, log bans the rest. A forged flood of log failures can fill
-/// only the log share; a 100k-decision CrowdSec pull only CrowdSec's.
+/// own (and whatever is free), CrowdSec a quarter of the table and the
+/// feeds an eighth when they are configured, log bans the rest. A forged
+/// flood of log failures can fill only the log share; a 100k-decision
+/// CrowdSec pull only CrowdSec's.
 #[derive(Clone, Debug, Default)]
 pub struct Shares {
     /// Capacity of each family's table.
@@ -55,10 +56,15 @@ impl Shares {
         Shares {
             capacity,
             operator_reserve: (capacity / 16).clamp(1, 65_536),
-            crowdsec_share: capacity / 4,
-            feed_share: capacity / 8,
             ..Shares::default()
         }
+    }
+
+    /// Keeps room for CrowdSec and the feeds when they are in use (none
+    /// otherwise: a host without them keeps it for log bans).
+    pub fn set_fleet(&mut self, crowdsec: bool, feeds: bool) {
+        self.crowdsec_share = if crowdsec { self.capacity / 4 } else { 0 };
+        self.feed_share = if feeds { self.capacity / 8 } else { 0 };
     }
 
     fn slot(&mut self, origin: BanOrigin, v6: bool) -> &mut u32 {
@@ -447,5 +453,35 @@ pub fn origin_name(origin: u32) -> &'static str {
         BanOrigin::Operator => "operator",
         BanOrigin::CrowdSec => "crowdsec",
         BanOrigin::Feed => "feed",
+    }
+}
+
+#[cfg(test)]
+mod share_tests {
+    use super::*;
+
+    fn fill(s: &mut Shares, origin: BanOrigin) -> u32 {
+        let mut n = 0;
+        while s.has_room(origin, false) {
+            *s.slot(origin, false) += 1;
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn each_origin_keeps_its_room_and_the_fleet_only_when_configured() {
+        let mut s = Shares::new(1000);
+        assert_eq!(fill(&mut s.clone(), BanOrigin::Userspace), 1000 - 62);
+        s.set_fleet(true, true);
+        // A log flood takes its share and no more...
+        assert_eq!(fill(&mut s, BanOrigin::Userspace), 1000 - 62 - 250 - 125);
+        // ... CrowdSec and the feeds still have theirs, operators the rest.
+        assert_eq!(fill(&mut s, BanOrigin::CrowdSec), 250);
+        assert_eq!(fill(&mut s, BanOrigin::Feed), 125);
+        assert_eq!(fill(&mut s, BanOrigin::Operator), 62);
+        assert!(!s.has_room(BanOrigin::Operator, false));
+        // The other family is apart.
+        assert!(s.has_room(BanOrigin::CrowdSec, true));
     }
 }
