@@ -438,3 +438,61 @@ fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_se
     daemon_a.stop_and_detach(a.0, a.1);
     daemon_b.stop_and_detach(b.0, b.1);
 }
+
+#[test]
+fn range_decisions_take_only_the_fleets_share_of_the_range_table() {
+    let lab = VethLab::new("10.206.5");
+    let lapi = Lapi::start(&lab.outside, LAPI_PORT);
+    let key = lapi.add_bouncer("pbx-a");
+    let paths = DaemonPaths::new("csr");
+    let daemon = pbx(&lab.guarded, &paths, GUARD_DEV, "10.206.5.2", &key);
+    // A range table of 8 per family: the fleet may use 2 of them.
+    let config = paths.log("sipshield.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}[xdp]\nmax_ranges = 8\n")).unwrap();
+    daemon.stop_and_detach(&lab.guarded, &paths);
+    let daemon = Daemon::start(
+        &lab.guarded,
+        &paths,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--iface",
+            GUARD_DEV,
+            "--asterisk-log",
+            paths.log("messages").to_str().unwrap(),
+            "--auth-log",
+            paths.log("auth.log").to_str().unwrap(),
+        ],
+    );
+    for net in ["198.51.100.0/24", "198.51.101.0/24", "198.51.102.0/24"] {
+        lapi.cscli_ok(&["decisions", "add", "--range", net, "--duration", "1h"]);
+    }
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            status(&lab.guarded, &paths)["crowdsec"]["ranges_refused"].as_u64() >= Some(1)
+        }),
+        "{}\n{}",
+        daemon_log(&paths),
+        lapi.log()
+    );
+    let held = ban_targets(&lab.guarded, &paths);
+    let enforced: Vec<&String> = held.iter().filter(|t| t.starts_with("198.51.10")).collect();
+    // All three are kept (listed), two are in the kernel.
+    assert_eq!(enforced.len(), 3, "{held:?}");
+    let kernel_ranges = sipshield::bpf::pins::open_maps(&paths.pin_root)
+        .unwrap()
+        .ranges
+        .entries()
+        .unwrap()
+        .len();
+    assert_eq!(kernel_ranges, 2);
+    // An operator's range still finds room.
+    let out = cli(
+        &lab.guarded,
+        &paths,
+        &["bans", "add", "203.0.113.0/24", "--for", "1h"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    daemon.stop_and_detach(&lab.guarded, &paths);
+}

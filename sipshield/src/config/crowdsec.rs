@@ -32,8 +32,8 @@ pub struct CrowdSecSection {
     pub scenarios_containing: Vec<String>,
     /// No decision whose scenario contains one of these.
     pub scenarios_not_containing: Vec<String>,
-    /// Run `[hooks]` for CrowdSec's bans too (off: a 100k-decision pull is
-    /// no fork storm).
+    /// Run `[hooks]` for CrowdSec's and the feeds' bans too (off: a
+    /// 100k-decision pull is no fork storm).
     pub hooks: bool,
     /// The watcher (`cscli machines add`): with these, bans backed by proof
     /// are sent to LAPI as alerts; "" sends nothing.

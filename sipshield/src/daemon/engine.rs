@@ -73,6 +73,10 @@ pub struct Engine {
     /// Each feed's downloads.
     pub feeds: HashMap<String, FeedState>,
     last_fleet_metrics: Instant,
+    /// Ranges the kernel holds for the fleet alone (its share of the trie).
+    fleet_ranges: HashSet<IpNet>,
+    /// Of which IPv4, IPv6.
+    fleet_range_count: [usize; 2],
     /// Fleet decisions and alerts added or gone, for the next flush.
     fleet_changes: Vec<state::db::Change>,
 }
@@ -164,6 +168,8 @@ impl Engine {
             crowdsec: CrowdSecState::default(),
             alerts: AlertState::default(),
             feeds: HashMap::new(),
+            fleet_ranges: HashSet::new(),
+            fleet_range_count: [0; 2],
             // Due at the first tick.
             last_fleet_metrics: Instant::now()
                 .checked_sub(std::time::Duration::from_secs(60))

@@ -54,6 +54,8 @@ pub struct CrowdSecState {
     /// Decisions that sipshield sent (origin `sipshield`), from this host
     /// or another, as they came back.
     pub own_origin: u64,
+    /// Range decisions not enforced: the fleet's share of the trie is full.
+    pub ranges_refused: u64,
 }
 
 fn origin_of(source: &FleetSource) -> KernelOrigin {
@@ -290,6 +292,7 @@ impl Engine {
                     if let Err(e) = self.shield.unban(net) {
                         log::error!("lifting {target} in the kernel: {e}");
                     }
+                    self.forget_fleet_range(&net);
                 }
                 Some(w) => match target {
                     BanTarget::Addr(ip)
@@ -306,8 +309,26 @@ impl Engine {
                             },
                         ))
                     }
+                    BanTarget::Net(n) if w.origin.is_fleet() => {
+                        // The range trie's share of the fleet: a quarter per
+                        // family, so operator ranges always find room.
+                        let cap = (self.config.xdp.max_ranges / 4).max(1) as usize;
+                        let held = self.fleet_range_count[usize::from(n.addr().is_ipv6())];
+                        if !self.fleet_ranges.contains(n) && held >= cap {
+                            self.crowdsec.ranges_refused += 1;
+                            log::error!(
+                                "{target} NOT enforced: the fleet's share of the range table ({cap}) is full"
+                            );
+                        } else if self.put(net, w).is_ok() && self.fleet_ranges.insert(*n) {
+                            self.fleet_range_count[usize::from(n.addr().is_ipv6())] += 1;
+                        }
+                    }
                     _ => {
                         let _ = self.put(net, w);
+                        if let BanTarget::Net(n) = target {
+                            // A local ban holds it now.
+                            self.forget_fleet_range(n);
+                        }
                     }
                 },
             }
@@ -328,6 +349,13 @@ impl Engine {
                     origin: KernelOrigin::from_u32(e.origin),
                 },
             );
+        }
+    }
+
+    fn forget_fleet_range(&mut self, net: &ipnet::IpNet) {
+        if self.fleet_ranges.remove(net) {
+            let c = &mut self.fleet_range_count[usize::from(net.addr().is_ipv6())];
+            *c = c.saturating_sub(1);
         }
     }
 
@@ -430,6 +458,7 @@ impl Engine {
             "malformed": c.malformed,
             "last_apply_ms": c.last_apply_ms,
             "sipshield_decisions": c.own_origin,
+            "ranges_refused": c.ranges_refused,
             "feeds": self.feeds_json(),
             "alerts": self.alerts_json(),
         })
