@@ -47,6 +47,10 @@ const PACKAGES: &[&str] = &[
     // a real CrowdSec Local API for the fleet tests (offline: see
     // `prepare_crowdsec_offline`)
     "crowdsec",
+    // a real registrar and real phones for the legitimate-burst tests
+    // (not started by their postinst without systemd or RUN_KAMAILIO)
+    "kamailio",
+    "baresip-core",
 ];
 
 /// CrowdSec's postinst registers with the Central API unless
