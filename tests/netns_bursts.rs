@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use sipshield_tests::{
-    daemon::{append, ban_targets, daemon_log, wait_for, Daemon, DaemonPaths},
+    daemon::{ban_targets, daemon_log, start_configured, wait_for, Daemon, DaemonPaths},
     netns::{VethLab, GUARD_DEV},
     registrar::{Kamailio, Office},
 };
@@ -15,29 +15,11 @@ use sipshield_tests::{
 /// its paths.
 fn guard(lab: &VethLab, extra: &str) -> (Daemon, DaemonPaths) {
     let paths = DaemonPaths::new("burst");
-    let config = paths.log("sipshield.toml");
-    std::fs::write(
-        &config,
-        format!("[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\n{extra}"),
-    )
-    .unwrap();
-    let messages = paths.log("messages");
-    append(&messages, &[]);
-    let auth = paths.log("auth.log");
-    append(&auth, &[]);
-    let daemon = Daemon::start(
+    let daemon = start_configured(
         &lab.guarded,
         &paths,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--iface",
-            GUARD_DEV,
-            "--asterisk-log",
-            messages.to_str().unwrap(),
-            "--auth-log",
-            auth.to_str().unwrap(),
-        ],
+        GUARD_DEV,
+        &format!("[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\n{extra}"),
     );
     // The kernel's config is in once the daemon answers.
     sipshield_tests::daemon::status(&lab.guarded, &paths);

@@ -10,7 +10,8 @@ use std::{process::Command, time::Duration};
 use sipshield_tests::{
     crowdsec::Lapi,
     daemon::{
-        append, ban_targets, cli, daemon_log, status, wait_for, wrong_password, Daemon, DaemonPaths,
+        append, ban_targets, cli, daemon_log, start_configured, status, wait_for, wrong_password,
+        Daemon, DaemonPaths,
     },
     netns::{Netns, VethLab, GUARD_DEV},
 };
@@ -50,32 +51,14 @@ fn second_pbx(lab: &VethLab, subnet: &str) -> Netns {
 
 /// A sipshield on `iface` of `ns` that pulls from LAPI at `lapi_addr`.
 fn pbx(ns: &Netns, paths: &DaemonPaths, iface: &str, lapi_addr: &str, key: &str) -> Daemon {
-    let config = paths.log("sipshield.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\n\
-             [crowdsec]\napi_url = \"http://{lapi_addr}:{LAPI_PORT}/\"\napi_key = \"{key}\"\nupdate_frequency = \"1s\"\n"
-        ),
-    )
-    .unwrap();
-    let messages = paths.log("messages");
-    append(&messages, &[]);
-    let auth = paths.log("auth.log");
-    append(&auth, &[]);
-    Daemon::start(
-        ns,
-        paths,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--iface",
-            iface,
-            "--asterisk-log",
-            messages.to_str().unwrap(),
-            "--auth-log",
-            auth.to_str().unwrap(),
-        ],
+    start_configured(ns, paths, iface, &pbx_config(lapi_addr, key, ""))
+}
+
+/// The config of a PBX that pulls from LAPI at `lapi_addr`, plus `extra`.
+fn pbx_config(lapi_addr: &str, key: &str, extra: &str) -> String {
+    format!(
+        "[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\n\
+         [crowdsec]\napi_url = \"http://{lapi_addr}:{LAPI_PORT}/\"\napi_key = \"{key}\"\nupdate_frequency = \"1s\"\n{extra}"
     )
 }
 
@@ -267,34 +250,10 @@ fn watcher_pbx(
     key: &str,
     machine: &str,
 ) -> Daemon {
-    let config = paths.log("sipshield.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\n\
-             [crowdsec]\napi_url = \"http://{lapi_addr}:{LAPI_PORT}/\"\napi_key = \"{key}\"\nupdate_frequency = \"1s\"\n\
-             machine_id = \"{machine}\"\npassword = \"{machine}-password-0123\"\npush_interval = \"500ms\"\n"
-        ),
-    )
-    .unwrap();
-    let messages = paths.log("messages");
-    append(&messages, &[]);
-    let auth = paths.log("auth.log");
-    append(&auth, &[]);
-    Daemon::start(
-        ns,
-        paths,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--iface",
-            iface,
-            "--asterisk-log",
-            messages.to_str().unwrap(),
-            "--auth-log",
-            auth.to_str().unwrap(),
-        ],
-    )
+    let login = format!(
+        "machine_id = \"{machine}\"\npassword = \"{machine}-password-0123\"\npush_interval = \"500ms\"\n"
+    );
+    start_configured(ns, paths, iface, &pbx_config(lapi_addr, key, &login))
 }
 
 #[test]
@@ -445,25 +404,15 @@ fn range_decisions_take_only_the_fleets_share_of_the_range_table() {
     let lapi = Lapi::start(&lab.outside, LAPI_PORT);
     let key = lapi.add_bouncer("pbx-a");
     let paths = DaemonPaths::new("csr");
-    let daemon = pbx(&lab.guarded, &paths, GUARD_DEV, "10.206.5.2", &key);
     // A range table of 8 per family: the fleet may use 2 of them.
-    let config = paths.log("sipshield.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("{text}[xdp]\nmax_ranges = 8\n")).unwrap();
-    daemon.stop_and_detach(&lab.guarded, &paths);
-    let daemon = Daemon::start(
+    let daemon = start_configured(
         &lab.guarded,
         &paths,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--iface",
-            GUARD_DEV,
-            "--asterisk-log",
-            paths.log("messages").to_str().unwrap(),
-            "--auth-log",
-            paths.log("auth.log").to_str().unwrap(),
-        ],
+        GUARD_DEV,
+        &format!(
+            "[xdp]\nmax_ranges = 8\n{}",
+            pbx_config("10.206.5.2", &key, "")
+        ),
     );
     for net in ["198.51.100.0/24", "198.51.101.0/24", "198.51.102.0/24"] {
         lapi.cscli_ok(&["decisions", "add", "--range", net, "--duration", "1h"]);

@@ -12,7 +12,7 @@ use std::{
 };
 
 use sipshield_tests::{
-    daemon::{append, ban_targets, cli, daemon_log, status, wait_for, Daemon, DaemonPaths},
+    daemon::{ban_targets, cli, daemon_log, start_configured, status, wait_for, DaemonPaths},
     netns::{VethLab, GUARD_DEV},
 };
 
@@ -127,36 +127,18 @@ fn voipbl_apiban_and_a_plain_list_become_bans_and_a_bad_download_keeps_them() {
     let paths = DaemonPaths::new("fd");
     let key = paths.log("apiban.key");
     std::fs::write(&key, "testkey123\n").unwrap();
-    let config = paths.log("sipshield.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let rx = lab.receiver();
+    let daemon = start_configured(
+        &lab.guarded,
+        &paths,
+        GUARD_DEV,
+        &format!(
             "[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\ncidrs = [\"10.207.1.2/32\"]\n\
              [[feeds]]\nname = \"voipbl\"\nkind = \"voipbl\"\nurl = \"http://127.0.0.1:{port}/voipbl\"\nrefresh = \"1s\"\n\
              [[feeds]]\nname = \"apiban\"\nkind = \"apiban\"\nurl = \"http://127.0.0.1:{port}/api\"\nkey_file = \"{}\"\nrefresh = \"1s\"\nrequest_interval = \"100ms\"\nmax_age = \"1h\"\n\
              [[feeds]]\nname = \"slow\"\nkind = \"list\"\nurl = \"http://127.0.0.1:{port}/slow\"\nrefresh = \"1s\"\ntimeout = \"500ms\"\n",
             key.display()
         ),
-    )
-    .unwrap();
-    let messages = paths.log("messages");
-    append(&messages, &[]);
-    let auth = paths.log("auth.log");
-    append(&auth, &[]);
-    let rx = lab.receiver();
-    let daemon = Daemon::start(
-        &lab.guarded,
-        &paths,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--iface",
-            GUARD_DEV,
-            "--asterisk-log",
-            messages.to_str().unwrap(),
-            "--auth-log",
-            auth.to_str().unwrap(),
-        ],
     );
     let log = || daemon_log(&paths);
 

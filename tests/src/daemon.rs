@@ -250,3 +250,29 @@ pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Starts a daemon guarding `iface` of `ns` with `config` (TOML text, in
+/// the paths' `sipshield.toml`) and empty Asterisk and sshd logs of its own.
+pub fn start_configured(ns: &Netns, paths: &DaemonPaths, iface: &str, config: &str) -> Daemon {
+    let file = paths.log("sipshield.toml");
+    std::fs::write(&file, config).expect("config");
+    let messages = paths.log("messages");
+    append(&messages, &[]);
+    let auth = paths.log("auth.log");
+    append(&auth, &[]);
+    let arg = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    Daemon::start(
+        ns,
+        paths,
+        &[
+            "--config",
+            &arg(&file),
+            "--iface",
+            iface,
+            "--asterisk-log",
+            &arg(&messages),
+            "--auth-log",
+            &arg(&auth),
+        ],
+    )
+}

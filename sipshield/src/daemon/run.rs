@@ -312,9 +312,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let (disc_tx, mut disc_rx) = mpsc::channel(1);
     // Pulls wait for the engine (bounded): a slow apply slows the pulls.
     let (cs_tx, mut cs_rx) = mpsc::channel::<Pulled>(4);
-    let mut bouncer = start_bouncer(&mut engine, &cs_tx);
     let (feed_tx, mut feed_rx) = mpsc::channel::<FeedUpdate>(16);
-    let mut fetcher = start_fetcher(&engine, &feed_tx);
+    let mut fleet = FleetThreads::start(&mut engine, cs_tx, feed_tx);
     let (push_tx, mut push_rx) = mpsc::channel::<Pushed>(16);
     let pusher = start_pusher(&engine, &push_tx);
     engine.set_pusher(pusher, alert_queue);
@@ -343,23 +342,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             _ = sigterm.recv() => { log::warn!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { log::warn!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => {
-                let before = engine.config.crowdsec.clone();
-                let feeds_before = engine.config.feeds.clone();
+                let before = (engine.config.crowdsec.clone(), engine.config.feeds.clone());
                 let msg = reload(&mut engine, &opts);
                 log::warn!("SIGHUP: {msg}");
-                if engine.config.crowdsec != before {
-                    drop(bouncer.take());
-                    bouncer = start_bouncer(&mut engine, &cs_tx);
-                }
-                engine.shield.shares.set_fleet(
-                    engine.config.crowdsec.enabled(),
-                    !engine.config.feeds.is_empty(),
-                );
-                if engine.config.feeds != feeds_before {
-                    drop(fetcher.take());
-                    engine.drop_unconfigured_feeds();
-                    fetcher = start_fetcher(&engine, &feed_tx);
-                }
+                fleet.follow(&mut engine, &before.0, &before.1);
             }
             Some(pulled) = cs_rx.recv() => {
                 engine.on_pulled(pulled);
@@ -372,25 +358,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
             Some((req, reply)) = req_rx.recv() => {
                 let response = if req == Request::Reload {
-                    let before = engine.config.crowdsec.clone();
-                    let feeds_before = engine.config.feeds.clone();
+                    let before = (engine.config.crowdsec.clone(), engine.config.feeds.clone());
                     let r = match try_reload(&mut engine, &opts) {
                         Ok(msg) => Response::ok(serde_json::json!({"message": msg})),
                         Err(e) => Response::error(format!("{e:#}")),
                     };
-                    if engine.config.crowdsec != before {
-                        drop(bouncer.take());
-                        bouncer = start_bouncer(&mut engine, &cs_tx);
-                    }
-                    engine.shield.shares.set_fleet(
-                        engine.config.crowdsec.enabled(),
-                        !engine.config.feeds.is_empty(),
-                    );
-                    if engine.config.feeds != feeds_before {
-                        drop(fetcher.take());
-                        engine.drop_unconfigured_feeds();
-                        fetcher = start_fetcher(&engine, &feed_tx);
-                    }
+                    fleet.follow(&mut engine, &before.0, &before.1);
                     r
                 } else {
                     engine.handle(req)
@@ -441,8 +414,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
 
     server_task.abort();
-    drop(bouncer);
-    drop(fetcher);
+    drop(fleet);
     engine.save_now();
     let _ = std::fs::remove_file(&socket_path);
     if opts.detach_on_exit {
@@ -498,6 +470,53 @@ fn start_bouncer(engine: &mut Engine, tx: &mpsc::Sender<Pulled>) -> Option<Bounc
         Err(e) => {
             log::error!("crowdsec: cannot start the puller: {e}");
             None
+        }
+    }
+}
+
+/// The fleet's threads (CrowdSec's puller, the feeds' fetcher), restarted
+/// when a reload changes what they run with.
+struct FleetThreads {
+    bouncer: Option<Bouncer>,
+    fetcher: Option<Fetcher>,
+    cs_tx: mpsc::Sender<Pulled>,
+    feed_tx: mpsc::Sender<FeedUpdate>,
+}
+
+impl FleetThreads {
+    fn start(
+        engine: &mut Engine,
+        cs_tx: mpsc::Sender<Pulled>,
+        feed_tx: mpsc::Sender<FeedUpdate>,
+    ) -> FleetThreads {
+        FleetThreads {
+            bouncer: start_bouncer(engine, &cs_tx),
+            fetcher: start_fetcher(engine, &feed_tx),
+            cs_tx,
+            feed_tx,
+        }
+    }
+
+    /// After a reload (applied or not): what changed restarts, the shares
+    /// follow what is configured.
+    fn follow(
+        &mut self,
+        engine: &mut Engine,
+        crowdsec: &crate::config::CrowdSecSection,
+        feeds: &[crate::config::FeedSection],
+    ) {
+        if engine.config.crowdsec != *crowdsec {
+            drop(self.bouncer.take());
+            self.bouncer = start_bouncer(engine, &self.cs_tx);
+        }
+        engine.shield.shares.set_fleet(
+            engine.config.crowdsec.enabled(),
+            !engine.config.feeds.is_empty(),
+        );
+        if engine.config.feeds != feeds {
+            drop(self.fetcher.take());
+            engine.drop_unconfigured_feeds();
+            self.fetcher = start_fetcher(engine, &self.feed_tx);
         }
     }
 }

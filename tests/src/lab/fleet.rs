@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use super::pbx::{Accounts, Pbx};
 use crate::{
     crowdsec::Lapi,
-    daemon::{append, ban_targets, status, wait_for, Daemon, DaemonPaths},
+    daemon::{append, ban_targets, start_configured, status, wait_for, Daemon, DaemonPaths},
     netns::{Netns, VethLab, GUARD_DEV},
 };
 
@@ -43,8 +43,6 @@ fn start_host(
     let paths = DaemonPaths::new(&format!("fleet-{name}"));
     let messages = paths.log("messages");
     append(&messages, &[]);
-    let auth = paths.log("auth.log");
-    append(&auth, &[]);
     let sock = ns.enter(|| UdpSocket::bind(format!("{addr}:5060")))?;
     let pbx = Pbx::start(
         sock,
@@ -54,29 +52,16 @@ fn start_host(
         },
         &messages,
     )?;
-    let config = paths.log("sipshield.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let daemon = start_configured(
+        ns,
+        &paths,
+        iface,
+        &format!(
             "[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\n\
              [xdp]\nscanner_user_agents = []\n\
              [crowdsec]\napi_url = \"http://{lapi_addr}:{LAPI_PORT}/\"\napi_key = \"{key}\"\nupdate_frequency = \"1s\"\n\
              machine_id = \"{machine}\"\npassword = \"{machine}-fleet-password\"\npush_interval = \"500ms\"\n"
         ),
-    )?;
-    let daemon = Daemon::start(
-        ns,
-        &paths,
-        &[
-            "--config",
-            config.to_str().context("utf-8 path")?,
-            "--iface",
-            iface,
-            "--asterisk-log",
-            messages.to_str().context("utf-8 path")?,
-            "--auth-log",
-            auth.to_str().context("utf-8 path")?,
-        ],
     );
     Ok(Host {
         name,
