@@ -5,7 +5,7 @@
 //! deletions lift only what CrowdSec added, the allowlist wins, and a LAPI
 //! outage keeps what is in force and resyncs when it returns. Needs root.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use sipshield_tests::{
     crowdsec::Lapi,
@@ -18,35 +18,19 @@ use sipshield_tests::{
 
 const LAPI_PORT: u16 = 18300;
 
-/// A second PBX: namespace `b` with `sgb` (`{subnet}.1`) to `sob` (.2)
-/// in the outside namespace of `lab`.
+/// A second PBX: `sgb` (`{subnet}.1`) to `sob` (.2) in `lab`'s outside.
 fn second_pbx(lab: &VethLab, subnet: &str) -> Netns {
-    let b = Netns::create("b");
-    let ok = Command::new("ip")
-        .args([
-            "link",
-            "add",
-            "sgb",
-            "netns",
-            &b.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "sob",
-            "netns",
-            &lab.outside.name,
-        ])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "veth for PBX B");
-    b.ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", "sgb"]);
-    lab.outside
-        .ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", "sob"]);
-    b.ip(&["link", "set", "sgb", "up"]);
-    lab.outside.ip(&["link", "set", "sob", "up"]);
-    b
+    lab.add_namespace("b", "sgb", "sob", subnet)
+}
+
+/// Both daemons' logs and LAPI's, for a failed assertion.
+fn logs(a: &DaemonPaths, b: &DaemonPaths, lapi: &Lapi) -> String {
+    format!(
+        "A:\n{}\nB:\n{}\nLAPI:\n{}",
+        daemon_log(a),
+        daemon_log(b),
+        lapi.log()
+    )
 }
 
 /// A sipshield on `iface` of `ns` that pulls from LAPI at `lapi_addr`.
@@ -95,14 +79,6 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     let mut daemon_b = pbx(&pbx_b, &paths_b, "sgb", "10.206.2.2", &key_b);
     let a = (&lab.guarded, &paths_a);
     let b = (&pbx_b, &paths_b);
-    let logs = |lapi: &Lapi| {
-        format!(
-            "A:\n{}\nB:\n{}\nLAPI:\n{}",
-            daemon_log(&paths_a),
-            daemon_log(&paths_b),
-            lapi.log()
-        )
-    };
 
     // An address decision: enforced by both kernels within 15 s.
     let bad = lab.add_sender(77);
@@ -121,7 +97,7 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     assert!(
         wait_for(Duration::from_secs(15), || banned_on_both(a, b, &bad)),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     assert_eq!(origin_of(a.0, a.1, &bad).as_deref(), Some("crowdsec"));
     assert!(!lab.arrives(&bad, &rx), "dropped by PBX A's kernel");
@@ -142,7 +118,7 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
             "198.51.100.0/24"
         )),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
 
     // A CrowdSec deletion never lifts a ban sipshield made itself.
@@ -163,7 +139,7 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
             .iter()
             .any(|t| t == own)),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     assert_eq!(origin_of(a.0, a.1, own).as_deref(), Some("manual"));
     assert!(!lab.arrives(own, &rx), "A's kernel still drops its own ban");
@@ -173,7 +149,7 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     assert!(
         wait_for(Duration::from_secs(15), || lifted_on_both(a, b, &bad)),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     assert!(lab.arrives(&bad, &rx), "passes again");
 
@@ -201,7 +177,7 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
                 .is_some()
         }),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     assert!(banned_on_both(a, b, "198.51.100.0/24"));
     // PBX B restarts while LAPI is down: its bans come back from its own
@@ -225,7 +201,7 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
                 && status(b.0, b.1)["crowdsec"]["last_pull"].as_u64().is_some()
         }),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     lapi.cscli_ok(&["decisions", "delete", "--range", "198.51.100.0/24"]);
     let later = "10.206.1.99";
@@ -234,7 +210,7 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
         wait_for(Duration::from_secs(20), || banned_on_both(a, b, later)
             && lifted_on_both(a, b, "198.51.100.0/24")),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
 
     daemon_a.stop_and_detach(a.0, a.1);
@@ -286,14 +262,6 @@ fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_se
     let daemon_b = pbx(&pbx_b, &paths_b, "sgb", "10.206.4.2", &key_b);
     let a = (&lab.guarded, &paths_a);
     let b = (&pbx_b, &paths_b);
-    let logs = |lapi: &Lapi| {
-        format!(
-            "A:\n{}\nB:\n{}\nLAPI:\n{}",
-            daemon_log(&paths_a),
-            daemon_log(&paths_b),
-            lapi.log()
-        )
-    };
 
     // Five wrong passwords on A: proof (each needed a challenge's nonce,
     // bound to the source). A bans it; B drops it within 15 s.
@@ -308,14 +276,14 @@ fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_se
         wait_for(Duration::from_secs(5), || ban_targets(a.0, a.1)
             .contains(&guesser)),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     assert!(
         wait_for(Duration::from_secs(15), || origin_of(b.0, b.1, &guesser)
             .as_deref()
             == Some("crowdsec")),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     let sa = status(a.0, a.1);
     assert_eq!(sa["crowdsec"]["alerts"]["sent"], 1, "{sa}");
@@ -338,7 +306,7 @@ fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_se
         wait_for(Duration::from_secs(5), || ban_targets(a.0, a.1)
             .contains(&prober)),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     assert!(wait_for(Duration::from_secs(5), || {
         status(a.0, a.1)["crowdsec"]["alerts"]["not_sent_unproven"].as_u64() >= Some(1)
@@ -361,7 +329,7 @@ fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_se
         wait_for(Duration::from_secs(5), || origin_of(a.0, a.1, &scanner)
             .is_some()),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     assert!(wait_for(Duration::from_secs(5), || {
         status(a.0, a.1)["crowdsec"]["alerts"]["not_sent_kernel"].as_u64() >= Some(1)
@@ -385,7 +353,7 @@ fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_se
             .as_deref()
             == Some("crowdsec")),
         "{}",
-        logs(&lapi)
+        logs(&paths_a, &paths_b, &lapi)
     );
     let sa = status(a.0, a.1);
     assert_eq!(sa["crowdsec"]["alerts"]["waiting"], 0, "{sa}");

@@ -267,6 +267,32 @@ impl VethLab {
         self.outside.ip(&["link", "set", out_dev, "up"]);
     }
 
+    /// A further guarded host: namespace `tag` with `guard_dev`
+    /// (`{subnet}.1/24`) to `out_dev` (`.2`) in the outside namespace.
+    pub fn add_namespace(&self, tag: &str, guard_dev: &str, out_dev: &str, subnet: &str) -> Netns {
+        let ns = Netns::create(tag);
+        run_ok(Command::new("ip").args([
+            "link",
+            "add",
+            guard_dev,
+            "netns",
+            &ns.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            out_dev,
+            "netns",
+            &self.outside.name,
+        ]));
+        ns.ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", guard_dev]);
+        self.outside
+            .ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", out_dev]);
+        ns.ip(&["link", "set", guard_dev, "up"]);
+        self.outside.ip(&["link", "set", out_dev, "up"]);
+        ns
+    }
+
     /// Adds `{prefix}.{host}` to the outside end; returns it.
     pub fn add_sender(&self, host: u8) -> String {
         let a = format!("{}.{host}", self.prefix);

@@ -215,11 +215,7 @@ impl Fetcher {
 }
 
 fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(timeout.min(Duration::from_secs(10)))
-        .timeout(timeout)
-        .user_agent(concat!("sipshield/", env!("CARGO_PKG_VERSION")))
-        .build()
+    crate::fleet::http_agent(timeout.min(Duration::from_secs(10)), timeout)
 }
 
 /// GET `url`: (status, body), any status; errors only when nothing came.

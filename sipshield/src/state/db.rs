@@ -471,15 +471,7 @@ impl StateDb {
             })
             .map_err(e)?;
         let (mut out, mut skipped) = (Vec::new(), 0);
-        let mut texts: std::collections::HashSet<std::sync::Arc<str>> = Default::default();
-        let mut share = |t: String| -> std::sync::Arc<str> {
-            if let Some(a) = texts.get(t.as_str()) {
-                return a.clone();
-            }
-            let a: std::sync::Arc<str> = t.into();
-            texts.insert(a.clone());
-            a
-        };
+        let mut texts = std::collections::HashSet::new();
         for row in rows {
             let (source, id, target, until, scenario, origin) = row.map_err(e)?;
             let until = until.map(|u| u64::try_from(u).unwrap_or(0));
@@ -490,8 +482,8 @@ impl StateDb {
                         id,
                         target,
                         until,
-                        scenario: share(scenario),
-                        origin: share(origin),
+                        scenario: shared(&mut texts, scenario),
+                        origin: shared(&mut texts, origin),
                     })
                 }
                 (Some(_), Ok(_)) => {}

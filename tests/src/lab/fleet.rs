@@ -99,32 +99,7 @@ pub fn run() -> Result<()> {
     let say = |what: &str| println!("[{:5.1}s] {what}", t0.elapsed().as_secs_f64());
     say("building the fleet: PBX A and PBX B on the internet, one CrowdSec Local API");
     let net = VethLab::new("10.209.1");
-    let b_ns = Netns::create("pbxb");
-    let ok = Command::new("ip")
-        .args([
-            "link",
-            "add",
-            "sgb",
-            "netns",
-            &b_ns.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "sob",
-            "netns",
-            &net.outside.name,
-        ])
-        .status()?
-        .success();
-    if !ok {
-        bail!("veth for PBX B");
-    }
-    b_ns.ip(&["addr", "add", "10.209.2.1/24", "dev", "sgb"]);
-    net.outside
-        .ip(&["addr", "add", "10.209.2.2/24", "dev", "sob"]);
-    b_ns.ip(&["link", "set", "sgb", "up"]);
-    net.outside.ip(&["link", "set", "sob", "up"]);
+    let b_ns = net.add_namespace("pbxb", "sgb", "sob", "10.209.2");
     // B answers the internet's other subnet through it.
     b_ns.ip(&["route", "add", "10.209.1.0/24", "via", "10.209.2.2"]);
 

@@ -114,11 +114,7 @@ fn encode(v: &str) -> String {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60))
-        .user_agent(concat!("sipshield/", env!("CARGO_PKG_VERSION")))
-        .build()
+    crate::fleet::http_agent(Duration::from_secs(5), Duration::from_secs(60))
 }
 
 /// One pull: the decoded answer and when it was in, or why not.

@@ -92,12 +92,7 @@ impl Drop for Pusher {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        // LAPI wants `name/version`, with exactly one slash.
-        .user_agent(concat!("sipshield/", env!("CARGO_PKG_VERSION")))
-        .build()
+    crate::fleet::http_agent(Duration::from_secs(5), Duration::from_secs(30))
 }
 
 /// A token and until when it is good (renewed 5 minutes before).
