@@ -65,3 +65,32 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Bytes free for an unprivileged writer on the filesystem holding `path`.
+pub fn free_bytes(path: &std::path::Path) -> Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .with_context(|| format!("{} holds a NUL byte", path.display()))?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is NUL-terminated and st is a valid out-parameter.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("statvfs {}", path.display()));
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// Fails early, with the figures, when a build would run the disk full:
+/// a full disk shows up much later as a linker's bus error.
+pub fn ensure_disk_space(path: &std::path::Path, need_gib: u64, what: &str) -> Result<()> {
+    let free = free_bytes(path)?;
+    let need = need_gib << 30;
+    if free < need {
+        bail!(
+            "{what} needs about {need_gib} GiB free under {}; {:.1} GiB are (free some, or point CARGO_TARGET_DIR elsewhere)",
+            path.display(),
+            free as f64 / (1u64 << 30) as f64
+        );
+    }
+    Ok(())
+}

@@ -16,6 +16,8 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     }
     lab::mount_bpffs()?;
     let root = shell::workspace_root();
+    // A clean build of everything the tests need is about 2.5 GiB.
+    shell::ensure_disk_space(&root, 3, "cargo xtask test")?;
 
     let mut tally = Tally::default();
 
