@@ -13,6 +13,7 @@ use sipshield_common::{
     counters::{Action, Reason},
     maps::{BanEntry, BanOrigin},
 };
+use sipshield_tests::harness::ban_at_limit;
 use sipshield_tests::{
     netns::{drain, netns_exists, Netns, VethLab},
     packet::sip_request,
@@ -110,9 +111,7 @@ fn kernel_rate_guard_stops_a_bounded_flood() {
     let phone = lab.add_sender(20);
     let burst = 10;
     let (_prog, maps) = lab.attach_sipshield(XdpConfig {
-        register_limit: RateLimit::new(2, burst),
-        message_limit: RateLimit::new(0, 0),
-        ..XdpConfig::default()
+        ..ban_at_limit(RateLimit::new(2, burst), RateLimit::new(0, 0))
     });
     let rx = udp_receiver(&lab, &format!("{}:5060", lab.guarded_addr()));
     let to: SocketAddr = format!("{}:5060", lab.guarded_addr()).parse().unwrap();

@@ -15,6 +15,7 @@ use sipshield_common::{
     counters::{Action, Reason},
     maps::{BanEntry, BanOrigin, Meta, LAYOUT_VERSION},
 };
+use sipshield_tests::harness::ban_at_limit;
 use sipshield_tests::{
     harness::Harness,
     netns::{drain, VethLab, GUARD_DEV},
@@ -156,9 +157,7 @@ fn a_kernel_ban_made_on_one_interface_drops_on_every_other_with_no_daemon() {
     maps.config
         .write(
             &XdpConfig {
-                register_limit: RateLimit::new(1, 2),
-                message_limit: RateLimit::new(0, 0),
-                ..XdpConfig::default()
+                ..ban_at_limit(RateLimit::new(1, 2), RateLimit::new(0, 0))
             },
             &Harness::default_prefixes(),
         )

@@ -8,6 +8,7 @@ use sipshield_common::{
     counters::{Action, Reason},
     sip::Method,
 };
+use sipshield_tests::harness::ban_at_limit;
 use sipshield_tests::{harness::*, packet::*};
 
 const SIP: u16 = 5060;
@@ -37,9 +38,7 @@ fn messages(h: &Harness, src: &str) -> u64 {
 /// Only the all-messages bucket, `burst` deep, refilling at 1/s.
 fn message_bucket(burst: u64) -> XdpConfig {
     XdpConfig {
-        register_limit: RateLimit::new(0, 0),
-        message_limit: RateLimit::new(1, burst),
-        ..XdpConfig::default()
+        ..ban_at_limit(RateLimit::new(0, 0), RateLimit::new(1, burst))
     }
 }
 
@@ -53,9 +52,7 @@ fn kernel_banned(h: &Harness, src: &str) -> bool {
 fn lower_case_method_and_leading_crlf_are_the_request_pjsip_reads() {
     let mut h = Harness::new();
     h.configure(XdpConfig {
-        register_limit: RateLimit::new(1, 3),
-        message_limit: RateLimit::new(0, 0),
-        ..XdpConfig::default()
+        ..ban_at_limit(RateLimit::new(1, 3), RateLimit::new(0, 0))
     });
     let spellings: [&[u8]; 4] = [
         b"register sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n",
@@ -304,10 +301,8 @@ fn one_forged_scanner_datagram_is_dropped_but_bans_nobody() {
 fn a_known_good_source_is_policed_but_never_banned_by_the_kernel() {
     let mut h = Harness::new();
     h.configure(XdpConfig {
-        register_limit: RateLimit::new(1, 2),
-        message_limit: RateLimit::new(0, 0),
         scanner_ban_hits: 1,
-        ..XdpConfig::default()
+        ..ban_at_limit(RateLimit::new(1, 2), RateLimit::new(0, 0))
     });
     let phone = "100.64.20.20";
     h.maps
@@ -447,9 +442,7 @@ fn a_flood_of_forged_one_off_sources_never_evicts_a_real_sources_bucket() {
         ..Harness::small_sizes()
     });
     h.configure(XdpConfig {
-        register_limit: RateLimit::new(1, 5),
-        message_limit: RateLimit::new(0, 0),
-        ..XdpConfig::default()
+        ..ban_at_limit(RateLimit::new(1, 5), RateLimit::new(0, 0))
     });
     let real = Frame::udp("198.51.100.90", SIP, &sip_request("REGISTER", None)).build();
     for _ in 0..4 {

@@ -61,11 +61,7 @@ fn prime(h: &mut Harness, src: &str) {
 }
 
 fn no_limits() -> XdpConfig {
-    XdpConfig {
-        register_limit: RateLimit::new(0, 0),
-        message_limit: RateLimit::new(0, 0),
-        ..XdpConfig::default()
-    }
+    ban_at_limit(RateLimit::new(0, 0), RateLimit::new(0, 0))
 }
 
 // ---------------------------------------------------------------- basics
@@ -519,14 +515,213 @@ fn udp_to_5061_is_not_sip_by_default() {
 
 // ------------------------------------------------------------- rate guard
 
-#[test]
-fn rate_guard_bans_exactly_when_the_register_bucket_empties() {
-    let mut h = Harness::new();
-    h.configure(XdpConfig {
+/// The staged guard with small numbers: police `register` (1/s, burst
+/// 5), flood 1/s burst 10 unless given, no sustained stage unless given.
+fn staged(flood: RateLimit, sustain_ns: u64) -> XdpConfig {
+    XdpConfig {
         register_limit: RateLimit::new(1, 5),
         message_limit: RateLimit::new(0, 0),
-        rate_ban_ns: 600_000_000_000,
+        register_flood: flood,
+        message_flood: RateLimit::new(0, 0),
+        known_register_extra: RateLimit::new(3, 15),
+        known_message_extra: RateLimit::new(0, 0),
+        sustain_ns,
         ..XdpConfig::default()
+    }
+}
+
+fn kernel_banned(h: &Harness, src: &str) -> bool {
+    h.maps.kernel_bans.get(ip(src)).unwrap().is_some()
+}
+
+#[test]
+fn over_the_police_rate_messages_are_dropped_and_the_source_is_not_banned() {
+    let mut h = Harness::new();
+    h.configure(staged(RateLimit::new(0, 0), 0));
+    let src = "198.51.100.120";
+    prime(&mut h, src);
+    let pkt = register(src);
+    for i in 1..=5 {
+        assert_eq!(h.run(&pkt), XDP_PASS, "REGISTER {i} is within the burst");
+    }
+    for i in 6..=40 {
+        assert_eq!(h.run(&pkt), XDP_DROP, "REGISTER {i} is over the rate");
+    }
+    assert!(!kernel_banned(&h, src), "policed, not banned");
+    assert_eq!(h.verdicts(Action::Drop, Reason::Policed), 35);
+    assert_eq!(h.verdicts(Action::Drop, Reason::RateGuard), 0);
+    assert!(h.maps.events.drain().is_empty(), "no ban, no event");
+    // Other methods are not charged to the REGISTER bucket.
+    let invite = Frame::udp(src, SIP, &sip_request("INVITE", None)).build();
+    assert_eq!(h.run(&invite), XDP_PASS);
+}
+
+#[test]
+fn a_source_over_its_flood_bucket_is_banned_at_once() {
+    let mut h = Harness::new();
+    h.configure(staged(RateLimit::new(1, 10), 0));
+    let src = "198.51.100.121";
+    prime(&mut h, src);
+    let pkt = register(src);
+    for _ in 1..=5 {
+        assert_eq!(h.run(&pkt), XDP_PASS);
+    }
+    // Policed messages still drain the flood bucket.
+    for i in 6..=10 {
+        assert_eq!(h.run(&pkt), XDP_DROP);
+        assert!(!kernel_banned(&h, src), "REGISTER {i}: policed only");
+    }
+    assert_eq!(h.run(&pkt), XDP_DROP, "REGISTER 11 is over the flood bucket");
+    assert!(kernel_banned(&h, src));
+    let snap = h.maps.stats.snapshot().unwrap();
+    assert_eq!(snap.verdict(Action::Drop, Reason::Policed), 5);
+    assert_eq!(snap.verdict(Action::Drop, Reason::RateGuard), 1);
+    assert_eq!(snap.counter(Counter::FloodBan), 1);
+    assert_eq!(snap.counter(Counter::SustainedBan), 0);
+    let events = h.maps.events.drain();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].kind, events[0].reason),
+        (EventKind::KernelBan, Reason::RateGuard)
+    );
+    assert_eq!(h.run(&pkt), XDP_DROP);
+    assert_eq!(h.verdicts(Action::Drop, Reason::BannedKernel), 1);
+}
+
+#[test]
+fn a_source_policed_without_a_pause_for_longer_than_the_sustain_time_is_banned() {
+    let mut h = Harness::new();
+    let sustain_ms = 300;
+    h.configure(staged(RateLimit::new(0, 0), sustain_ms * 1_000_000));
+    let src = "198.51.100.122";
+    prime(&mut h, src);
+    let pkt = register(src);
+    for _ in 1..=5 {
+        assert_eq!(h.run(&pkt), XDP_PASS);
+    }
+    let first_policed = std::time::Instant::now();
+    assert_eq!(h.run(&pkt), XDP_DROP);
+    // One a few ms apart (far under the 2 s gap): a run without a pause.
+    while first_policed.elapsed().as_millis() < u128::from(sustain_ms) - 50 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(h.run(&pkt), XDP_DROP);
+        assert!(
+            !kernel_banned(&h, src),
+            "banned {:?} into the run",
+            first_policed.elapsed()
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(h.run(&pkt), XDP_DROP);
+    assert!(kernel_banned(&h, src), "policed for longer than the sustain time");
+    let snap = h.maps.stats.snapshot().unwrap();
+    assert_eq!(snap.counter(Counter::SustainedBan), 1);
+    assert_eq!(snap.counter(Counter::FloodBan), 0);
+}
+
+#[test]
+fn a_pause_longer_than_the_gap_starts_a_new_run() {
+    let mut h = Harness::new();
+    h.configure(staged(RateLimit::new(0, 0), 1_000_000_000));
+    let src = "198.51.100.123";
+    prime(&mut h, src);
+    // A slow limit: the bucket is still empty after the pause.
+    h.configure(XdpConfig {
+        register_limit: RateLimit::new(1, 1),
+        ..staged(RateLimit::new(0, 0), 1_000_000_000)
+    });
+    let pkt = register(src);
+    assert_eq!(h.run(&pkt), XDP_PASS);
+    assert_eq!(h.run(&pkt), XDP_DROP);
+    // 2.2 s without a policed message (the gap is 2 s): over the sustain
+    // time since the first policed one, yet a new run.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    let restarted = std::time::Instant::now();
+    assert_eq!(h.run(&pkt), XDP_PASS, "the bucket refilled");
+    while restarted.elapsed().as_millis() < 700 {
+        assert_eq!(h.run(&pkt), XDP_DROP);
+        assert!(!kernel_banned(&h, src), "the pause ended the first run");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The new run bans once it lasts the sustain time (one a second still
+    // passes at 1/s: the run is of the policed ones).
+    while restarted.elapsed().as_millis() < 1300 {
+        h.run(&pkt);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(kernel_banned(&h, src), "the second run outlasted 1 s");
+}
+
+#[test]
+fn known_good_sources_get_their_extra_room_and_are_never_banned() {
+    let mut h = Harness::new();
+    h.configure(staged(RateLimit::new(1, 10), 200_000_000));
+    let phone = "198.51.100.124";
+    let stranger = "198.51.100.125";
+    h.maps.known.insert(ip(phone), 0).unwrap();
+    for src in [phone, stranger] {
+        prime(&mut h, src);
+    }
+    let mut passed = 0;
+    for _ in 0..60 {
+        if h.run(&register(phone)) == XDP_PASS {
+            passed += 1;
+        }
+    }
+    // 4 times the burst: 5 in the police bucket, 15 in the extra one.
+    assert_eq!(passed, 20, "the known-good source's burst");
+    assert!(!kernel_banned(&h, phone), "over the flood bucket, not banned");
+    // 4/s between the two: after a second, four more.
+    std::thread::sleep(std::time::Duration::from_millis(1050));
+    let refilled = (0..10)
+        .filter(|_| h.run(&register(phone)) == XDP_PASS)
+        .count();
+    assert_eq!(refilled, 4, "4/s refill");
+    let snap = h.maps.stats.snapshot().unwrap();
+    assert!(snap.counter(Counter::KnownGoodSpared) >= 1);
+    assert_eq!(snap.counter(Counter::FloodBan), 0);
+    // The stranger's own buckets: the police burst, then a flood ban.
+    let mut passed = 0;
+    for _ in 0..12 {
+        if h.run(&register(stranger)) == XDP_PASS {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 5);
+    assert!(kernel_banned(&h, stranger));
+}
+
+#[test]
+fn a_message_over_the_register_bucket_takes_nothing_from_the_message_bucket() {
+    let mut h = Harness::new();
+    h.configure(XdpConfig {
+        register_limit: RateLimit::new(1, 2),
+        message_limit: RateLimit::new(1, 4),
+        register_flood: RateLimit::new(0, 0),
+        message_flood: RateLimit::new(0, 0),
+        sustain_ns: 0,
+        ..XdpConfig::default()
+    });
+    let src = "198.51.100.126";
+    prime(&mut h, src);
+    // The keep-alive took one message token; two REGISTERs take two more.
+    assert_eq!(h.run(&register(src)), XDP_PASS);
+    assert_eq!(h.run(&register(src)), XDP_PASS);
+    for _ in 0..10 {
+        assert_eq!(h.run(&register(src)), XDP_DROP);
+    }
+    // One message token is left for an OPTIONS.
+    let options = Frame::udp(src, SIP, &sip_request("OPTIONS", None)).build();
+    assert_eq!(h.run(&options), XDP_PASS);
+    assert_eq!(h.run(&options), XDP_DROP);
+}
+
+#[test]
+fn a_rate_guard_ban_drops_the_source_everywhere_and_says_so() {
+    let mut h = Harness::new();
+    h.configure(XdpConfig {
+        rate_ban_ns: 600_000_000_000,
+        ..ban_at_limit(RateLimit::new(1, 5), RateLimit::new(0, 0))
     });
     let pkt = register("198.51.100.20");
     for i in 1..=5 {
@@ -577,13 +772,11 @@ fn rate_guard_bans_exactly_when_the_register_bucket_empties() {
 }
 
 #[test]
-fn rate_guard_message_bucket_covers_all_methods_and_v6() {
+fn a_rate_guard_ban_of_the_message_bucket_covers_all_methods_and_v6() {
     let mut h = Harness::new();
     h.configure(XdpConfig {
-        register_limit: RateLimit::new(0, 0),
-        message_limit: RateLimit::new(2, 3),
         rate_ban_ns: 0,
-        ..XdpConfig::default()
+        ..ban_at_limit(RateLimit::new(0, 0), RateLimit::new(2, 3))
     });
     let opt = Frame::udp("2001:db8::20", SIP, &sip_request("OPTIONS", None)).build();
     for _ in 0..3 {
@@ -610,9 +803,7 @@ fn a_flood_of_kernel_bans_never_takes_the_log_and_operator_share() {
         max_known: 16,
     });
     h.configure(XdpConfig {
-        register_limit: RateLimit::new(1, 1),
-        message_limit: RateLimit::new(0, 0),
-        ..XdpConfig::default()
+        ..ban_at_limit(RateLimit::new(1, 1), RateLimit::new(0, 0))
     });
     ban(&mut h, "198.51.100.1", 0);
     ban(&mut h, "198.51.100.2", 0);
@@ -645,10 +836,8 @@ fn a_flood_of_kernel_bans_never_takes_the_log_and_operator_share() {
 fn an_expired_kernel_ban_does_not_block_a_new_one() {
     let mut h = Harness::new();
     h.configure(XdpConfig {
-        register_limit: RateLimit::new(1, 1),
-        message_limit: RateLimit::new(0, 0),
         rate_ban_ns: 60_000_000_000,
-        ..XdpConfig::default()
+        ..ban_at_limit(RateLimit::new(1, 1), RateLimit::new(0, 0))
     });
     let expired = BanEntry {
         expires_ns: monotonic_ns() - 1_000_000,
@@ -844,9 +1033,8 @@ fn observe_mode_never_drops_and_counts_would_drops() {
     let mut h = Harness::new();
     h.configure(XdpConfig {
         mode: Mode::Observe as u32,
-        register_limit: RateLimit::new(1, 1),
         scanner_ban_hits: 1,
-        ..XdpConfig::default()
+        ..ban_at_limit(RateLimit::new(1, 1), XdpConfig::default().message_limit)
     });
     ban(&mut h, "198.51.100.80", 0);
     ban_range(&mut h, "203.0.113.0/24");

@@ -82,6 +82,25 @@ pub const MIN_FIRST_FRAGMENT_PAYLOAD: usize = 16;
 /// word reads starting inside the scanned part stay inside the buffer.
 pub const SCRATCH_LEN: usize = UA_SCAN_LIMIT + 64;
 
+/// The rate guard's defaults (issue 15, `docs/rate-guard.md`): an office of
+/// 100 phones behind one address re-registering at once (two REGISTERs
+/// each, the second after a challenge, plus retransmissions) is policed,
+/// never banned; a flood of thousands a second is banned within a second.
+pub const DEFAULT_REGISTER_POLICE: (u64, u64) = (30, 120);
+pub const DEFAULT_REGISTER_FLOOD: (u64, u64) = (300, 600);
+pub const DEFAULT_MESSAGE_POLICE: (u64, u64) = (60, 240);
+pub const DEFAULT_MESSAGE_FLOOD: (u64, u64) = (600, 1200);
+/// Known-good (authenticated) sources are policed at this many times the
+/// rates and bursts, and never banned by the guard.
+pub const DEFAULT_KNOWN_GOOD_FACTOR: u64 = 4;
+/// Policed without a pause for longer than this, a source is banned: a
+/// storm's transactions end within Timer F (32 s) of their first send and
+/// start within a couple of seconds of each other.
+pub const DEFAULT_SUSTAIN_NS: u64 = 40 * 1_000_000_000;
+/// A pause longer than this between policed messages ends their run (RFC
+/// 3261's T2 is 4 s: a storm's late retransmissions are further apart).
+pub const POLICE_GAP_NS: u64 = 2 * 1_000_000_000;
+
 /// Token buckets are kept as GCRA "theoretical arrival times": a source may
 /// send one request every `interval_ns` with a burst of `burst` back to back.
 /// `interval_ns == 0` disables a bucket. Userspace precomputes
@@ -108,6 +127,28 @@ impl RateLimit {
             window_ns: interval_ns.saturating_mul(burst),
         }
     }
+
+    /// From `(per_second, burst)`.
+    pub const fn pair(limit: (u64, u64)) -> RateLimit {
+        RateLimit::new(limit.0, limit.1)
+    }
+
+    /// The extra bucket of a known-good source whose limits are `factor`
+    /// times `police` (`(per_second, burst)`): the difference. A factor of
+    /// 1 or less: none (disabled).
+    pub const fn known_extra(police: (u64, u64), factor: u64) -> RateLimit {
+        if factor <= 1 {
+            return RateLimit::new(0, 0);
+        }
+        RateLimit::new(
+            police.0.saturating_mul(factor - 1),
+            police.1.saturating_mul(factor - 1),
+        )
+    }
+
+    pub const fn is_disabled(&self) -> bool {
+        self.interval_ns == 0
+    }
 }
 
 #[repr(C)]
@@ -118,10 +159,23 @@ pub struct XdpConfig {
     /// `ScannerAction` as u32.
     pub scanner_action: u32,
     pub sip_ports: [SipPort; MAX_SIP_PORTS],
-    /// REGISTER requests per source.
+    /// REGISTER requests per source: the police bucket (a message over it
+    /// is dropped, `Reason::Policed`).
     pub register_limit: RateLimit,
     /// All SIP messages per source (requests, responses and unrecognised).
     pub message_limit: RateLimit,
+    /// The flood buckets, charged by every message: an unknown source over
+    /// one is banned at once. Disabled: only a sustained run bans.
+    pub register_flood: RateLimit,
+    pub message_flood: RateLimit,
+    /// Known-good sources: the room they have beyond the police buckets,
+    /// buckets of their own of (factor - 1) times the police rate and burst
+    /// (disabled: none). They are never banned.
+    pub known_register_extra: RateLimit,
+    pub known_message_extra: RateLimit,
+    /// An unknown source policed without a pause (`POLICE_GAP_NS`) for
+    /// longer than this is banned; 0: never for that.
+    pub sustain_ns: u64,
     /// Duration of a rate-guard ban; 0 = permanent.
     pub rate_ban_ns: u64,
     /// Duration of a scanner-signature ban; 0 = permanent.
@@ -162,8 +216,19 @@ impl Default for XdpConfig {
             mode: Mode::Enforce as u32,
             scanner_action: ScannerAction::Ban as u32,
             sip_ports,
-            register_limit: RateLimit::new(10, 20),
-            message_limit: RateLimit::new(50, 100),
+            register_limit: RateLimit::pair(DEFAULT_REGISTER_POLICE),
+            message_limit: RateLimit::pair(DEFAULT_MESSAGE_POLICE),
+            register_flood: RateLimit::pair(DEFAULT_REGISTER_FLOOD),
+            message_flood: RateLimit::pair(DEFAULT_MESSAGE_FLOOD),
+            known_register_extra: RateLimit::known_extra(
+                DEFAULT_REGISTER_POLICE,
+                DEFAULT_KNOWN_GOOD_FACTOR,
+            ),
+            known_message_extra: RateLimit::known_extra(
+                DEFAULT_MESSAGE_POLICE,
+                DEFAULT_KNOWN_GOOD_FACTOR,
+            ),
+            sustain_ns: DEFAULT_SUSTAIN_NS,
             rate_ban_ns: DEFAULT_KERNEL_BAN_NS,
             scanner_ban_ns: DEFAULT_KERNEL_BAN_NS,
             ua_prefix_count: 0,

@@ -64,10 +64,13 @@ pub enum Reason {
     BannedKernel = 13,
     /// Allowlisted source over its entry's rate cap (never banned).
     AllowCapped = 14,
+    /// Over the rate guard's police rate: dropped, the source not banned
+    /// (a phone retransmits it; a registration storm spreads out).
+    Policed = 15,
 }
 
 impl Reason {
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
     pub const ALL: [Reason; Self::COUNT] = [
         Reason::Allowlisted,
         Reason::NotIp,
@@ -84,6 +87,7 @@ impl Reason {
         Reason::ShortFragment,
         Reason::BannedKernel,
         Reason::AllowCapped,
+        Reason::Policed,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -103,6 +107,7 @@ impl Reason {
             Reason::ShortFragment => "short_fragment",
             Reason::BannedKernel => "banned_kernel",
             Reason::AllowCapped => "allow_capped",
+            Reason::Policed => "policed",
         }
     }
 
@@ -134,10 +139,15 @@ pub enum Counter {
     /// Scanner-signature requests dropped without a ban (below the hit
     /// threshold, count-only action, or a known-good source).
     ScannerDropped = 6,
+    /// Rate-guard bans of a source over its flood bucket.
+    FloodBan = 7,
+    /// Rate-guard bans of a source policed without a pause for longer
+    /// than `XdpConfig::sustain_ns`.
+    SustainedBan = 8,
 }
 
 impl Counter {
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 9;
     pub const ALL: [Counter; Self::COUNT] = [
         Counter::KernelBan,
         Counter::BanTableFull,
@@ -146,6 +156,8 @@ impl Counter {
         Counter::UaUnscanned,
         Counter::KnownGoodSpared,
         Counter::ScannerDropped,
+        Counter::FloodBan,
+        Counter::SustainedBan,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -157,6 +169,8 @@ impl Counter {
             Counter::UaUnscanned => "ua_unscanned",
             Counter::KnownGoodSpared => "known_good_spared",
             Counter::ScannerDropped => "scanner_dropped",
+            Counter::FloodBan => "flood_ban",
+            Counter::SustainedBan => "sustained_ban",
         }
     }
 }

@@ -26,7 +26,7 @@ pub const META: &str = "META";
 /// Layout of the pinned maps (names, key and value types). A sipshield
 /// whose layout differs from the pinned one migrates every entry into new
 /// maps; one with the same layout reuses them.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 
 /// Compiled-in sizes; userspace overrides them at load time from configuration.
 pub const DEFAULT_MAX_BANS: u32 = 1 << 20;
@@ -185,6 +185,17 @@ pub struct SourceStats {
     pub register_tat_ns: u64,
     /// GCRA theoretical arrival time of the all-messages bucket.
     pub message_tat_ns: u64,
+    /// The flood buckets' (charged by every message; over them: banned).
+    pub register_flood_tat_ns: u64,
+    pub message_flood_tat_ns: u64,
+    /// The extra buckets of a known-good source (what its police buckets
+    /// cannot take).
+    pub known_register_tat_ns: u64,
+    pub known_message_tat_ns: u64,
+    /// Start of the current run of policed messages (none more than
+    /// `POLICE_GAP_NS` apart), and the last policed message; 0: none yet.
+    pub policed_since_ns: u64,
+    pub last_policed_ns: u64,
     /// `SRC_*` bits.
     pub flags: u32,
     /// Requests with a scanner signature seen from this source.

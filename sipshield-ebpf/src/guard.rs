@@ -15,16 +15,39 @@ use crate::{family::Family, maps::EVENTS, verdict};
 /// messages do not consume, so a source that slows down recovers.
 #[inline(always)]
 pub fn take_tokens(tat: &mut u64, now: u64, limit: &RateLimit, n: u64) -> bool {
-    if limit.interval_ns == 0 {
-        return true;
+    match fits(*tat, now, limit, n) {
+        Some(next) => {
+            *tat = next;
+            true
+        }
+        None => false,
     }
-    let base = if *tat > now { *tat } else { now };
+}
+
+/// The bucket's next state if `n` more tokens fit, else `None` (nothing
+/// taken): lets two buckets be checked before either is charged. A
+/// disabled limit always fits and keeps its state.
+#[inline(always)]
+pub fn fits(tat: u64, now: u64, limit: &RateLimit, n: u64) -> Option<u64> {
+    if limit.interval_ns == 0 {
+        return Some(tat);
+    }
+    let base = if tat > now { tat } else { now };
     let next = base + limit.interval_ns * n;
     if next - now > limit.window_ns {
-        return false;
+        return None;
     }
-    *tat = next;
-    true
+    Some(next)
+}
+
+/// As `fits`, for a known-good source's extra bucket: a disabled one
+/// holds nothing.
+#[inline(always)]
+pub fn fits_extra(tat: u64, now: u64, limit: &RateLimit, n: u64) -> Option<u64> {
+    if limit.interval_ns == 0 {
+        return None;
+    }
+    fits(tat, now, limit, n)
 }
 
 /// Takes one token whatever the bucket holds (for a message that passed

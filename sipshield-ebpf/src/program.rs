@@ -8,8 +8,8 @@ use aya_ebpf::{
 };
 use sipshield_common::{
     config::{
-        Mode, ScannerAction, XdpConfig, MAX_SIP_PORTS, MIN_FIRST_FRAGMENT_PAYLOAD, PORT_SIGHTING,
-        PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP, UA_SCAN_LIMIT,
+        Mode, ScannerAction, XdpConfig, MAX_SIP_PORTS, MIN_FIRST_FRAGMENT_PAYLOAD,
+        PORT_SIGHTING, PORT_SOURCE_ONLY, POLICE_GAP_NS, PROTO_TCP, PROTO_UDP, UA_SCAN_LIMIT,
     },
     counters::{Counter, Reason},
     maps::SourceStats,
@@ -248,8 +248,13 @@ enum Policed {
     Untracked,
 }
 
-/// Counts `messages` for `src` and runs the rate guard. `hidden`: the
-/// method could not be read, so the REGISTER bucket is charged too.
+/// Counts `messages` for `src` and runs the rate guard, in stages: within
+/// the police buckets a message passes; over them it is dropped
+/// (`Reason::Policed`), and an unknown source is banned only when it is
+/// also over a flood bucket or has been policed without a pause for longer
+/// than `sustain_ns`. A known-good source is policed at its larger limits
+/// and never banned. `hidden`: the method could not be read, so the
+/// REGISTER buckets are charged too.
 #[inline(always)]
 #[expect(clippy::too_many_arguments, reason = "flat step on the packet path")]
 fn police<F: Family>(
@@ -270,55 +275,110 @@ fn police<F: Family>(
     else {
         return Policed::Untracked;
     };
-    // The remembered first message passed already: it takes its token
+    let st = unsafe { &mut *stats };
+    // The remembered first message passed already: it takes its tokens
     // now, unchecked, as it would have then.
     if let Some(first) = earlier.method() {
-        guard::spend_token(
-            unsafe { &mut (*stats).message_tat_ns },
-            now,
-            &cfg.message_limit,
-        );
+        guard::spend_token(&mut st.message_tat_ns, now, &cfg.message_limit);
+        guard::spend_token(&mut st.message_flood_tat_ns, now, &cfg.message_flood);
         if first == Method::Register as u8 || first == Method::Other as u8 {
-            guard::spend_token(
-                unsafe { &mut (*stats).register_tat_ns },
-                now,
-                &cfg.register_limit,
-            );
+            guard::spend_token(&mut st.register_tat_ns, now, &cfg.register_limit);
+            guard::spend_token(&mut st.register_flood_tat_ns, now, &cfg.register_flood);
         }
     }
-    // Every message counts against the message bucket, REGISTERs (and what
-    // hides its method) also against their own.
-    let mut within = guard::take_tokens(
-        unsafe { &mut (*stats).message_tat_ns },
+    let register = method == Method::Register as u8 || hidden;
+    // Every message counts against the message buckets, REGISTERs (and
+    // what hides its method) also against their own. The flood buckets
+    // take every message, policed or not: a flood drains them.
+    let mut flood = !guard::take_tokens(
+        &mut st.message_flood_tat_ns,
         now,
-        &cfg.message_limit,
+        &cfg.message_flood,
         messages,
     );
-    if within && (method == Method::Register as u8 || hidden) {
-        within = guard::take_tokens(
-            unsafe { &mut (*stats).register_tat_ns },
+    if register
+        && !guard::take_tokens(
+            &mut st.register_flood_tat_ns,
             now,
-            &cfg.register_limit,
+            &cfg.register_flood,
             messages,
-        );
+        )
+    {
+        flood = true;
     }
-    if within {
-        return Policed::Within;
+    // Both police buckets or neither: a message over one uses none of the
+    // other's room.
+    let message_fit = guard::fits(st.message_tat_ns, now, &cfg.message_limit, messages);
+    let register_fit = if register {
+        guard::fits(st.register_tat_ns, now, &cfg.register_limit, messages)
+    } else {
+        Some(st.register_tat_ns)
+    };
+    if !flood {
+        if let (Some(m), Some(r)) = (message_fit, register_fit) {
+            st.message_tat_ns = m;
+            st.register_tat_ns = r;
+            return Policed::Within;
+        }
     }
-    if is_known::<F>(src, now) {
+    // Only now, off the common path: is the source known good? What its
+    // police buckets cannot take, its extra buckets may.
+    let known = is_known::<F>(src, now);
+    if known {
+        let message_extra = match message_fit {
+            Some(_) => Some(st.known_message_tat_ns),
+            None => guard::fits_extra(st.known_message_tat_ns, now, &cfg.known_message_extra, messages),
+        };
+        let register_extra = match register_fit {
+            Some(_) => Some(st.known_register_tat_ns),
+            None => guard::fits_extra(
+                st.known_register_tat_ns,
+                now,
+                &cfg.known_register_extra,
+                messages,
+            ),
+        };
+        if let (Some(me), Some(re)) = (message_extra, register_extra) {
+            if let Some(m) = message_fit {
+                st.message_tat_ns = m;
+            }
+            if let Some(r) = register_fit {
+                st.register_tat_ns = r;
+            }
+            st.known_message_tat_ns = me;
+            st.known_register_tat_ns = re;
+            return Policed::Within;
+        }
+    }
+    // A run of policed messages goes on while none is more than the gap
+    // after the one before.
+    if st.last_policed_ns == 0 || now.saturating_sub(st.last_policed_ns) > POLICE_GAP_NS {
+        st.policed_since_ns = now;
+    }
+    st.last_policed_ns = now;
+    let sustained = cfg.sustain_ns != 0 && now.saturating_sub(st.policed_since_ns) >= cfg.sustain_ns;
+    if !flood && !sustained {
+        return Policed::Over(drop(mode, Reason::Policed));
+    }
+    if known {
         // Policed, never banned: a forger must not cut off a real phone.
         verdict::count(Counter::KnownGoodSpared);
-    } else {
-        guard::kernel_ban::<F>(
-            src,
-            stats,
-            now,
-            cfg.rate_ban_ns,
-            Reason::RateGuard,
-            method,
-            mode,
-        );
+        return Policed::Over(drop(mode, Reason::Policed));
     }
+    verdict::count(if flood {
+        Counter::FloodBan
+    } else {
+        Counter::SustainedBan
+    });
+    guard::kernel_ban::<F>(
+        src,
+        stats,
+        now,
+        cfg.rate_ban_ns,
+        Reason::RateGuard,
+        method,
+        mode,
+    );
     Policed::Over(drop(mode, Reason::RateGuard))
 }
 
@@ -503,6 +563,12 @@ static FRESH_SOURCE: SourceStats = SourceStats {
     last_seen_ns: 0,
     register_tat_ns: 0,
     message_tat_ns: 0,
+    register_flood_tat_ns: 0,
+    message_flood_tat_ns: 0,
+    known_register_tat_ns: 0,
+    known_message_tat_ns: 0,
+    policed_since_ns: 0,
+    last_policed_ns: 0,
     flags: 0,
     scanner_hits: 0,
 };

@@ -88,3 +88,22 @@ impl Default for Harness {
         Self::new()
     }
 }
+
+/// The rate guard as tests about a kernel ban want it: a source is banned
+/// at its first message over `register` or `message` (flood buckets the
+/// size of the police buckets, no extra room for known-good sources).
+/// The staged defaults are tested on their own.
+pub fn ban_at_limit(
+    register: sipshield_common::config::RateLimit,
+    message: sipshield_common::config::RateLimit,
+) -> XdpConfig {
+    XdpConfig {
+        register_limit: register,
+        message_limit: message,
+        register_flood: register,
+        message_flood: message,
+        known_register_extra: sipshield_common::config::RateLimit::new(0, 0),
+        known_message_extra: sipshield_common::config::RateLimit::new(0, 0),
+        ..XdpConfig::default()
+    }
+}

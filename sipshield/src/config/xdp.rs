@@ -6,14 +6,16 @@ use serde::{Deserialize, Serialize};
 use sipshield_common::{
     config::{
         Mode, RateLimit, ScannerAction, SipPort, UaPrefix, XdpConfig, DEFAULT_KERNEL_BAN_NS,
-        DEFAULT_SCANNER_BAN_HITS, DEFAULT_UA_PREFIXES, MAX_SIP_PORTS, MAX_UA_PREFIXES, PORT_PARSE,
+        DEFAULT_KNOWN_GOOD_FACTOR, DEFAULT_MESSAGE_FLOOD, DEFAULT_MESSAGE_POLICE,
+        DEFAULT_REGISTER_FLOOD, DEFAULT_REGISTER_POLICE, DEFAULT_SCANNER_BAN_HITS,
+        DEFAULT_SUSTAIN_NS, DEFAULT_UA_PREFIXES, MAX_SIP_PORTS, MAX_UA_PREFIXES, PORT_PARSE,
         PORT_SIGHTING, PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP, UA_PREFIX_MAX_LEN,
     },
     maps,
 };
 
 use super::{
-    duration::BanLength,
+    duration::{human, BanLength},
     error::{KeyPath, Problems},
 };
 use crate::bpf::MapSizes;
@@ -91,12 +93,27 @@ pub struct XdpSection {
     /// are noted per source, to break a tie between two readings of a log
     /// line. They share the program's port table with `sip_ports`.
     pub sighting_ports: Vec<u16>,
-    /// REGISTER requests per second per source (token bucket); 0 disables.
+    /// REGISTER requests per second per source over which they are dropped
+    /// (police bucket); 0 disables the REGISTER buckets.
     pub register_per_second: u64,
     pub register_burst: u64,
-    /// All SIP messages per second per source; 0 disables.
+    /// REGISTERs per second per source over which it is banned (flood
+    /// bucket, charged by every REGISTER); 0: never for that.
+    pub register_flood_per_second: u64,
+    pub register_flood_burst: u64,
+    /// All SIP messages per second per source (police bucket); 0 disables
+    /// the message buckets.
     pub message_per_second: u64,
     pub message_burst: u64,
+    pub message_flood_per_second: u64,
+    pub message_flood_burst: u64,
+    /// Policed without a pause for longer than this, a source is banned;
+    /// "0s": never for that.
+    #[serde(with = "human")]
+    pub rate_sustain: Duration,
+    /// Known-good (authenticated) sources: policed at this many times the
+    /// rates and bursts, never banned by the rate guard.
+    pub known_good_factor: u64,
     /// First ban of a rate-guard offender (repeat offenders escalate).
     pub rate_ban: BanLength,
     pub scanner_action: ScannerMode,
@@ -135,10 +152,16 @@ impl Default for XdpSection {
             ],
             // sshd, Asterisk's manager (AMI) and its HTTP server (plain, TLS).
             sighting_ports: sipshield_common::config::DEFAULT_SIGHTING_PORTS.to_vec(),
-            register_per_second: 10,
-            register_burst: 20,
-            message_per_second: 50,
-            message_burst: 100,
+            register_per_second: DEFAULT_REGISTER_POLICE.0,
+            register_burst: DEFAULT_REGISTER_POLICE.1,
+            register_flood_per_second: DEFAULT_REGISTER_FLOOD.0,
+            register_flood_burst: DEFAULT_REGISTER_FLOOD.1,
+            message_per_second: DEFAULT_MESSAGE_POLICE.0,
+            message_burst: DEFAULT_MESSAGE_POLICE.1,
+            message_flood_per_second: DEFAULT_MESSAGE_FLOOD.0,
+            message_flood_burst: DEFAULT_MESSAGE_FLOOD.1,
+            rate_sustain: Duration::from_nanos(DEFAULT_SUSTAIN_NS),
+            known_good_factor: DEFAULT_KNOWN_GOOD_FACTOR,
             rate_ban: BanLength::For(Duration::from_nanos(DEFAULT_KERNEL_BAN_NS)),
             scanner_action: ScannerMode::Ban,
             scanner_ban: BanLength::For(Duration::from_nanos(DEFAULT_KERNEL_BAN_NS)),
@@ -193,14 +216,50 @@ impl XdpSection {
             mode: self.mode.kernel() as u32,
             scanner_action: self.scanner_action.kernel() as u32,
             sip_ports,
-            register_limit: RateLimit::new(self.register_per_second, self.register_burst),
-            message_limit: RateLimit::new(self.message_per_second, self.message_burst),
+            register_limit: self.register_police(),
+            message_limit: self.message_police(),
+            register_flood: self.flood(
+                self.register_police(),
+                self.register_flood_per_second,
+                self.register_flood_burst,
+            ),
+            message_flood: self.flood(
+                self.message_police(),
+                self.message_flood_per_second,
+                self.message_flood_burst,
+            ),
+            known_register_extra: RateLimit::known_extra(
+                (self.register_per_second, self.register_burst),
+                self.known_good_factor,
+            ),
+            known_message_extra: RateLimit::known_extra(
+                (self.message_per_second, self.message_burst),
+                self.known_good_factor,
+            ),
+            sustain_ns: u64::try_from(self.rate_sustain.as_nanos()).unwrap_or(u64::MAX),
             rate_ban_ns: self.rate_ban.as_kernel_ns(),
             scanner_ban_ns: self.scanner_ban.as_kernel_ns(),
             ua_prefix_count: self.ua_prefixes().len() as u32,
             scanner_ban_hits: self.scanner_ban_hits,
             seen_seed: 0,
         }
+    }
+
+    fn register_police(&self) -> RateLimit {
+        RateLimit::new(self.register_per_second, self.register_burst)
+    }
+
+    fn message_police(&self) -> RateLimit {
+        RateLimit::new(self.message_per_second, self.message_burst)
+    }
+
+    /// A flood bucket only where its police bucket is on: with the police
+    /// off, nothing of that kind is policed or banned.
+    fn flood(&self, police: RateLimit, per_second: u64, burst: u64) -> RateLimit {
+        if police.is_disabled() {
+            return police;
+        }
+        RateLimit::new(per_second, burst)
     }
 
     /// The scanner signatures, lower-cased for the kernel. Entries that do not
@@ -276,7 +335,9 @@ impl XdpSection {
         }
         for (key, per_second) in [
             ("register_per_second", self.register_per_second),
+            ("register_flood_per_second", self.register_flood_per_second),
             ("message_per_second", self.message_per_second),
+            ("message_flood_per_second", self.message_flood_per_second),
         ] {
             if per_second > MAX_PER_SECOND {
                 problems.push(
@@ -284,6 +345,39 @@ impl XdpSection {
                     format!("at most {MAX_PER_SECOND} (0 disables)"),
                 );
             }
+        }
+        // A flood bucket smaller than its police bucket would ban what the
+        // police lets through: the stages would be upside down.
+        for (key, police, flood) in [
+            (
+                "register_flood_per_second",
+                (self.register_per_second, self.register_burst),
+                (self.register_flood_per_second, self.register_flood_burst),
+            ),
+            (
+                "message_flood_per_second",
+                (self.message_per_second, self.message_burst),
+                (self.message_flood_per_second, self.message_flood_burst),
+            ),
+        ] {
+            let police_on = police.0 != 0 && police.1 != 0;
+            let flood_on = flood.0 != 0 && flood.1 != 0;
+            if police_on && flood_on && (flood.0 < police.0 || flood.1 < police.1) {
+                problems.push(
+                    section.key(key),
+                    format!(
+                        "the flood bucket ({}/s, burst {}) is below the police bucket ({}/s, burst {}): \
+                         it must be at least as large",
+                        flood.0, flood.1, police.0, police.1
+                    ),
+                );
+            }
+        }
+        if self.known_good_factor == 0 {
+            problems.push(
+                section.key("known_good_factor"),
+                "at least 1 (1: known-good sources get the same limits, still never banned)",
+            );
         }
         for (key, length) in [
             ("rate_ban", self.rate_ban),
