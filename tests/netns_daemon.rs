@@ -303,7 +303,7 @@ fn operator_commands_and_kernel_bans_go_through_the_daemon() {
     let config = paths.log("sipshield.toml");
     std::fs::write(
         &config,
-        "[xdp]\nregister_per_second = 1\nregister_burst = 5\n",
+        "[xdp]\nregister_per_second = 1\nregister_burst = 5\nregister_flood_per_second = 1\nregister_flood_burst = 5\n",
     )
     .unwrap();
     let config_s = config.to_str().unwrap().to_string();

@@ -171,7 +171,7 @@ fn a_kernel_ban_made_while_the_daemon_was_down_counts_once() {
     let config = paths.log("sipshield.toml");
     std::fs::write(
         &config,
-        "[xdp]\nregister_per_second = 1\nregister_burst = 2\n[allow]\nssh_sessions = false\n",
+        "[xdp]\nregister_per_second = 1\nregister_burst = 2\nregister_flood_per_second = 1\nregister_flood_burst = 2\n[allow]\nssh_sessions = false\n",
     )
     .unwrap();
     let config_s = config.to_str().unwrap().to_string();

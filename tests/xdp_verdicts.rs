@@ -571,7 +571,11 @@ fn a_source_over_its_flood_bucket_is_banned_at_once() {
         assert_eq!(h.run(&pkt), XDP_DROP);
         assert!(!kernel_banned(&h, src), "REGISTER {i}: policed only");
     }
-    assert_eq!(h.run(&pkt), XDP_DROP, "REGISTER 11 is over the flood bucket");
+    assert_eq!(
+        h.run(&pkt),
+        XDP_DROP,
+        "REGISTER 11 is over the flood bucket"
+    );
     assert!(kernel_banned(&h, src));
     let snap = h.maps.stats.snapshot().unwrap();
     assert_eq!(snap.verdict(Action::Drop, Reason::Policed), 5);
@@ -613,7 +617,10 @@ fn a_source_policed_without_a_pause_for_longer_than_the_sustain_time_is_banned()
     }
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(h.run(&pkt), XDP_DROP);
-    assert!(kernel_banned(&h, src), "policed for longer than the sustain time");
+    assert!(
+        kernel_banned(&h, src),
+        "policed for longer than the sustain time"
+    );
     let snap = h.maps.stats.snapshot().unwrap();
     assert_eq!(snap.counter(Counter::SustainedBan), 1);
     assert_eq!(snap.counter(Counter::FloodBan), 0);
@@ -670,7 +677,10 @@ fn known_good_sources_get_their_extra_room_and_are_never_banned() {
     }
     // 4 times the burst: 5 in the police bucket, 15 in the extra one.
     assert_eq!(passed, 20, "the known-good source's burst");
-    assert!(!kernel_banned(&h, phone), "over the flood bucket, not banned");
+    assert!(
+        !kernel_banned(&h, phone),
+        "over the flood bucket, not banned"
+    );
     // 4/s between the two: after a second, four more.
     std::thread::sleep(std::time::Duration::from_millis(1050));
     let refilled = (0..10)

@@ -8,8 +8,8 @@ use aya_ebpf::{
 };
 use sipshield_common::{
     config::{
-        Mode, ScannerAction, XdpConfig, MAX_SIP_PORTS, MIN_FIRST_FRAGMENT_PAYLOAD,
-        PORT_SIGHTING, PORT_SOURCE_ONLY, POLICE_GAP_NS, PROTO_TCP, PROTO_UDP, UA_SCAN_LIMIT,
+        Mode, ScannerAction, XdpConfig, MAX_SIP_PORTS, MIN_FIRST_FRAGMENT_PAYLOAD, POLICE_GAP_NS,
+        PORT_SIGHTING, PORT_SOURCE_ONLY, PROTO_TCP, PROTO_UDP, UA_SCAN_LIMIT,
     },
     counters::{Counter, Reason},
     maps::SourceStats,
@@ -327,7 +327,12 @@ fn police<F: Family>(
     if known {
         let message_extra = match message_fit {
             Some(_) => Some(st.known_message_tat_ns),
-            None => guard::fits_extra(st.known_message_tat_ns, now, &cfg.known_message_extra, messages),
+            None => guard::fits_extra(
+                st.known_message_tat_ns,
+                now,
+                &cfg.known_message_extra,
+                messages,
+            ),
         };
         let register_extra = match register_fit {
             Some(_) => Some(st.known_register_tat_ns),
@@ -356,7 +361,8 @@ fn police<F: Family>(
         st.policed_since_ns = now;
     }
     st.last_policed_ns = now;
-    let sustained = cfg.sustain_ns != 0 && now.saturating_sub(st.policed_since_ns) >= cfg.sustain_ns;
+    let sustained =
+        cfg.sustain_ns != 0 && now.saturating_sub(st.policed_since_ns) >= cfg.sustain_ns;
     if !flood && !sustained {
         return Policed::Over(drop(mode, Reason::Policed));
     }

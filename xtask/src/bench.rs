@@ -611,15 +611,25 @@ fn daemon_markdown(s: &mut String, d: &serde_json::Value) {
     );
     let r = &d["rate_guard_ban"];
     let at = r["banned_at_packet"].as_u64().unwrap_or(0);
-    let burst = r["register_burst"].as_u64().unwrap_or(0);
+    let flood_burst = r["register_flood_burst"].as_u64().unwrap_or(0);
+    let after_us = r["first_packet_to_ban_us"].as_f64().unwrap_or(f64::MAX);
     let _ = writeln!(
         s,
-        "\nKernel rate guard, program alone (no daemon running): a REGISTER flood of {} packets from one source was banned at packet {at}, \
-         {:.0} us after its first packet; configured burst {burst} at {}/s. Target, within the burst and no userspace round trip: {}.",
+        "\nKernel rate guard, program alone (no daemon running), default stages: a REGISTER flood of {} packets from one source; \
+         past the police burst ({} at {}/s) {} were policed, and it was banned at packet {at}, {:.0} us after its first packet \
+         (flood bucket: burst {flood_burst} at {}/s). Target, banned within one second of its first packet, in the flood burst, \
+         no userspace round trip: {}.",
         r["sent"],
-        f(&r["first_packet_to_ban_us"]),
+        r["register_burst"],
         r["register_per_second"],
-        if at > 0 && at <= burst + 1 { "met" } else { "MISSED" }
+        r["policed"],
+        f(&r["first_packet_to_ban_us"]),
+        r["register_flood_per_second"],
+        if at > 0 && at <= flood_burst + 2 && after_us < 1e6 {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
     let _ = writeln!(s, "\n## Scale: restoring bans at start, daemon memory\n");
     let _ = writeln!(

@@ -16,7 +16,10 @@ use sipshield::{
     offence::OffenceClass,
     state::{BanOrigin, BanRecord, BanTarget, State, STATE_VERSION},
 };
-use sipshield_common::config::XdpConfig;
+use sipshield_common::{
+    config::{RateLimit, XdpConfig},
+    counters::{Action, Reason},
+};
 
 use crate::{
     daemon::{append, wrong_password, Daemon, DaemonPaths},
@@ -221,8 +224,9 @@ fn wait_maps(paths: &DaemonPaths) -> Result<sipshield::bpf::ShieldMaps> {
 }
 
 /// A REGISTER flood from one source against the program alone (no daemon
-/// running): at which packet and how long after the first the kernel's
-/// rate guard banned it.
+/// running) with the default stages: at which packet and how long after
+/// the first the kernel's rate guard banned it (over the flood bucket;
+/// the packets before it past the police burst are policed).
 pub fn rate_guard_ban() -> Result<Value> {
     let lab = VethLab::new("10.211.2");
     let config = XdpConfig::default();
@@ -230,7 +234,7 @@ pub fn rate_guard_ban() -> Result<Value> {
     let src = lab.add_sender(77);
     let tx = lab.sender(&src);
     let to = format!("{}:5060", lab.guarded_addr());
-    let sent = 200u32;
+    let sent = 2_000u32;
     for n in 0..sent {
         let msg = format!(
             "REGISTER sip:{0} SIP/2.0\r\nVia: SIP/2.0/UDP {src}:5060;branch=z9hG4bK{n}\r\nFrom: <sip:100@{0}>;tag={n}\r\nTo: <sip:100@{0}>\r\nCall-ID: {n}@{src}\r\nCSeq: {n} REGISTER\r\nUser-Agent: Z 5.5.2\r\nContent-Length: 0\r\n\r\n",
@@ -242,11 +246,16 @@ pub fn rate_guard_ban() -> Result<Value> {
     let ip: IpAddr = src.parse()?;
     let ban = maps.ban_of(ip)?.context("flood source not banned")?;
     let stats = maps.sources.get(ip)?.context("flood source not counted")?;
-    let burst = config.register_limit.window_ns / config.register_limit.interval_ns.max(1);
+    let per_second = |l: RateLimit| 1_000_000_000 / l.interval_ns.max(1);
+    let burst = |l: RateLimit| l.window_ns / l.interval_ns.max(1);
+    let counters = maps.stats.snapshot()?;
     Ok(json!({
         "sent": sent,
-        "register_burst": burst,
-        "register_per_second": 1_000_000_000 / config.register_limit.interval_ns.max(1),
+        "register_burst": burst(config.register_limit),
+        "register_per_second": per_second(config.register_limit),
+        "register_flood_burst": burst(config.register_flood),
+        "register_flood_per_second": per_second(config.register_flood),
+        "policed": counters.verdict(Action::Drop, Reason::Policed),
         "banned_at_packet": stats.total_messages(),
         "first_packet_to_ban_us": ban.created_ns.saturating_sub(stats.first_seen_ns) as f64 / 1e3,
         "userspace_involved": false,
@@ -394,9 +403,10 @@ pub fn run(quick: bool) -> Result<Value> {
     }
     let rate = rate_guard_ban()?;
     eprintln!(
-        "bench:   rate guard: banned at packet {} (burst {}), {:.0} us after the first",
+        "bench:   rate guard: banned at packet {} (flood burst {}, {} policed before), {:.0} us after the first",
         rate["banned_at_packet"],
-        rate["register_burst"],
+        rate["register_flood_burst"],
+        rate["policed"],
         rate["first_packet_to_ban_us"].as_f64().unwrap_or(0.0)
     );
     let sizes: &[u32] = if quick {
