@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use sipshield::bpf::clock::monotonic_ns;
-use sipshield_common::maps::BanOrigin;
+use sipshield_common::{maps::BanOrigin, sip::Method};
 use sipshield_tests::{
     lab::{
         attack::{bogus_register, Attacker},
@@ -22,6 +22,7 @@ use sipshield_tests::{
         topology::*,
     },
     netns::Netns,
+    registrar::Office,
 };
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -61,6 +62,8 @@ struct Demo {
     rows: Vec<Row>,
     phone_ok: (u32, u32),
     trunk_ok: (u32, u32),
+    /// The office's storm: every phone registered, the office not banned.
+    office_ok: Option<bool>,
 }
 
 impl Demo {
@@ -71,6 +74,7 @@ impl Demo {
             rows: Vec::new(),
             phone_ok: (0, 0),
             trunk_ok: (0, 0),
+            office_ok: None,
         }
     }
 
@@ -154,11 +158,26 @@ impl Demo {
         self.checkpoint()?;
 
         self.say(&format!(
-            "attack 4: sipsak floods 5000 OPTIONS from {FLOODER}"
+            "attack 4: sipsak floods 5000 OPTIONS from {FLOODER}, while a power cut ends at an office: \
+             {OFFICE_PHONES} phones behind {OFFICE} (baresip) re-register at once"
         ));
         self.launch(FLOODER, "sipsak flood");
+        let office_ns = &self.lab()?.topo.phone;
+        let office = Office::start(office_ns, OFFICE, PBX, OFFICE_PHONES);
+        let storm = Instant::now();
         attacker.sipsak_flood(FLOODER, 5_000);
+        let mut registered = 0;
+        while storm.elapsed() < Duration::from_secs(10) {
+            registered = office.registered();
+            if registered >= OFFICE_PHONES as usize {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let took = storm.elapsed();
+        drop(office);
         self.verdict(FLOODER)?;
+        self.office_verdict(registered, took)?;
         self.checkpoint()?;
 
         self.say(&format!(
@@ -299,6 +318,31 @@ impl Demo {
         })
     }
 
+    /// The office after its storm: every phone registered, not banned.
+    fn office_verdict(&mut self, registered: usize, took: Duration) -> Result<()> {
+        let lab = self.lab()?;
+        let ip: IpAddr = OFFICE.parse()?;
+        let banned = lab.shield.maps().ban_of(ip).ok().flatten().is_some();
+        let sent = lab
+            .shield
+            .maps()
+            .sources
+            .get(ip)
+            .ok()
+            .flatten()
+            .map_or(0, |s| s.methods[Method::Register as usize]);
+        let ok = registered >= OFFICE_PHONES as usize && !banned;
+        self.office_ok = Some(ok);
+        let line = format!(
+            "office {OFFICE}: {registered}/{OFFICE_PHONES} phones registered in {:.1} s ({sent} REGISTERs with challenges and \
+             retransmissions: policed past the burst, never banned){}",
+            took.as_secs_f64(),
+            if banned { "; THE OFFICE WAS BANNED" } else { "" }
+        );
+        self.detail(&format!("→ {line}"));
+        Ok(())
+    }
+
     fn trunk_verdict(&mut self) -> Result<()> {
         let lab = self.lab()?;
         let ip: IpAddr = TRUNK.parse()?;
@@ -375,7 +419,19 @@ impl Demo {
             self.trunk_ok.1,
             if maps.ban_of(TRUNK.parse()?).ok().flatten().is_some() { "YES" } else { "never" }
         );
-        if !all_banned || self.phone_ok.0 != self.phone_ok.1 || self.trunk_ok.0 != self.trunk_ok.1 {
+        println!(
+            "  office: {}",
+            match self.office_ok {
+                Some(true) => "every phone registered through the storm, never banned",
+                Some(false) => "PHONES FAILED TO REGISTER OR THE OFFICE WAS BANNED",
+                None => "not run",
+            }
+        );
+        if !all_banned
+            || self.phone_ok.0 != self.phone_ok.1
+            || self.trunk_ok.0 != self.trunk_ok.1
+            || self.office_ok != Some(true)
+        {
             bail!("the demo did not go as it should (see above)");
         }
         Ok(())

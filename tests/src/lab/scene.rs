@@ -14,7 +14,7 @@ use super::{
     client::{CallTimes, Client},
     pbx::{Accounts, Pbx},
     shield::{Shield, ShieldOptions},
-    topology::{Topology, PBX, PHONE, TRUNK},
+    topology::{Topology, OFFICE_PHONES, PBX, PHONE, TRUNK},
 };
 use crate::netns::Netns;
 
@@ -43,7 +43,15 @@ impl Lab {
         let pbx = Pbx::start(
             sock,
             Accounts {
-                users: HashMap::from([(PHONE_EXT.to_string(), PHONE_SECRET.to_string())]),
+                // The phone, and the office's phones (`registrar::user`).
+                users: (1..=OFFICE_PHONES)
+                    .map(|i| {
+                        let u = crate::registrar::user(i);
+                        let pw = crate::registrar::password_of(&u);
+                        (u, pw)
+                    })
+                    .chain([(PHONE_EXT.to_string(), PHONE_SECRET.to_string())])
+                    .collect::<HashMap<_, _>>(),
                 trunks: vec![TRUNK.parse().expect("trunk address")],
             },
             &shield.messages_log(),

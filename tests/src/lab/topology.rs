@@ -5,6 +5,7 @@
 //!  attacker 203.0.113.66/24 ─┐
 //!  trunk    192.0.2.50/24   ─┤ router (forwarding, no reverse-path
 //!  phone    100.64.20.20/24 ─┤         filter: spoofed sources get through,
+//!  (office  100.64.20.30)    │
 //!  pbx      198.51.100.10/24─┘         as on the internet)
 //! ```
 //! Addresses are documentation/shared ranges and exist only inside these
@@ -17,6 +18,10 @@ use crate::netns::Netns;
 pub const PBX: &str = "198.51.100.10";
 pub const TRUNK: &str = "192.0.2.50";
 pub const PHONE: &str = "100.64.20.20";
+/// An office of `OFFICE_PHONES` phones behind one NAT address, on the
+/// phone's network.
+pub const OFFICE: &str = "100.64.20.30";
+pub const OFFICE_PHONES: u32 = 100;
 /// The attacker's primary address (svwar always sends from it).
 pub const ATTACKER: &str = "203.0.113.66";
 /// Further attacker addresses, one per tool so the story reads clearly.
@@ -83,7 +88,7 @@ impl Topology {
                 dev: "phn0",
                 router_dev: "r-phn",
                 addr: PHONE,
-                extra: &[],
+                extra: &[OFFICE],
             },
         ];
         for h in &hosts {
