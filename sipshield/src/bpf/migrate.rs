@@ -15,10 +15,7 @@ use std::{
 use aya::maps::{HashMap, LpmTrie, Map, MapData};
 use sipshield_common::maps::{self as names, BanEntry, BanOrigin, RangeEntry};
 
-use super::{
-    addr, ban_table::AddrTable, known::KnownSources, map_err, Allowlist, BanRanges, BanTable,
-    BpfError, ShieldMaps,
-};
+use super::{addr, map_err, shield_maps::EntryTables, BpfError, ShieldMaps};
 
 /// A layout-1 range value.
 #[repr(C)]
@@ -159,7 +156,7 @@ pub fn copy_v1(dir: &Path, maps: &mut ShieldMaps) -> Result<usize, BpfError> {
 /// per-source counters, the config and the counters change their value
 /// types between layouts and start afresh.
 pub fn copy_v2(dir: &Path, maps: &mut ShieldMaps) -> Result<usize, BpfError> {
-    let old = PinnedTables::open(dir)?;
+    let old = EntryTables::from_pins(dir)?;
     let mut n = 0;
     for (ip, e) in old.bans.entries()? {
         maps.bans.insert(ip, e)?;
@@ -182,47 +179,4 @@ pub fn copy_v2(dir: &Path, maps: &mut ShieldMaps) -> Result<usize, BpfError> {
         n += 1;
     }
     Ok(n)
-}
-
-/// The tables of entries of pinned maps, layout 2 and later (their key
-/// and value types have not changed since).
-struct PinnedTables {
-    bans: BanTable,
-    kernel_bans: BanTable,
-    ranges: BanRanges,
-    allow: Allowlist,
-    known: KnownSources,
-}
-
-impl PinnedTables {
-    fn open(dir: &Path) -> Result<PinnedTables, BpfError> {
-        let get = |name: &'static str| -> Result<Map, BpfError> {
-            let data = MapData::from_pin(dir.join(name)).map_err(map_err(name))?;
-            Map::from_map_data(data).map_err(map_err(name))
-        };
-        macro_rules! typed {
-            ($name:expr) => {
-                get($name)?.try_into().map_err(map_err($name))?
-            };
-        }
-        Ok(PinnedTables {
-            bans: BanTable::new(
-                typed!(names::BANS_V4),
-                typed!(names::BANS_V6),
-                (names::BANS_V4, names::BANS_V6),
-            ),
-            kernel_bans: BanTable::new(
-                typed!(names::KBANS_V4),
-                typed!(names::KBANS_V6),
-                (names::KBANS_V4, names::KBANS_V6),
-            ),
-            ranges: BanRanges::new(typed!(names::RANGES_V4), typed!(names::RANGES_V6)),
-            allow: Allowlist::new(typed!(names::ALLOW_V4), typed!(names::ALLOW_V6)),
-            known: KnownSources::new(AddrTable::new(
-                typed!(names::KNOWN_V4),
-                typed!(names::KNOWN_V6),
-                (names::KNOWN_V4, names::KNOWN_V6),
-            )),
-        })
-    }
 }

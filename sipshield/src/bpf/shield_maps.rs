@@ -73,29 +73,24 @@ impl ShieldMaps {
     fn build(
         mut get: impl FnMut(&'static str) -> Result<Map, BpfError>,
     ) -> Result<ShieldMaps, BpfError> {
+        let EntryTables {
+            bans,
+            kernel_bans,
+            ranges,
+            allow,
+            known,
+        } = EntryTables::build(&mut get)?;
         macro_rules! typed {
             ($name:expr) => {
                 get($name)?.try_into().map_err(map_err($name))?
             };
         }
         Ok(ShieldMaps {
-            bans: BanTable::new(
-                typed!(names::BANS_V4),
-                typed!(names::BANS_V6),
-                (names::BANS_V4, names::BANS_V6),
-            ),
-            kernel_bans: BanTable::new(
-                typed!(names::KBANS_V4),
-                typed!(names::KBANS_V6),
-                (names::KBANS_V4, names::KBANS_V6),
-            ),
-            ranges: BanRanges::new(typed!(names::RANGES_V4), typed!(names::RANGES_V6)),
-            allow: Allowlist::new(typed!(names::ALLOW_V4), typed!(names::ALLOW_V6)),
-            known: KnownSources::new(AddrTable::new(
-                typed!(names::KNOWN_V4),
-                typed!(names::KNOWN_V6),
-                (names::KNOWN_V4, names::KNOWN_V6),
-            )),
+            bans,
+            kernel_bans,
+            ranges,
+            allow,
+            known,
             sources: SourceCounters::new(typed!(names::SOURCES_V4), typed!(names::SOURCES_V6)),
             stats: Stats::new(
                 typed!(names::COUNTERS),
@@ -113,6 +108,56 @@ impl ShieldMaps {
             config: ConfigMap::new(typed!(names::CONFIG), typed!(names::UA_PREFIXES)),
             events: EventStream::new(typed!(names::EVENTS)),
             meta: MetaMap::new(typed!(names::META)),
+        })
+    }
+}
+
+/// The maps that hold entries (bans, ranges, allowlist, known-good): their
+/// key and value types have not changed since layout 2, so a migration
+/// opens them alone from older pins, whose counters and config differ.
+pub struct EntryTables {
+    pub bans: BanTable,
+    pub kernel_bans: BanTable,
+    pub ranges: BanRanges,
+    pub allow: Allowlist,
+    pub known: KnownSources,
+}
+
+impl EntryTables {
+    /// Opens them from the pins under `dir`.
+    pub fn from_pins(dir: &Path) -> Result<EntryTables, BpfError> {
+        Self::build(&mut |name| {
+            let data = MapData::from_pin(dir.join(name)).map_err(map_err(name))?;
+            Map::from_map_data(data).map_err(map_err(name))
+        })
+    }
+
+    fn build(
+        get: &mut impl FnMut(&'static str) -> Result<Map, BpfError>,
+    ) -> Result<EntryTables, BpfError> {
+        macro_rules! typed {
+            ($name:expr) => {
+                get($name)?.try_into().map_err(map_err($name))?
+            };
+        }
+        Ok(EntryTables {
+            bans: BanTable::new(
+                typed!(names::BANS_V4),
+                typed!(names::BANS_V6),
+                (names::BANS_V4, names::BANS_V6),
+            ),
+            kernel_bans: BanTable::new(
+                typed!(names::KBANS_V4),
+                typed!(names::KBANS_V6),
+                (names::KBANS_V4, names::KBANS_V6),
+            ),
+            ranges: BanRanges::new(typed!(names::RANGES_V4), typed!(names::RANGES_V6)),
+            allow: Allowlist::new(typed!(names::ALLOW_V4), typed!(names::ALLOW_V6)),
+            known: KnownSources::new(AddrTable::new(
+                typed!(names::KNOWN_V4),
+                typed!(names::KNOWN_V6),
+                (names::KNOWN_V4, names::KNOWN_V6),
+            )),
         })
     }
 }
