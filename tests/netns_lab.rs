@@ -304,7 +304,10 @@ fn sigkill_mid_attack_keeps_bans_enforced_and_restart_adopts_them() {
     // police rate reached the PBX.
     let (rate, burst) = DEFAULT_REGISTER_POLICE;
     let forged = lab.pbx.seen(ip(SPOOFED[0])).requests;
-    assert!(forged <= burst + rate + 1, "{forged} forged REGISTERs arrived");
+    assert!(
+        forged <= burst + rate + 1,
+        "{forged} forged REGISTERs arrived"
+    );
     let maps = lab.shield.maps();
     for src in [SCANNER, ATTACKER, SPOOFED[0]] {
         assert!(

@@ -127,6 +127,12 @@ fn mkdir(dir: &Path) -> Result<(), BpfError> {
 
 /// Why the pinned maps cannot be reused as they are, or `None` if they can.
 fn incompatibility(dir: &Path, sizes: MapSizes) -> Option<String> {
+    // The layout first: an older one's maps may not open as this one's.
+    if let Ok(m) = super::meta::MetaMap::from_pins(dir).and_then(|meta| meta.read()) {
+        if m.layout != LAYOUT_VERSION {
+            return Some(format!("layout {} pinned, {LAYOUT_VERSION} here", m.layout));
+        }
+    }
     let maps = match ShieldMaps::from_pins(dir) {
         Ok(m) => m,
         Err(e) => return Some(format!("pinned maps do not open as this layout ({e})")),
