@@ -42,10 +42,6 @@ fn message_bucket(burst: u64) -> XdpConfig {
     }
 }
 
-fn kernel_banned(h: &Harness, src: &str) -> bool {
-    h.maps.kernel_bans.get(ip(src)).unwrap().is_some()
-}
-
 // ------------------------------------------ 1. methods as Asterisk reads them
 
 #[test]
@@ -255,7 +251,7 @@ fn several_messages_in_one_tcp_segment_are_each_charged() {
         "five messages over a burst of four"
     );
     assert_eq!(messages(&h, "198.51.100.60"), 5);
-    assert!(kernel_banned(&h, "198.51.100.60"));
+    assert!(h.kernel_banned("198.51.100.60"));
 }
 
 // ------------------------------------- 5. a forged datagram bans nobody
@@ -277,7 +273,7 @@ fn one_forged_scanner_datagram_is_dropped_but_bans_nobody() {
     // The trunk's address, forged: the message goes, the address stays.
     assert_eq!(h.run(&scanner_probe("192.0.2.50")), XDP_DROP);
     assert!(
-        !kernel_banned(&h, "192.0.2.50"),
+        !h.kernel_banned("192.0.2.50"),
         "one datagram proves nothing"
     );
     assert_eq!(h.verdicts(Action::Drop, Reason::Scanner), 1);
@@ -319,7 +315,7 @@ fn a_known_good_source_is_policed_but_never_banned_by_the_kernel() {
         [XDP_PASS, XDP_PASS, XDP_DROP, XDP_DROP],
         "policed"
     );
-    assert!(!kernel_banned(&h, phone), "never banned");
+    assert!(!h.kernel_banned(phone), "never banned");
     assert!(
         h.maps
             .stats
@@ -331,7 +327,7 @@ fn a_known_good_source_is_policed_but_never_banned_by_the_kernel() {
     // Once its entry expires it is an unknown source again.
     h.maps.known.insert(ip(phone), monotonic_ns() - 1).unwrap();
     assert_eq!(h.run(&scanner_probe(phone)), XDP_DROP);
-    assert!(kernel_banned(&h, phone));
+    assert!(h.kernel_banned(phone));
 }
 
 #[test]
@@ -343,7 +339,7 @@ fn count_only_still_drops_the_signature_and_observe_drops_nothing() {
         ..XdpConfig::default()
     });
     assert_eq!(h.run(&scanner_probe("198.51.100.71")), XDP_DROP);
-    assert!(!kernel_banned(&h, "198.51.100.71"));
+    assert!(!h.kernel_banned("198.51.100.71"));
     h.configure(XdpConfig {
         mode: Mode::Observe as u32,
         ..XdpConfig::default()
@@ -425,7 +421,7 @@ fn a_capped_allowlist_entry_drops_its_excess_and_is_never_banned() {
     let passed = (0..20).filter(|_| h.run(&trunk) == XDP_PASS).count();
     assert_eq!(passed, 5, "a forged flood costs the trunk only its excess");
     assert_eq!(h.verdicts(Action::Drop, Reason::AllowCapped), 15);
-    assert!(!kernel_banned(&h, "192.0.2.50"));
+    assert!(!h.kernel_banned("192.0.2.50"));
     let uncapped = Frame::udp("192.0.2.60", SIP, &sip_request("INVITE", None)).build();
     assert!(
         (0..50).all(|_| h.run(&uncapped) == XDP_PASS),

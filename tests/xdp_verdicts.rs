@@ -530,10 +530,6 @@ fn staged(flood: RateLimit, sustain_ns: u64) -> XdpConfig {
     }
 }
 
-fn kernel_banned(h: &Harness, src: &str) -> bool {
-    h.maps.kernel_bans.get(ip(src)).unwrap().is_some()
-}
-
 #[test]
 fn over_the_police_rate_messages_are_dropped_and_the_source_is_not_banned() {
     let mut h = Harness::new();
@@ -547,7 +543,7 @@ fn over_the_police_rate_messages_are_dropped_and_the_source_is_not_banned() {
     for i in 6..=40 {
         assert_eq!(h.run(&pkt), XDP_DROP, "REGISTER {i} is over the rate");
     }
-    assert!(!kernel_banned(&h, src), "policed, not banned");
+    assert!(!h.kernel_banned(src), "policed, not banned");
     assert_eq!(h.verdicts(Action::Drop, Reason::Policed), 35);
     assert_eq!(h.verdicts(Action::Drop, Reason::RateGuard), 0);
     assert!(h.maps.events.drain().is_empty(), "no ban, no event");
@@ -569,14 +565,14 @@ fn a_source_over_its_flood_bucket_is_banned_at_once() {
     // Policed messages still drain the flood bucket.
     for i in 6..=10 {
         assert_eq!(h.run(&pkt), XDP_DROP);
-        assert!(!kernel_banned(&h, src), "REGISTER {i}: policed only");
+        assert!(!h.kernel_banned(src), "REGISTER {i}: policed only");
     }
     assert_eq!(
         h.run(&pkt),
         XDP_DROP,
         "REGISTER 11 is over the flood bucket"
     );
-    assert!(kernel_banned(&h, src));
+    assert!(h.kernel_banned(src));
     let snap = h.maps.stats.snapshot().unwrap();
     assert_eq!(snap.verdict(Action::Drop, Reason::Policed), 5);
     assert_eq!(snap.verdict(Action::Drop, Reason::RateGuard), 1);
@@ -610,7 +606,7 @@ fn a_source_policed_without_a_pause_for_longer_than_the_sustain_time_is_banned()
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(h.run(&pkt), XDP_DROP);
         assert!(
-            !kernel_banned(&h, src),
+            !h.kernel_banned(src),
             "banned {:?} into the run",
             first_policed.elapsed()
         );
@@ -618,7 +614,7 @@ fn a_source_policed_without_a_pause_for_longer_than_the_sustain_time_is_banned()
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(h.run(&pkt), XDP_DROP);
     assert!(
-        kernel_banned(&h, src),
+        h.kernel_banned(src),
         "policed for longer than the sustain time"
     );
     let snap = h.maps.stats.snapshot().unwrap();
@@ -647,7 +643,7 @@ fn a_pause_longer_than_the_gap_starts_a_new_run() {
     assert_eq!(h.run(&pkt), XDP_PASS, "the bucket refilled");
     while restarted.elapsed().as_millis() < 700 {
         assert_eq!(h.run(&pkt), XDP_DROP);
-        assert!(!kernel_banned(&h, src), "the pause ended the first run");
+        assert!(!h.kernel_banned(src), "the pause ended the first run");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // The new run bans once it lasts the sustain time (one a second still
@@ -656,7 +652,7 @@ fn a_pause_longer_than_the_gap_starts_a_new_run() {
         h.run(&pkt);
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(kernel_banned(&h, src), "the second run outlasted 1 s");
+    assert!(h.kernel_banned(src), "the second run outlasted 1 s");
 }
 
 #[test]
@@ -677,10 +673,7 @@ fn known_good_sources_get_their_extra_room_and_are_never_banned() {
     }
     // 4 times the burst: 5 in the police bucket, 15 in the extra one.
     assert_eq!(passed, 20, "the known-good source's burst");
-    assert!(
-        !kernel_banned(&h, phone),
-        "over the flood bucket, not banned"
-    );
+    assert!(!h.kernel_banned(phone), "over the flood bucket, not banned");
     // 4/s between the two: after a second, four more.
     std::thread::sleep(std::time::Duration::from_millis(1050));
     let refilled = (0..10)
@@ -698,7 +691,7 @@ fn known_good_sources_get_their_extra_room_and_are_never_banned() {
         }
     }
     assert_eq!(passed, 5);
-    assert!(kernel_banned(&h, stranger));
+    assert!(h.kernel_banned(stranger));
 }
 
 #[test]

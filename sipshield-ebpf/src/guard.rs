@@ -50,6 +50,22 @@ pub fn fits_extra(tat: u64, now: u64, limit: &RateLimit, n: u64) -> Option<u64> 
     fits(tat, now, limit, n)
 }
 
+/// A known-good source's extra bucket after a message: unchanged when the
+/// police bucket took it (`police_fit`), else what `fits_extra` makes of it.
+#[inline(always)]
+pub fn spill(
+    police_fit: Option<u64>,
+    extra_tat: u64,
+    now: u64,
+    extra: &RateLimit,
+    n: u64,
+) -> Option<u64> {
+    match police_fit {
+        Some(_) => Some(extra_tat),
+        None => fits_extra(extra_tat, now, extra, n),
+    }
+}
+
 /// Takes one token whatever the bucket holds (for a message that passed
 /// before its source had a bucket).
 #[inline(always)]

@@ -325,24 +325,20 @@ fn police<F: Family>(
     // police buckets cannot take, its extra buckets may.
     let known = is_known::<F>(src, now);
     if known {
-        let message_extra = match message_fit {
-            Some(_) => Some(st.known_message_tat_ns),
-            None => guard::fits_extra(
-                st.known_message_tat_ns,
-                now,
-                &cfg.known_message_extra,
-                messages,
-            ),
-        };
-        let register_extra = match register_fit {
-            Some(_) => Some(st.known_register_tat_ns),
-            None => guard::fits_extra(
-                st.known_register_tat_ns,
-                now,
-                &cfg.known_register_extra,
-                messages,
-            ),
-        };
+        let message_extra = guard::spill(
+            message_fit,
+            st.known_message_tat_ns,
+            now,
+            &cfg.known_message_extra,
+            messages,
+        );
+        let register_extra = guard::spill(
+            register_fit,
+            st.known_register_tat_ns,
+            now,
+            &cfg.known_register_extra,
+            messages,
+        );
         if let (Some(me), Some(re)) = (message_extra, register_extra) {
             if let Some(m) = message_fit {
                 st.message_tat_ns = m;

@@ -74,6 +74,16 @@ impl Harness {
         (result.return_value, result.duration.as_nanos() as f64)
     }
 
+    /// Whether the kernel's own share holds a ban of `src`.
+    pub fn kernel_banned(&self, src: &str) -> bool {
+        let ip: std::net::IpAddr = src.parse().expect("an address");
+        self.maps
+            .kernel_bans
+            .get(ip)
+            .expect("kernel ban lookup")
+            .is_some()
+    }
+
     pub fn verdicts(&self, action: Action, reason: Reason) -> u64 {
         self.maps
             .stats

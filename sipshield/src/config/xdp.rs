@@ -177,6 +177,15 @@ impl Default for XdpSection {
     }
 }
 
+/// A flood bucket only where its police bucket is on: with the police off,
+/// nothing of that kind is policed or banned.
+fn flood_bucket(police: RateLimit, per_second: u64, burst: u64) -> RateLimit {
+    if police.is_disabled() {
+        return police;
+    }
+    RateLimit::new(per_second, burst)
+}
+
 /// A rate above this has an interval under 1 ns: the kernel could not express it.
 const MAX_PER_SECOND: u64 = 1_000_000_000;
 
@@ -212,19 +221,21 @@ impl XdpSection {
                 kind: PORT_SIGHTING,
             };
         }
+        let register_limit = RateLimit::new(self.register_per_second, self.register_burst);
+        let message_limit = RateLimit::new(self.message_per_second, self.message_burst);
         XdpConfig {
             mode: self.mode.kernel() as u32,
             scanner_action: self.scanner_action.kernel() as u32,
             sip_ports,
-            register_limit: self.register_police(),
-            message_limit: self.message_police(),
-            register_flood: self.flood(
-                self.register_police(),
+            register_limit,
+            message_limit,
+            register_flood: flood_bucket(
+                register_limit,
                 self.register_flood_per_second,
                 self.register_flood_burst,
             ),
-            message_flood: self.flood(
-                self.message_police(),
+            message_flood: flood_bucket(
+                message_limit,
                 self.message_flood_per_second,
                 self.message_flood_burst,
             ),
@@ -243,23 +254,6 @@ impl XdpSection {
             scanner_ban_hits: self.scanner_ban_hits,
             seen_seed: 0,
         }
-    }
-
-    fn register_police(&self) -> RateLimit {
-        RateLimit::new(self.register_per_second, self.register_burst)
-    }
-
-    fn message_police(&self) -> RateLimit {
-        RateLimit::new(self.message_per_second, self.message_burst)
-    }
-
-    /// A flood bucket only where its police bucket is on: with the police
-    /// off, nothing of that kind is policed or banned.
-    fn flood(&self, police: RateLimit, per_second: u64, burst: u64) -> RateLimit {
-        if police.is_disabled() {
-            return police;
-        }
-        RateLimit::new(per_second, burst)
     }
 
     /// The scanner signatures, lower-cased for the kernel. Entries that do not
