@@ -533,8 +533,10 @@ impl FloodRx {
                 FloodRx::Sipshield(Box::new((prog, maps)))
             }
             FloodReceiver::NftMeter => {
-                let script = "table netdev sipmeter {\n set m { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; }\n chain c {\n  type filter hook ingress device \"r0\" priority 0;\n  meta protocol ip udp dport 5060 add @m { ip saddr limit rate over 10/second burst 20 packets } counter drop\n }\n}\n";
-                nft_apply(pair, script).context("the meter")?;
+                // The same per-source rate as sipshield's REGISTER police.
+                let (rate, burst) = sipshield_common::config::DEFAULT_REGISTER_POLICE;
+                let script = format!("table netdev sipmeter {{\n set m {{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; }}\n chain c {{\n  type filter hook ingress device \"r0\" priority 0;\n  meta protocol ip udp dport 5060 add @m {{ ip saddr limit rate over {rate}/second burst {burst} packets }} counter drop\n }}\n}}\n");
+                nft_apply(pair, &script).context("the meter")?;
                 FloodRx::Nft
             }
             FloodReceiver::XdpPass => {
