@@ -350,6 +350,32 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Bytes of receive buffer the PBX asks for. A sipsak flood of 1500 that the
+/// kernel passes (observe mode) arrives faster than the PBX thread reads it on
+/// a loaded two-core machine; with the default buffer (about 200 KiB, some 90
+/// datagrams of kernel memory) the socket overflowed and a test read what the
+/// scheduler allowed instead of what XDP passed.
+const RECEIVE_BUFFER: libc::c_int = 32 << 20;
+
+/// Sets `RECEIVE_BUFFER` past `net.core.rmem_max` (tests run as root).
+fn deep_receive_buffer(sock: &UdpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a setsockopt on a descriptor `sock` owns, with a c_int option.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &RECEIVE_BUFFER as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,30 +404,4 @@ mod tests {
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
-}
-
-/// Bytes of receive buffer the PBX asks for. A sipsak flood of 1500 that the
-/// kernel passes (observe mode) arrives faster than the PBX thread reads it on
-/// a loaded two-core machine; with the default buffer (about 200 KiB, some 90
-/// datagrams of kernel memory) the socket overflowed and a test read what the
-/// scheduler allowed instead of what XDP passed.
-const RECEIVE_BUFFER: libc::c_int = 32 << 20;
-
-/// Sets `RECEIVE_BUFFER` past `net.core.rmem_max` (tests run as root).
-fn deep_receive_buffer(sock: &UdpSocket) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a setsockopt on a descriptor `sock` owns, with a c_int option.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &RECEIVE_BUFFER as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
