@@ -325,7 +325,10 @@ fn a_known_good_source_is_policed_but_never_banned_by_the_kernel() {
             >= 7
     );
     // Once its entry expires it is an unknown source again.
-    h.maps.known.insert(ip(phone), monotonic_ns() - 1).unwrap();
+    h.maps
+        .known
+        .insert(ip(phone), monotonic_ns() - CLOCK_LAG_NS)
+        .unwrap();
     assert_eq!(h.run(&scanner_probe(phone)), XDP_DROP);
     assert!(h.kernel_banned(phone));
 }
@@ -365,7 +368,7 @@ fn range(h: &mut Harness, net: &str, own_expires_ns: u64) {
 fn a_timed_range_ban_ends_in_the_kernel_without_the_daemon() {
     let mut h = Harness::new();
     let now = monotonic_ns();
-    range(&mut h, "203.0.113.0/24", now - 1_000_000);
+    range(&mut h, "203.0.113.0/24", now - CLOCK_LAG_NS);
     range(&mut h, "198.18.0.0/16", now + 60_000_000_000);
     assert_eq!(
         h.run(&Frame::udp("203.0.113.9", 53, b"x").build()),
@@ -380,9 +383,9 @@ fn an_expired_narrow_range_does_not_hide_an_active_wider_one() {
     let mut h = Harness::new();
     let now = monotonic_ns();
     range(&mut h, "203.0.113.0/24", 0);
-    range(&mut h, "203.0.113.0/28", now - 1_000_000);
+    range(&mut h, "203.0.113.0/28", now - CLOCK_LAG_NS);
     range(&mut h, "2001:db8:bad::/48", now + 60_000_000_000);
-    range(&mut h, "2001:db8:bad:1::/64", now - 1_000_000);
+    range(&mut h, "2001:db8:bad:1::/64", now - CLOCK_LAG_NS);
     assert_eq!(
         h.run(&Frame::udp("203.0.113.5", 53, b"x").build()),
         XDP_DROP,

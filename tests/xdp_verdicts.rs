@@ -127,7 +127,7 @@ fn banned_v6_source_is_dropped() {
 fn expired_ban_is_treated_as_absent_and_future_one_applies() {
     let mut h = Harness::new();
     let now = monotonic_ns();
-    ban(&mut h, "198.51.100.1", now - 1_000_000); // expired a millisecond ago
+    ban(&mut h, "198.51.100.1", now - CLOCK_LAG_NS); // expired a tick ago
     ban(&mut h, "198.51.100.2", now + 60_000_000_000); // a minute left
     assert_eq!(
         h.run(&Frame::udp("198.51.100.1", 53, b"x").build()),
@@ -843,8 +843,8 @@ fn an_expired_kernel_ban_does_not_block_a_new_one() {
         ..ban_at_limit(RateLimit::new(1, 1), RateLimit::new(0, 0))
     });
     let expired = BanEntry {
-        expires_ns: monotonic_ns() - 1_000_000,
-        created_ns: monotonic_ns() - 2_000_000,
+        expires_ns: monotonic_ns() - CLOCK_LAG_NS,
+        created_ns: monotonic_ns() - 2 * CLOCK_LAG_NS,
         origin: BanOrigin::RateGuard as u32,
         _pad: 0,
     };

@@ -112,12 +112,14 @@ pub fn emit<F: Family>(
 pub fn kernel_ban<F: Family>(
     src: &F::Addr,
     stats: *mut SourceStats,
-    now: u64,
     duration_ns: u64,
     reason: Reason,
     method: u8,
     mode: Mode,
 ) {
+    // Stamped exactly: rare, and its latency is measured from the source's
+    // first sight.
+    let now = crate::clock::exact();
     let expires = if duration_ns == 0 {
         0
     } else {

@@ -17,6 +17,8 @@
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
+mod clock;
+#[cfg(target_arch = "bpf")]
 mod family;
 #[cfg(target_arch = "bpf")]
 mod guard;

@@ -1,10 +1,7 @@
 //! The XDP entry point and the verdict pipeline.
 
 use aya_ebpf::{
-    bindings::xdp_action::XDP_PASS,
-    helpers::{bpf_ktime_get_ns, bpf_xdp_load_bytes},
-    macros::xdp,
-    programs::XdpContext,
+    bindings::xdp_action::XDP_PASS, helpers::bpf_xdp_load_bytes, macros::xdp, programs::XdpContext,
 };
 use sipshield_common::{
     config::{
@@ -17,6 +14,7 @@ use sipshield_common::{
 };
 
 use crate::{
+    clock,
     family::{Family, V4, V6},
     guard,
     maps::{CONFIG, SCRATCH},
@@ -75,7 +73,7 @@ fn active(expires_ns: u64, now: &mut u64) -> bool {
         return true;
     }
     if *now == 0 {
-        *now = unsafe { bpf_ktime_get_ns() };
+        *now = clock::coarse();
     }
     *now < expires_ns
 }
@@ -115,7 +113,7 @@ fn judge_ip<F: Family>(
         let cap = unsafe { (*allow).cap };
         if cap.interval_ns != 0 {
             if now == 0 {
-                now = unsafe { bpf_ktime_get_ns() };
+                now = clock::coarse();
             }
             if !guard::take_tokens(unsafe { &mut (*allow).tat_ns }, now, &cap, 1) {
                 return drop(mode, Reason::AllowCapped);
@@ -180,7 +178,7 @@ fn judge_ip<F: Family>(
         L4::Unparsed if matches!(mode, Mode::AllowlistOnly) => drop(mode, Reason::NotAllowlisted),
         L4::Unparsed => {
             let len = packet::forget_range(l3.ip_len, packet::OFFSET_MASK);
-            let now = unsafe { bpf_ktime_get_ns() };
+            let now = clock::coarse();
             match police::<F>(
                 cfg,
                 mode,
@@ -372,15 +370,7 @@ fn police<F: Family>(
     } else {
         Counter::SustainedBan
     });
-    guard::kernel_ban::<F>(
-        src,
-        stats,
-        now,
-        cfg.rate_ban_ns,
-        Reason::RateGuard,
-        method,
-        mode,
-    );
+    guard::kernel_ban::<F>(src, stats, cfg.rate_ban_ns, Reason::RateGuard, method, mode);
     Policed::Over(drop(mode, Reason::RateGuard))
 }
 
@@ -413,7 +403,7 @@ fn judge_sip<F: Family>(
         // The kernel would reassemble a request we never saw the start of.
         return drop(mode, Reason::ShortFragment);
     }
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = clock::coarse();
     if kind == PORT_SOURCE_ONLY {
         account::<F>(
             src,
@@ -543,7 +533,6 @@ fn scanner<F: Family>(
         guard::kernel_ban::<F>(
             src,
             stats,
-            now,
             cfg.scanner_ban_ns,
             Reason::Scanner,
             method,
@@ -606,7 +595,7 @@ fn account<F: Family>(
             // Fails only in a race with another CPU inserting it: fine.
             let _ = F::insert_source(src, &FRESH_SOURCE);
             let s = F::source(src)?;
-            unsafe { (*s).first_seen_ns = now };
+            first_sight(s);
             (s, earlier)
         }
     };
@@ -618,7 +607,7 @@ fn account<F: Family>(
     count_method(stats, method, messages);
     unsafe {
         (*stats).bytes += bytes as u64;
-        (*stats).last_seen_ns = now;
+        seen_at(stats, now);
     }
     Some((stats, earlier))
 }
@@ -628,7 +617,7 @@ fn account<F: Family>(
 /// first-sight filter: a SYN flood of one-off sources takes no entries.
 #[inline(always)]
 fn note_sighting<F: Family>(src: &F::Addr, seed: u64) {
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = clock::coarse();
     let stats = match F::source(src) {
         Some(s) => s,
         None => {
@@ -639,11 +628,32 @@ fn note_sighting<F: Family>(src: &F::Addr, seed: u64) {
             let Some(s) = F::source(src) else {
                 return;
             };
-            unsafe { (*s).first_seen_ns = now };
+            first_sight(s);
             s
         }
     };
-    unsafe { (*stats).last_seen_ns = now };
+    seen_at(stats, now);
+}
+
+/// Stamps a new entry's first sight exactly (a flood's ban latency is
+/// measured from it), as its last sight too.
+#[inline(always)]
+fn first_sight(stats: *mut SourceStats) {
+    let at = clock::exact();
+    unsafe {
+        (*stats).first_seen_ns = at;
+        (*stats).last_seen_ns = at;
+    }
+}
+
+/// Last sight at `now` (coarse): never before the exact first sight.
+#[inline(always)]
+fn seen_at(stats: *mut SourceStats, now: u64) {
+    unsafe {
+        if now > (*stats).last_seen_ns {
+            (*stats).last_seen_ns = now;
+        }
+    }
 }
 
 /// The remembered first message of a source whose entry was just made

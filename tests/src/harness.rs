@@ -11,6 +11,12 @@ pub const XDP_ABORTED: u32 = 0;
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 
+/// How far the XDP program's clock may be behind `monotonic_ns()`: it reads
+/// the coarse clock (the last tick: 4 ms at HZ=250, 10 ms at HZ=100), so an
+/// expiry that passed by less than a tick may still hold. Tests that need an
+/// entry expired set it at least this far in the past.
+pub const CLOCK_LAG_NS: u64 = 25_000_000;
+
 pub struct Harness {
     pub program: LoadedProgram,
     pub maps: ShieldMaps,
