@@ -24,6 +24,7 @@ use crate::{
 };
 
 #[xdp]
+#[inline(always)]
 pub fn sipshield(ctx: XdpContext) -> u32 {
     // The config map always has entry 0 (zeroed until userspace writes it:
     // enforce mode, no SIP ports, bans and allowlist only).
