@@ -26,30 +26,38 @@ use crate::{
 #[xdp]
 #[inline(always)]
 pub fn sipshield(ctx: XdpContext) -> u32 {
+    // Fast path: an untagged IPv4 frame from a banned source is dropped
+    // after one lookup, before the config is read or the frame parsed (the
+    // same verdict the full path gives: the source address is all a ban
+    // needs). Little is live here, so little is spilled.
+    let fast = packet::untagged_ipv4_source(&ctx);
+    if let Some(src) = fast {
+        if let Some(ban) = V4::ban(&src) {
+            if active(unsafe { (*ban).expires_ns }, &mut 0) {
+                return verdict::finish(&ctx, drop(configured_mode(), Reason::BannedExact));
+            }
+        }
+    }
     // The config map always has entry 0 (zeroed until userspace writes it:
     // enforce mode, no SIP ports, bans and allowlist only).
     match CONFIG.get(0) {
-        Some(cfg) => verdict::finish(&ctx, judge_frame(&ctx, cfg)),
+        // Looked up already for this source (untagged IPv4: the same address).
+        Some(cfg) => verdict::finish(&ctx, judge_frame(&ctx, cfg, fast.is_some())),
         None => XDP_PASS,
     }
 }
 
+/// The configured mode (enforce when the config cannot be read).
 #[inline(always)]
-fn judge_frame(ctx: &XdpContext, cfg: &XdpConfig) -> Verdict {
+fn configured_mode() -> Mode {
+    CONFIG
+        .get(0)
+        .map_or(Mode::Enforce, |cfg| Mode::from_u32(cfg.mode))
+}
+
+#[inline(always)]
+fn judge_frame(ctx: &XdpContext, cfg: &XdpConfig, bans_checked: bool) -> Verdict {
     let mode = Mode::from_u32(cfg.mode);
-    // Fast path: an untagged IPv4 frame from a banned source is dropped
-    // after one lookup, before the full parse (the same verdict the full
-    // path gives: the source address is all a ban needs).
-    let fast = packet::untagged_ipv4_source(ctx);
-    if let Some(src) = fast {
-        if let Some(ban) = V4::ban(&src) {
-            if active(unsafe { (*ban).expires_ns }, &mut 0) {
-                return drop(mode, Reason::BannedExact);
-            }
-        }
-    }
-    // Looked up already for this source (untagged IPv4: the same address).
-    let bans_checked = fast.is_some();
     let Some((proto, off)) = packet::parse_l2(ctx) else {
         return pass(Reason::NotIp);
     };
