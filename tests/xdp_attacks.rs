@@ -221,6 +221,23 @@ fn folded_decoy_and_padded_user_agents_do_not_hide_a_scanner() {
         ),
         ("padded past 512 bytes", padded.into_bytes()),
         ("100 blanks before the value", spaced.into_bytes()),
+        // The word-at-a-time path to the value and its edges.
+        (
+            "blanks around the colon",
+            b"OPTIONS sip:x SIP/2.0\r\nUser-Agent \t:\t \tfriendly-scanner\r\n\r\n".to_vec(),
+        ),
+        (
+            "seven blanks after the colon",
+            b"OPTIONS sip:x SIP/2.0\r\nUser-Agent:       sipvicious\r\n\r\n".to_vec(),
+        ),
+        (
+            "eight blanks after the colon",
+            b"OPTIONS sip:x SIP/2.0\r\nUser-Agent:        sipvicious\r\n\r\n".to_vec(),
+        ),
+        (
+            "the value ends the datagram",
+            b"OPTIONS sip:x SIP/2.0\r\nUser-Agent: sipvicious".to_vec(),
+        ),
     ];
     for (i, (what, p)) in cases.iter().enumerate() {
         let src = format!("198.51.100.{}", 40 + i);

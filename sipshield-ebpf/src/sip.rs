@@ -373,10 +373,22 @@ fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
     let p = (hit_base & MASK) + byte_index(hit) + 1;
     // Bytes past `len` may match the name, never the value (the next steps
     // stop at `len`).
-    if matches_at(buf, p, &HEADER) && colon_follows(buf, p + HEADER_LEN) {
+    let name_end = p + HEADER_LEN;
+    if matches_at(buf, p, &HEADER) && colon_follows(buf, name_end) {
+        unsafe { (*st).name_end = name_end as u64 };
+        // The common `User-Agent: value`: the value found a word at a
+        // time, compared in the next step. Anything else (a value folded
+        // onto the next line, an empty one, a run of blanks) is walked a
+        // byte a step.
+        if let Some(value) = value_on_line(buf, name_end, len) {
+            unsafe {
+                (*st).value = value as u64;
+                (*st).phase = PHASE_MATCH;
+            }
+            return 0;
+        }
         unsafe {
-            (*st).name_end = (p + HEADER_LEN) as u64;
-            (*st).cursor = (p + HEADER_LEN) as u64;
+            (*st).cursor = name_end as u64;
             (*st).colon = 0;
             (*st).phase = PHASE_BLANK;
         }
@@ -384,6 +396,35 @@ fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
     }
     unsafe { (*st).cursor = p as u64 };
     0
+}
+
+/// Offset of the first byte that is not SP or HT in the word at `q`, or 8.
+#[inline(always)]
+fn first_non_blank(buf: &Buf, q: usize) -> usize {
+    let x = word_at(buf, q);
+    let blank = eq_bytes(x, b' ') | eq_bytes(x, b'\t');
+    let other = !blank & HIGHS;
+    if other == 0 {
+        return 8;
+    }
+    byte_index(other & other.wrapping_neg())
+}
+
+/// Where the value starts when it follows the colon on the same line within
+/// a word's worth of blanks (the name at `name_end` is known to be followed
+/// by blanks and a colon); `None` for the cases the byte walk handles.
+#[inline(always)]
+fn value_on_line(buf: &Buf, name_end: usize, len: usize) -> Option<usize> {
+    let colon = name_end + first_non_blank(buf, name_end);
+    let value = colon + 1 + first_non_blank(buf, colon + 1);
+    if value >= len || value >= colon + 9 {
+        return None;
+    }
+    let c = byte_at(buf, value);
+    if c == b'\r' || c == b'\n' {
+        return None;
+    }
+    Some(value & MASK)
 }
 
 /// Back to finding headers after this one; false when out of rounds.
@@ -438,16 +479,11 @@ fn blank_step(st: *mut ScanState, buf: &Buf) -> i64 {
     0
 }
 
-/// Compares the User-Agent value with every configured prefix.
+/// Compares the User-Agent value at `value` with every configured prefix,
+/// then goes on to the next header.
 #[inline(always)]
-fn match_step(st: *mut ScanState, buf: &Buf) -> i64 {
-    let (len, value, count) = unsafe {
-        (
-            (*st).len as usize,
-            (*st).value as usize & MASK,
-            (*st).prefixes as u32,
-        )
-    };
+fn match_value(st: *mut ScanState, buf: &Buf, value: usize, len: usize) -> i64 {
+    let count = unsafe { (*st).prefixes as u32 };
     let words = [
         word_at(buf, value),
         word_at(buf, value + 8),
@@ -482,6 +518,13 @@ fn match_step(st: *mut ScanState, buf: &Buf) -> i64 {
     } else {
         1
     }
+}
+
+/// The match phase after the byte walk found the value.
+#[inline(always)]
+fn match_step(st: *mut ScanState, buf: &Buf) -> i64 {
+    let (len, value) = unsafe { ((*st).len as usize, (*st).value as usize & MASK) };
+    match_value(st, buf, value, len)
 }
 
 /// `bpf_loop` step of the User-Agent scan: one step of whichever phase
