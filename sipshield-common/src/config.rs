@@ -80,7 +80,7 @@ pub const DEFAULT_SCANNER_BAN_HITS: u32 = 3;
 pub const MIN_FIRST_FRAGMENT_PAYLOAD: usize = 16;
 /// The per-CPU copy of the payload is longer than what is scanned so that
 /// word reads starting inside the scanned part stay inside the buffer.
-pub const SCRATCH_LEN: usize = UA_SCAN_LIMIT + 64;
+pub const SCRATCH_LEN: usize = UA_SCAN_LIMIT + 136;
 
 /// The rate guard's defaults (issue 15, `docs/rate-guard.md`): an office of
 /// 100 phones behind one address re-registering at once (two REGISTERs
