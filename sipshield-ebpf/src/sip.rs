@@ -173,18 +173,21 @@ pub fn classify(buf: &Buf, len: usize) -> Start {
         start.hidden = true;
         return start;
     }
-    // Token length: the first SP/HT within the longest method + 1.
-    let mut token = 0usize;
-    let mut found = false;
-    for i in 0..10 {
-        if at + i >= len {
-            break;
-        }
-        if is_blank(byte_at(buf, at + i)) {
-            token = i;
-            found = true;
-            break;
-        }
+    // Token length: the first SP/HT within the longest method + 1 (ten
+    // bytes), found a word at a time; a blank past `len` is not there.
+    let w0 = word_at(buf, at);
+    let w1 = word_at(buf, at + 8);
+    let blanks0 = eq_bytes(w0, b' ') | eq_bytes(w0, b'\t');
+    let blanks1 = (eq_bytes(w1, b' ') | eq_bytes(w1, b'\t')) & 0x8080;
+    let (mut found, token) = if blanks0 != 0 {
+        (true, byte_index(blanks0 & blanks0.wrapping_neg()))
+    } else if blanks1 != 0 {
+        (true, 8 + byte_index(blanks1 & blanks1.wrapping_neg()))
+    } else {
+        (false, 0)
+    };
+    if at + token >= len {
+        found = false;
     }
     if len >= at + 4 && matches_at(buf, at, &SIP_VERSION) {
         let sep = byte_at(buf, at + 3);
@@ -197,8 +200,6 @@ pub fn classify(buf: &Buf, len: usize) -> Start {
         return start;
     }
     let token = forget_range(token, 15);
-    let w0 = word_at(buf, at);
-    let w1 = word_at(buf, at + 8);
     let m0 = if token >= 8 {
         u64::MAX
     } else {
