@@ -140,8 +140,6 @@ pub struct ScanState {
     pub phase: u64,
     /// User-Agent headers looked at so far.
     pub rounds: u64,
-    /// Next scanner prefix to compare.
-    pub prefix: u64,
     /// Prefixes configured.
     pub prefixes: u64,
     /// Set when the scan finished (matched, headers ended, window or

@@ -177,8 +177,8 @@ pub fn classify(buf: &Buf, len: usize) -> Start {
     // bytes), found a word at a time; a blank past `len` is not there.
     let w0 = word_at(buf, at);
     let w1 = word_at(buf, at + 8);
-    let blanks0 = eq_bytes(w0, b' ') | eq_bytes(w0, b'\t');
-    let blanks1 = (eq_bytes(w1, b' ') | eq_bytes(w1, b'\t')) & 0x8080;
+    let blanks0 = blank_mask(w0);
+    let blanks1 = blank_mask(w1) & 0x8080;
     let (mut found, token) = if blanks0 != 0 {
         (true, byte_index(blanks0 & blanks0.wrapping_neg()))
     } else if blanks1 != 0 {
@@ -233,6 +233,12 @@ pub fn classify(buf: &Buf, len: usize) -> Start {
 const HEADER: Pattern = pattern(b"user-agent");
 const HEADER_LEN: usize = 10;
 
+/// 0x80 in each byte of `x` that is SP or HT.
+#[inline(always)]
+fn blank_mask(x: u64) -> u64 {
+    eq_bytes(x, b' ') | eq_bytes(x, b'\t')
+}
+
 /// Exact per-byte equality with `b`: 0x80 in each byte of `x` equal to it.
 #[inline(always)]
 fn eq_bytes(x: u64, b: u8) -> u64 {
@@ -248,8 +254,7 @@ fn eq_bytes(x: u64, b: u8) -> u64 {
 #[inline(always)]
 fn colon_follows(buf: &Buf, q: usize) -> bool {
     let x = word_at(buf, q);
-    let blank = eq_bytes(x, b' ') | eq_bytes(x, b'\t');
-    let other = !blank & 0x8080_8080_8080_8080;
+    let other = !blank_mask(x) & HIGHS;
     let first = other & other.wrapping_neg();
     first & eq_bytes(x, b':') != 0
 }
@@ -404,9 +409,7 @@ fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
 /// Offset of the first byte that is not SP or HT in the word at `q`, or 8.
 #[inline(always)]
 fn first_non_blank(buf: &Buf, q: usize) -> usize {
-    let x = word_at(buf, q);
-    let blank = eq_bytes(x, b' ') | eq_bytes(x, b'\t');
-    let other = !blank & HIGHS;
+    let other = !blank_mask(word_at(buf, q)) & HIGHS;
     if other == 0 {
         return 8;
     }
@@ -476,19 +479,24 @@ fn blank_step(st: *mut ScanState, buf: &Buf) -> i64 {
     }
     unsafe {
         (*st).value = pos as u64;
-        (*st).prefix = 0;
         (*st).phase = PHASE_MATCH;
     }
     0
 }
 
-/// Compares the User-Agent value at `value` with every configured prefix,
-/// then goes on to the next header. A prefix's first word is compared
-/// first, the rest only when it starts alike: most values start like no
-/// prefix at all.
+/// Compares the User-Agent value found by the step before with every
+/// configured prefix, then goes on to the next header. A prefix's first
+/// word is compared first, the rest only when it starts alike: most values
+/// start like no prefix at all.
 #[inline(always)]
-fn match_value(st: *mut ScanState, buf: &Buf, value: usize, len: usize) -> i64 {
-    let count = unsafe { (*st).prefixes as u32 };
+fn match_step(st: *mut ScanState, buf: &Buf) -> i64 {
+    let (len, value, count) = unsafe {
+        (
+            (*st).len as usize,
+            (*st).value as usize & MASK,
+            (*st).prefixes as u32,
+        )
+    };
     let first = word_at(buf, value);
     for i in 0..MAX_UA_PREFIXES {
         if i >= count {
@@ -524,13 +532,6 @@ fn match_value(st: *mut ScanState, buf: &Buf, value: usize, len: usize) -> i64 {
     }
 }
 
-/// The match phase after the byte walk found the value.
-#[inline(always)]
-fn match_step(st: *mut ScanState, buf: &Buf) -> i64 {
-    let (len, value) = unsafe { ((*st).len as usize, (*st).value as usize & MASK) };
-    match_value(st, buf, value, len)
-}
-
 /// `bpf_loop` step of the User-Agent scan: one step of whichever phase
 /// runs (find a header, skip to its value, compare one prefix). One call
 /// site and one small body: the verifier checks it once.
@@ -551,9 +552,10 @@ extern "C" fn ua_step(_index: u64, _ctx: *mut c_void) -> i64 {
 
 /// What the User-Agent scan found.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
 pub enum UaVerdict {
-    Clean,
-    Scanner,
+    Clean = 0,
+    Scanner = 1,
     /// The headers run past what was scanned: passed unscanned.
     Unscanned,
 }
@@ -572,15 +574,11 @@ pub fn scan_user_agents(len: usize, from: usize, count: u32, truncated: bool) ->
         u64::from(count),
         u64::from(truncated),
     ) {
-        SCAN_CLEAN => UaVerdict::Clean,
-        SCAN_SCANNER => UaVerdict::Scanner,
+        0 => UaVerdict::Clean,
+        1 => UaVerdict::Scanner,
         _ => UaVerdict::Unscanned,
     }
 }
-
-const SCAN_CLEAN: u64 = 0;
-const SCAN_SCANNER: u64 = 1;
-const SCAN_UNSCANNED: u64 = 2;
 
 /// The scan as a global function: the verifier checks a global function
 /// once, on its own, instead of in the context of every call site (one per
@@ -592,11 +590,7 @@ const SCAN_UNSCANNED: u64 = 2;
 pub extern "C" fn ua_scan(len: u64, from: u64, count: u64, truncated: u64) -> u64 {
     let len = (len as usize).min(UA_SCAN_LIMIT);
     let from = (from as usize) & MASK;
-    match scan(len, from, count as u32, truncated != 0) {
-        UaVerdict::Clean => SCAN_CLEAN,
-        UaVerdict::Scanner => SCAN_SCANNER,
-        UaVerdict::Unscanned => SCAN_UNSCANNED,
-    }
+    scan(len, from, count as u32, truncated != 0) as u64
 }
 
 #[inline(always)]
@@ -615,7 +609,6 @@ fn scan(len: usize, from: usize, count: u32, truncated: bool) -> UaVerdict {
         set(&raw mut (*st).matched, 0);
         set(&raw mut (*st).phase, PHASE_FIND);
         set(&raw mut (*st).rounds, 0);
-        set(&raw mut (*st).prefix, 0);
         set(
             &raw mut (*st).prefixes,
             u64::from(count.min(MAX_UA_PREFIXES)),

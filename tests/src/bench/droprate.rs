@@ -405,13 +405,14 @@ fn one_run(
     path: Path,
     quick: bool,
 ) -> Result<Run> {
+    let data = frame();
     let before = receiver.dropped(pair)?;
     let cpu0 = busy_cpu_ns()?;
     let t = Instant::now();
     let sent = match path {
         Path::NicLike => {
             let repeat = if quick { 2_000_000 } else { 5_000_000 };
-            generator.send(pair, &frame(), repeat)?;
+            generator.send(pair, &data, repeat)?;
             u64::from(repeat)
         }
         Path::Skb => generate_skb(pair, Duration::from_millis(if quick { 300 } else { 1_000 }))?,
