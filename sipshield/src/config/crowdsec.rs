@@ -89,6 +89,12 @@ impl CrowdSecSection {
         Ok(key)
     }
 
+    /// Pulls decisions (a bouncer key is configured): the watcher may run
+    /// alone.
+    pub fn pulls(&self) -> bool {
+        self.enabled() && !(self.api_key.is_empty() && self.api_key_file.as_os_str().is_empty())
+    }
+
     /// Sends alerts (a watcher login is configured).
     pub fn pushes(&self) -> bool {
         self.enabled() && !self.machine_id.is_empty()
@@ -145,9 +151,10 @@ impl CrowdSecSection {
             self.api_key.is_empty(),
             self.api_key_file.as_os_str().is_empty(),
         ) {
-            (true, true) => problems.push(
+            (true, true) if self.machine_id.is_empty() => problems.push(
                 section.key("api_key"),
-                "api_url needs api_key or api_key_file (cscli bouncers add sipshield)",
+                "api_url needs api_key or api_key_file (cscli bouncers add sipshield), \
+                 or machine_id for a watcher alone",
             ),
             (false, false) => problems.push(
                 section.key("api_key_file"),
@@ -212,6 +219,24 @@ mod tests {
         s.scopes.push("country".into());
         s.api_url = "127.0.0.1:8080".into();
         assert_eq!(problems(&s).len(), 2, "{:?}", problems(&s));
+    }
+
+    #[test]
+    fn a_watcher_alone_needs_no_bouncer_key() {
+        let s = CrowdSecSection {
+            api_url: "http://10.0.0.5:8080/".into(),
+            machine_id: "pbx1".into(),
+            password_file: "/etc/sipshield/crowdsec.password".into(),
+            ..CrowdSecSection::default()
+        };
+        assert!(problems(&s).is_empty(), "{:?}", problems(&s));
+        assert!(s.pushes());
+        assert!(!s.pulls(), "no key: the bouncer stays off");
+        let both = CrowdSecSection {
+            api_key: "k".into(),
+            ..s
+        };
+        assert!(both.pulls() && both.pushes());
     }
 
     #[test]

@@ -234,7 +234,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut shield = Shield::new(pinned, config.xdp.max_bans)?;
     shield
         .shares
-        .set_fleet(config.crowdsec.enabled(), !config.feeds.is_empty());
+        .set_fleet(config.crowdsec.pulls(), !config.feeds.is_empty());
 
     let group = config
         .daemon
@@ -437,13 +437,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the CrowdSec bouncer when `[crowdsec] api_url` is set. A key that
+/// Starts the CrowdSec bouncer when `[crowdsec] api_url` and a key are set. A key that
 /// cannot be read is reported (status, log), never a reason not to guard.
 fn start_bouncer(engine: &mut Engine, tx: &mpsc::Sender<Pulled>) -> Option<Bouncer> {
     let section = engine.config.crowdsec.clone();
-    engine.crowdsec.enabled = section.enabled();
+    engine.crowdsec.enabled = section.pulls();
     engine.crowdsec.url = section.api_url.clone();
-    if !section.enabled() {
+    if !section.pulls() {
         return None;
     }
     let key = match section.key() {
@@ -510,7 +510,7 @@ impl FleetThreads {
             self.bouncer = start_bouncer(engine, &self.cs_tx);
         }
         engine.shield.shares.set_fleet(
-            engine.config.crowdsec.enabled(),
+            engine.config.crowdsec.pulls(),
             !engine.config.feeds.is_empty(),
         );
         if engine.config.feeds != feeds {
