@@ -75,8 +75,13 @@ fn events_follow_shows_a_ban_and_its_lift_and_the_hook_runs() {
             }
         }
     });
-    // Let it subscribe before the ban.
-    std::thread::sleep(Duration::from_millis(300));
+    // It idles longer than the control socket's request and reply
+    // timeouts (5 s, 10 s) before the ban: a follower is never cut.
+    std::thread::sleep(Duration::from_secs(11));
+    assert!(
+        follower.try_wait().unwrap().is_none(),
+        "the follower ended while idle"
+    );
     let guesser = "198.51.100.88";
     append(
         &messages,

@@ -20,6 +20,8 @@ use sipshield_tests::{
 #[derive(Default)]
 struct Answers {
     voipbl: String,
+    /// A plain list (`kind = "list"`): one address or CIDR per line.
+    list: String,
     /// 429s still to give APIBAN's first page.
     apiban_429: u32,
     apiban_asked: Vec<String>,
@@ -33,7 +35,7 @@ fn respond(conn: &mut std::net::TcpStream, status: &str, body: &str) {
     );
 }
 
-/// Serves /voipbl, /api/KEY/banned/ID and /slow (never answers).
+/// Serves /voipbl, /list, /api/KEY/banned/ID and /slow (never answers).
 fn serve(lab: &VethLab, answers: Arc<Mutex<Answers>>) -> u16 {
     let listener = lab
         .guarded
@@ -57,6 +59,9 @@ fn serve(lab: &VethLab, answers: Arc<Mutex<Answers>>) -> u16 {
             let mut a = answers.lock().unwrap();
             if path == "/voipbl" {
                 let body = a.voipbl.clone();
+                respond(&mut conn, "200 OK", &body);
+            } else if path == "/list" {
+                let body = a.list.clone();
                 respond(&mut conn, "200 OK", &body);
             } else if let Some(id) = path.strip_prefix("/api/testkey123/banned/") {
                 a.apiban_asked.push(id.to_string());
@@ -120,11 +125,21 @@ fn voipbl_apiban_and_a_plain_list_become_bans_and_a_bad_download_keeps_them() {
         voipbl: format!(
             "# VoIPBL.org TOTAL NETBLOCK: 4\n{listed}/32\n198.51.100.0/24\n203.0.113.9/32\n<garbage>\n10.207.1.2/32\n"
         ),
+        list: "# a plain list\n192.0.2.77\n".into(),
         apiban_429: 1,
         ..Answers::default()
     }));
     let port = serve(&lab, answers.clone());
     let paths = DaemonPaths::new("fd");
+    // A ban hook: the feeds' bans must not run it ([crowdsec] hooks off).
+    let ran = paths.log("hook-ran");
+    let hook = paths.log("on-ban.sh");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", ran.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let key = paths.log("apiban.key");
     std::fs::write(&key, "testkey123\n").unwrap();
     let rx = lab.receiver();
@@ -133,10 +148,12 @@ fn voipbl_apiban_and_a_plain_list_become_bans_and_a_bad_download_keeps_them() {
         &paths,
         GUARD_DEV,
         &format!(
-            "[metrics]\nlisten = \"\"\n[allow]\nasterisk_trunks = false\ncidrs = [\"10.207.1.2/32\"]\n\
+            "[metrics]\nlisten = \"\"\n[hooks]\non_ban = \"{}\"\n[allow]\nasterisk_trunks = false\ncidrs = [\"10.207.1.2/32\"]\n\
              [[feeds]]\nname = \"voipbl\"\nkind = \"voipbl\"\nurl = \"http://127.0.0.1:{port}/voipbl\"\nrefresh = \"1s\"\n\
              [[feeds]]\nname = \"apiban\"\nkind = \"apiban\"\nurl = \"http://127.0.0.1:{port}/api\"\nkey_file = \"{}\"\nrefresh = \"1s\"\nrequest_interval = \"100ms\"\nmax_age = \"1h\"\n\
-             [[feeds]]\nname = \"slow\"\nkind = \"list\"\nurl = \"http://127.0.0.1:{port}/slow\"\nrefresh = \"1s\"\ntimeout = \"500ms\"\n",
+             [[feeds]]\nname = \"slow\"\nkind = \"list\"\nurl = \"http://127.0.0.1:{port}/slow\"\nrefresh = \"1s\"\ntimeout = \"500ms\"\n\
+             [[feeds]]\nname = \"plain\"\nkind = \"list\"\nurl = \"http://127.0.0.1:{port}/list\"\nrefresh = \"1s\"\nmax_age = \"3s\"\n",
+            hook.display(),
             key.display()
         ),
     );
@@ -195,6 +212,61 @@ fn voipbl_apiban_and_a_plain_list_become_bans_and_a_bad_download_keeps_them() {
             .count(),
         2,
         "100 asked once more after the 429 only"
+    );
+
+    // A plain list: its address is banned, and max_age counts from the
+    // last listing: still listed three max_ages later, it never lapsed.
+    assert!(
+        wait_for(Duration::from_secs(10), || origin_of(&lab, &paths, "192.0.2.77")
+            .as_deref()
+            == Some("feed:plain")),
+        "{}",
+        log()
+    );
+    let watch = std::time::Instant::now();
+    while watch.elapsed() < Duration::from_secs(9) {
+        assert!(
+            ban_targets(&lab.guarded, &paths).contains(&"192.0.2.77".to_string()),
+            "a listed entry lapsed at max_age after {:?}: {}",
+            watch.elapsed(),
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // No longer listed: lifted at the next refresh.
+    answers.lock().unwrap().list = "# empty for now\n192.0.2.78\n".into();
+    assert!(wait_for(Duration::from_secs(10), || !ban_targets(
+        &lab.guarded,
+        &paths
+    )
+    .contains(&"192.0.2.77".to_string())));
+
+    // The feeds' bans and lifts are events (the structured line, the
+    // stream), and ran no hook.
+    let events = cli(&lab.guarded, &paths, &["events", "--json"]);
+    let events = String::from_utf8_lossy(&events.stdout);
+    let has = |action: &str, target: &str, origin: &str| {
+        events.lines().any(|l| {
+            serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+                v["action"] == action && v["target"] == target && v["origin"] == origin
+            })
+        })
+    };
+    assert!(has("ban", &listed, "feed:voipbl"), "{events}");
+    assert!(has("ban", "192.0.2.77", "feed:plain"), "{events}");
+    assert!(has("unban", "192.0.2.77", "feed:plain"), "{events}");
+    assert!(
+        log().contains(&format!(
+            "sipshield-event action=ban target={listed} class=fleet origin=feed:voipbl"
+        )),
+        "{}",
+        log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !ran.exists(),
+        "a feed's ban ran the hook: {:?}",
+        std::fs::read_to_string(&ran)
     );
 
     // The feed that never answers fails alone.

@@ -157,9 +157,15 @@ impl EventBus {
     }
 
     pub fn emit(&mut self, event: BanEvent) {
+        self.emit_with(event, true);
+    }
+
+    /// Logged and streamed always; the hook runs only with `run_hooks`.
+    pub fn emit_with(&mut self, event: BanEvent, run_hooks: bool) {
         self.log(&event);
         let _ = self.tx.send(event.clone());
         let hook = match event.action {
+            _ if !run_hooks => None,
             EventAction::Ban => self.hooks.on_ban.clone(),
             EventAction::Unban => self.hooks.on_unban.clone(),
             EventAction::WouldBan => None,

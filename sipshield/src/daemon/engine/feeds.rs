@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::Engine;
 use crate::{
+    daemon::events::EventAction,
     fleet::{
         book::{FleetDecision, FleetSource},
         feeds::FeedUpdate,
@@ -126,8 +127,26 @@ impl Engine {
         let origin: Arc<str> = "feed".into();
         for target in wanted {
             let id = target.to_string();
-            if self.fleet.has(&source, &id) {
-                continue;
+            let held = self
+                .fleet
+                .decisions_of(&target)
+                .find(|d| d.source == source && d.id == id)
+                .map(|d| d.until);
+            if let Some(held_until) = held {
+                // Still listed: its age starts again (max_age counts from the
+                // last listing), written once per half max_age, not every
+                // refresh.
+                let renew = match (held_until, until) {
+                    (Some(h), Some(u)) => h.saturating_add(max_age.as_secs() / 2) < u,
+                    _ => false,
+                };
+                if !renew {
+                    continue;
+                }
+            } else if self.fleet.effective(&target).is_none() {
+                let duration = until.map(|_| max_age.as_secs());
+                let reason = format!("listed by feed {feed}");
+                self.fleet_event(EventAction::Ban, &target, &source, duration, &reason);
             }
             let d = FleetDecision {
                 source: source.clone(),

@@ -227,9 +227,9 @@ impl Engine {
         self.fleet.insert(decision);
     }
 
-    /// An event (and hooks) for a fleet ban, only when `[crowdsec] hooks`
-    /// asks: a 100k-decision pull is otherwise no flood of lines and forks.
-    fn fleet_event(
+    /// The event of a fleet ban or lift; its hook runs only when `[crowdsec]
+    /// hooks` asks (a 100k-decision pull is no fork storm).
+    pub(super) fn fleet_event(
         &mut self,
         action: EventAction,
         target: &BanTarget,
@@ -237,18 +237,19 @@ impl Engine {
         duration_s: Option<u64>,
         reason: &str,
     ) {
-        if !self.config.crowdsec.hooks {
-            return;
-        }
-        self.events.emit(BanEvent {
-            at: unix_now(),
-            action,
-            target: target.to_string(),
-            class: "fleet".into(),
-            origin: source.name(),
-            duration_s,
-            reason: reason.to_string(),
-        });
+        let hooks = self.config.crowdsec.hooks;
+        self.events.emit_with(
+            BanEvent {
+                at: unix_now(),
+                action,
+                target: target.to_string(),
+                class: "fleet".into(),
+                origin: source.name(),
+                duration_s,
+                reason: reason.to_string(),
+            },
+            hooks,
+        );
     }
 
     /// What the kernel should hold for `target`: the later of the local
