@@ -340,4 +340,63 @@ mod tests {
         );
         assert_eq!(bus.recent().len(), 2);
     }
+
+    fn slow_hook(dir: &std::path::Path) -> PathBuf {
+        let hook = dir.join("slow.sh");
+        std::fs::write(&hook, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        hook
+    }
+
+    #[test]
+    fn a_hook_past_its_timeout_is_killed_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bus = EventBus::new(HookConfig {
+            on_ban: Some(slow_hook(dir.path())),
+            on_unban: None,
+            timeout: Duration::from_millis(300),
+        });
+        let start = Instant::now();
+        bus.emit(event(EventAction::Ban));
+        while bus.hook_stats.timed_out.load(Ordering::Relaxed) < 1
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(bus.hook_stats.timed_out.load(Ordering::Relaxed), 1);
+        assert!(start.elapsed() < Duration::from_secs(5), "killed, not waited for");
+    }
+
+    #[test]
+    fn a_ban_flood_never_blocks_and_becomes_no_fork_storm() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bus = EventBus::new(HookConfig {
+            on_ban: Some(slow_hook(dir.path())),
+            on_unban: None,
+            timeout: Duration::from_secs(30),
+        });
+        // A forged flood's worth of bans against a hook that never ends:
+        // the queue fills, the rest are dropped and counted, emit returns
+        // at once, and one hook runs at a time.
+        let n = 10 * HOOK_QUEUE as u64;
+        let start = Instant::now();
+        for _ in 0..n {
+            bus.emit(event(EventAction::Ban));
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "emit blocked");
+        std::thread::sleep(Duration::from_millis(200));
+        let ran = bus.hook_stats.ran.load(Ordering::Relaxed);
+        let dropped = bus.hook_stats.dropped.load(Ordering::Relaxed);
+        assert_eq!(ran, 1, "one run at a time");
+        assert!(
+            dropped >= n - HOOK_QUEUE as u64 - 1,
+            "dropped {dropped} of {n}"
+        );
+        // Events without hooks (the fleet's, unless asked) queue nothing.
+        let before = dropped;
+        bus.emit_with(event(EventAction::Ban), false);
+        assert_eq!(bus.hook_stats.dropped.load(Ordering::Relaxed), before);
+        assert_eq!(bus.recent().len(), RECENT);
+    }
 }
