@@ -217,8 +217,12 @@ fn voipbl_apiban_and_a_plain_list_become_bans_and_a_bad_download_keeps_them() {
     // A plain list: its address is banned, and max_age counts from the
     // last listing: still listed three max_ages later, it never lapsed.
     assert!(
-        wait_for(Duration::from_secs(10), || origin_of(&lab, &paths, "192.0.2.77")
-            .as_deref()
+        wait_for(Duration::from_secs(10), || origin_of(
+            &lab,
+            &paths,
+            "192.0.2.77"
+        )
+        .as_deref()
             == Some("feed:plain")),
         "{}",
         log()

@@ -365,7 +365,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(bus.hook_stats.timed_out.load(Ordering::Relaxed), 1);
-        assert!(start.elapsed() < Duration::from_secs(5), "killed, not waited for");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "killed, not waited for"
+        );
     }
 
     #[test]
