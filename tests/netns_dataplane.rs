@@ -249,3 +249,46 @@ mod socket2_lite {
         }
     }
 }
+
+/// A driver with native XDP that refuses this program (veth does when its
+/// peer's MTU is past what one page holds and the program is not
+/// frags-aware): `auto` falls back to generic mode, which still drops, so
+/// the first attach on a PBX never leaves an interface unguarded or fails.
+#[test]
+fn a_native_attach_the_driver_refuses_falls_back_to_generic() {
+    use sipshield::bpf::{AttachMode, LoadedProgram, MapSizes};
+    use sipshield_tests::netns::{GUARD_DEV, OUTSIDE_DEV};
+    let lab = VethLab::new("10.201.9");
+    lab.outside.ip(&["link", "set", OUTSIDE_DEV, "mtu", "9000"]);
+    lab.guarded.ip(&["link", "set", GUARD_DEV, "mtu", "9000"]);
+    let mut prog = LoadedProgram::load(MapSizes::default()).expect("load");
+    let native = lab
+        .guarded
+        .enter(|| prog.attach(GUARD_DEV, AttachMode::Driver));
+    assert!(native.is_err(), "veth took a native attach at MTU 9000");
+    let mut maps = prog.take_maps().expect("maps");
+    maps.config
+        .write(
+            &XdpConfig::default(),
+            &sipshield_tests::harness::Harness::default_prefixes(),
+        )
+        .expect("config");
+    lab.guarded
+        .enter(|| prog.attach(GUARD_DEV, AttachMode::Auto))
+        .expect("auto falls back to generic");
+    let shown = lab
+        .guarded
+        .command("ip")
+        .args(["link", "show", "dev", GUARD_DEV])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("xdpgeneric"), "{shown}");
+    // And it guards: a banned source's datagrams are dropped.
+    let bad = lab.add_sender(66);
+    ban(&mut maps, &bad);
+    let rx = lab.receiver();
+    assert!(!lab.arrives(&bad, &rx), "generic mode drops the banned source");
+    let good = lab.add_sender(10);
+    assert!(lab.arrives(&good, &rx));
+}
