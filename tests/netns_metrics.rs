@@ -23,12 +23,17 @@ fn scrape(lab: &VethLab) -> (String, String) {
 
 /// As `scrape`, with extra request headers.
 fn scrape_as(lab: &VethLab, headers: &str) -> (String, String) {
+    get(lab, PORT, "/metrics", headers)
+}
+
+/// `GET path` from port `port` on the guarded namespace's loopback.
+fn get(lab: &VethLab, port: u16, path: &str, headers: &str) -> (String, String) {
     // The endpoint opens just after the control socket: allow a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut s = loop {
         match lab
             .guarded
-            .enter(|| TcpStream::connect(("127.0.0.1", PORT)))
+            .enter(|| TcpStream::connect(("127.0.0.1", port)))
         {
             Ok(s) => break s,
             Err(e) if Instant::now() < deadline => {
@@ -40,7 +45,7 @@ fn scrape_as(lab: &VethLab, headers: &str) -> (String, String) {
     };
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(
-        format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
             .as_bytes(),
     )
     .unwrap();
@@ -173,6 +178,25 @@ fn a_scrape_shows_a_ban_and_promtool_accepts_it() {
         "{open}"
     );
 
+    // A real Prometheus (Debian's) scrapes the OpenMetrics and stores it.
+    let prom = Prometheus::start(&lab, &paths);
+    let query = "/api/v1/query?query=sipshield_bans_made_total";
+    let mut answer = String::new();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            answer = get(&lab, PROM_PORT, query, "").1;
+            answer.contains("\"class\":\"sip-auth\"") && answer.contains("\"1\"]")
+        }),
+        "prometheus: {answer}\n{}",
+        prom.log()
+    );
+    let targets = get(&lab, PROM_PORT, "/api/v1/targets", "").1;
+    assert!(
+        targets.contains("\"health\":\"up\"") && targets.contains("\"lastError\":\"\""),
+        "{targets}"
+    );
+    drop(prom);
+
     // Every metric the Grafana dashboard queries is exported.
     let dashboard = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -201,6 +225,53 @@ fn a_scrape_shows_a_ban_and_promtool_accepts_it() {
     }
     assert!(queried >= 5, "the dashboard queries sipshield metrics");
     daemon.stop_and_detach(&lab.guarded, &paths);
+}
+
+const PROM_PORT: u16 = 19090;
+
+/// Debian's Prometheus in the guarded namespace, scraping the daemon every
+/// second; killed (its own pid) when dropped.
+struct Prometheus {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Prometheus {
+    fn start(lab: &VethLab, paths: &DaemonPaths) -> Prometheus {
+        let dir = paths.log("prometheus");
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sipshield\n    static_configs:\n      - targets: ['127.0.0.1:{PORT}']\n"
+            ),
+        )
+        .unwrap();
+        let log = dir.join("log");
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", lab.guarded.name))
+            .arg("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{PROM_PORT}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("prometheus (cargo xtask deps installs it)");
+        Prometheus { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// `sipshield_packets_total{interface=..., action="pass", reason="sip_counted"}`.

@@ -555,3 +555,37 @@ fn class_labels(class: OffenceClass) -> ClassLabels {
         class: class.as_str().into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the official encoder writes, as the text format 0.0.4 reads it.
+    #[test]
+    fn the_text_format_names_counters_by_their_samples_and_keeps_every_sample() {
+        let metrics = Metrics::new();
+        let open = metrics.encode();
+        assert!(open.ends_with("# EOF\n"), "{open}");
+        let text = as_text_format(&open);
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT "), "{text}");
+        assert!(
+            text.contains("# TYPE sipshield_bans_made_total counter"),
+            "{text}"
+        );
+        assert!(!text.contains("_created"), "{text}");
+        // Every sample line of the OpenMetrics body is there, unchanged.
+        for line in open.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            if name.ends_with("_created") {
+                continue;
+            }
+            assert!(text.lines().any(|l| l == line), "{line} lost:\n{text}");
+        }
+        // Gauges and histograms keep their names.
+        assert!(text.contains("# TYPE sipshield_up gauge"), "{text}");
+        assert!(
+            text.contains("# TYPE sipshield_ban_latency_seconds histogram"),
+            "{text}"
+        );
+    }
+}
