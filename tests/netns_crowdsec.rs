@@ -13,7 +13,7 @@ use sipshield_tests::{
         append, ban_targets, cli, daemon_log, start_configured, status, wait_for, wrong_password,
         Daemon, DaemonPaths,
     },
-    netns::{Netns, VethLab, GUARD_DEV},
+    netns::{drain, Netns, VethLab, GUARD_DEV},
 };
 
 const LAPI_PORT: u16 = 18300;
@@ -21,6 +21,36 @@ const LAPI_PORT: u16 = 18300;
 /// A second PBX: `sgb` (`{subnet}.1`) to `sob` (.2) in `lab`'s outside.
 fn second_pbx(lab: &VethLab, subnet: &str) -> Netns {
     lab.add_namespace("b", "sgb", "sob", subnet)
+}
+
+/// A second PBX: `sgb` (`{subnet}.1`) to `sob` (.2) in `lab`'s outside, with
+/// a route back to the lab's first subnet (its senders).
+fn routed_second_pbx(lab: &VethLab, subnet: &str) -> Netns {
+    let ns = second_pbx(lab, subnet);
+    ns.ip(&[
+        "route",
+        "add",
+        &format!("{}.0/24", lab.prefix),
+        "via",
+        &format!("{subnet}.2"),
+    ]);
+    ns
+}
+
+/// Sends one SIP OPTIONS from `from` (an outside address) to `to:5060` in
+/// `ns`; true if it reached a socket there (PBX B's kernel let it pass).
+fn arrives_at(lab: &VethLab, ns: &Netns, to: &str, from: &str) -> bool {
+    let rx = ns
+        .enter(|| std::net::UdpSocket::bind(format!("{to}:5060")))
+        .expect("bind on B");
+    rx.set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
+    lab.sender(from)
+        .send_to(b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n", format!("{to}:5060"))
+        .expect("send");
+    drain(&rx)
+        .iter()
+        .any(|(_, peer)| peer.ip().to_string() == from)
 }
 
 /// Both daemons' logs and LAPI's, for a failed assertion.
@@ -69,7 +99,7 @@ fn lifted_on_both(a: (&Netns, &DaemonPaths), b: (&Netns, &DaemonPaths), target: 
 #[test]
 fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     let lab = VethLab::new("10.206.1");
-    let pbx_b = second_pbx(&lab, "10.206.2");
+    let pbx_b = routed_second_pbx(&lab, "10.206.2");
     let mut lapi = Lapi::start(&lab.outside, LAPI_PORT);
     let key_a = lapi.add_bouncer("pbx-a");
     let key_b = lapi.add_bouncer("pbx-b");
@@ -84,6 +114,7 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     let bad = lab.add_sender(77);
     let rx = lab.receiver();
     assert!(lab.arrives(&bad, &rx), "before any decision");
+    assert!(arrives_at(&lab, &pbx_b, "10.206.2.1", &bad), "B, before");
     lapi.cscli_ok(&[
         "decisions",
         "add",
@@ -101,6 +132,10 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     );
     assert_eq!(origin_of(a.0, a.1, &bad).as_deref(), Some("crowdsec"));
     assert!(!lab.arrives(&bad, &rx), "dropped by PBX A's kernel");
+    assert!(
+        !arrives_at(&lab, &pbx_b, "10.206.2.1", &bad),
+        "dropped by PBX B's kernel"
+    );
 
     // A range decision stays a range.
     lapi.cscli_ok(&[
@@ -119,6 +154,20 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
         )),
         "{}",
         logs(&paths_a, &paths_b, &lapi)
+    );
+    // Both kernels drop a source inside it.
+    lab.outside
+        .ip(&["addr", "add", "198.51.100.9/32", "dev", "so0"]);
+    assert!(!lab.arrives("198.51.100.9", &rx), "the range, on A");
+    assert!(
+        !arrives_at(&lab, &pbx_b, "10.206.2.1", "198.51.100.9"),
+        "the range, on B"
+    );
+    lab.outside
+        .ip(&["addr", "add", "198.51.101.9/32", "dev", "so0"]);
+    assert!(
+        arrives_at(&lab, &pbx_b, "10.206.2.1", "198.51.101.9"),
+        "outside the range, on B"
     );
 
     // A CrowdSec deletion never lifts a ban sipshield made itself.
@@ -152,6 +201,10 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
         logs(&paths_a, &paths_b, &lapi)
     );
     assert!(lab.arrives(&bad, &rx), "passes again");
+    assert!(
+        arrives_at(&lab, &pbx_b, "10.206.2.1", &bad),
+        "passes B again"
+    );
 
     // The allowlist wins over CrowdSec, and says so.
     let trusted = "192.0.2.50";
@@ -235,7 +288,7 @@ fn watcher_pbx(
 #[test]
 fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_sent() {
     let lab = VethLab::new("10.206.3");
-    let pbx_b = second_pbx(&lab, "10.206.4");
+    let pbx_b = routed_second_pbx(&lab, "10.206.4");
     // Each test's LAPI is in its own namespace: the same port is free.
     let mut lapi = Lapi::start(&lab.outside, LAPI_PORT);
     let key_a = lapi.add_bouncer("pbx-a");
@@ -266,6 +319,10 @@ fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_se
     // Five wrong passwords on A: proof (each needed a challenge's nonce,
     // bound to the source). A bans it; B drops it within 15 s.
     let guesser = lab.add_sender(66);
+    assert!(
+        arrives_at(&lab, &pbx_b, "10.206.4.1", &guesser),
+        "B, before"
+    );
     append(
         &paths_a.log("messages"),
         &(0..5)
@@ -284,6 +341,10 @@ fn a_proof_backed_ban_on_pbx_a_is_dropped_by_pbx_b_and_a_forgeable_one_is_not_se
             == Some("crowdsec")),
         "{}",
         logs(&paths_a, &paths_b, &lapi)
+    );
+    assert!(
+        !arrives_at(&lab, &pbx_b, "10.206.4.1", &guesser),
+        "dropped by PBX B's kernel"
     );
     let sa = status(a.0, a.1);
     assert_eq!(sa["crowdsec"]["alerts"]["sent"], 1, "{sa}");

@@ -288,7 +288,10 @@ fn a_native_attach_the_driver_refuses_falls_back_to_generic() {
     let bad = lab.add_sender(66);
     ban(&mut maps, &bad);
     let rx = lab.receiver();
-    assert!(!lab.arrives(&bad, &rx), "generic mode drops the banned source");
+    assert!(
+        !lab.arrives(&bad, &rx),
+        "generic mode drops the banned source"
+    );
     let good = lab.add_sender(10);
     assert!(lab.arrives(&good, &rx));
 }

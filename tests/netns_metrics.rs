@@ -45,8 +45,7 @@ fn get(lab: &VethLab, port: u16, path: &str, headers: &str) -> (String, String) 
     };
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
-            .as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n").as_bytes(),
     )
     .unwrap();
     let mut raw = String::new();
@@ -253,7 +252,10 @@ impl Prometheus {
             .arg(format!("--net=/run/netns/{}", lab.guarded.name))
             .arg("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{PROM_PORT}"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

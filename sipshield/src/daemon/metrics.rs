@@ -567,7 +567,10 @@ mod tests {
         let open = metrics.encode();
         assert!(open.ends_with("# EOF\n"), "{open}");
         let text = as_text_format(&open);
-        assert!(!text.contains("# EOF") && !text.contains("# UNIT "), "{text}");
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT "),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE sipshield_bans_made_total counter"),
             "{text}"
