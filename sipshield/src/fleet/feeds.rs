@@ -259,13 +259,16 @@ fn fetch_list(f: &FeedSection) -> Result<FeedUpdate, String> {
 }
 
 /// APIBAN: pages from `cursor` until it says there is nothing new, one
-/// request per `request_interval` (its limit is 11 in 2 minutes).
-fn fetch_apiban(r: &Running, stop: &AtomicBool) -> Result<FeedUpdate, String> {
+/// request per `request_interval` (its limit is 11 in 2 minutes). A failure
+/// after some pages keeps them (the cursor moves past them): the error
+/// comes with what was fetched, so a 429 halfway never restarts the walk.
+fn fetch_apiban(r: &Running, stop: &AtomicBool) -> (Option<FeedUpdate>, Option<String>) {
     let agent = agent(r.section.timeout);
     let key = r.key.as_deref().unwrap_or("");
     let base = r.section.url.trim_end_matches('/');
     let (mut targets, mut bad) = (Vec::new(), 0);
     let mut cursor = r.cursor.clone();
+    let mut failure = None;
     for page in 0..MAX_PAGES {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -273,8 +276,16 @@ fn fetch_apiban(r: &Running, stop: &AtomicBool) -> Result<FeedUpdate, String> {
         if page > 0 {
             std::thread::sleep(r.section.request_interval);
         }
-        let (status, body) = get(&agent, &format!("{base}/{key}/banned/{cursor}"))?;
-        match parse_apiban(status, &body)? {
+        let answer = get(&agent, &format!("{base}/{key}/banned/{cursor}"))
+            .and_then(|(status, body)| parse_apiban(status, &body));
+        let page = match answer {
+            Ok(p) => p,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        match page {
             Page::End => break,
             Page::More {
                 targets: t,
@@ -291,12 +302,13 @@ fn fetch_apiban(r: &Running, stop: &AtomicBool) -> Result<FeedUpdate, String> {
             }
         }
     }
-    Ok(FeedUpdate::Added {
+    let fetched = (failure.is_none() || cursor != r.cursor).then(|| FeedUpdate::Added {
         feed: r.section.name.clone(),
         targets,
         bad_lines: bad,
         cursor,
-    })
+    });
+    (fetched, failure)
 }
 
 fn fetch_loop(
@@ -307,38 +319,47 @@ fn fetch_loop(
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         for r in feeds.iter_mut().filter(|r| r.next_at <= now) {
-            let result = match r.section.kind {
+            let (fetched, failure) = match r.section.kind {
                 FeedKind::Apiban => fetch_apiban(r, stop),
-                FeedKind::Voipbl | FeedKind::List => fetch_list(&r.section),
+                FeedKind::Voipbl | FeedKind::List => match fetch_list(&r.section) {
+                    Ok(update) => (Some(update), None),
+                    Err(e) => (None, Some(e)),
+                },
             };
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            let msg = match result {
-                Ok(update) => {
-                    if let FeedUpdate::Added { cursor, .. } = &update {
-                        r.cursor = cursor.clone();
-                    }
+            let mut msgs = Vec::with_capacity(2);
+            if let Some(update) = fetched {
+                if let FeedUpdate::Added { cursor, .. } = &update {
+                    r.cursor = cursor.clone();
+                }
+                msgs.push(update);
+            }
+            match failure {
+                None => {
                     r.backoff = Duration::ZERO;
                     r.next_at = Instant::now() + r.section.refresh;
-                    update
                 }
-                Err(error) => {
-                    // A 429 or an outage: wait longer each time, never
-                    // less than the refresh.
+                Some(error) => {
+                    // A 429 or an outage: retry sooner than the next
+                    // refresh, waiting longer each time (30 s, doubling),
+                    // never longer than the refresh itself.
                     r.backoff = (r.backoff * 2)
                         .max(Duration::from_secs(30))
                         .min(MAX_BACKOFF);
                     r.next_at = Instant::now() + r.backoff.min(r.section.refresh);
-                    FeedUpdate::Failed {
+                    msgs.push(FeedUpdate::Failed {
                         feed: r.section.name.clone(),
                         error,
                         at: SystemTime::now(),
-                    }
+                    });
                 }
-            };
-            if tx.blocking_send(msg).is_err() {
-                return;
+            }
+            for msg in msgs {
+                if tx.blocking_send(msg).is_err() {
+                    return;
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(200));
