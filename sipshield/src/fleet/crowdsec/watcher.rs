@@ -271,9 +271,13 @@ fn push_loop(
         if queue.is_empty() || Instant::now() < next_try {
             continue;
         }
+        let mut fresh = false;
         if token.as_ref().is_none_or(|t| Instant::now() >= t.renew_at) {
             match login(&agent, l) {
-                Ok(t) => token = Some(t),
+                Ok(t) => {
+                    token = Some(t);
+                    fresh = true;
+                }
                 Err(error) => {
                     if !report(Pushed::Failed {
                         error,
@@ -300,9 +304,22 @@ fn push_loop(
                     return;
                 }
             }
-            Sent::Unauthorized => {
+            Sent::Unauthorized if !fresh => {
                 // A restarted LAPI forgets every token: log in again now.
                 token = None;
+            }
+            Sent::Unauthorized => {
+                // Refused with the token just given: logging in again at
+                // once would loop; back off like any failure.
+                token = None;
+                next_try = Instant::now() + backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                if !report(Pushed::Failed {
+                    error: "LAPI refused the alerts with a token it had just given (401)".into(),
+                    at: SystemTime::now(),
+                }) {
+                    return;
+                }
             }
             Sent::Failed(error) => {
                 next_try = Instant::now() + backoff;
@@ -321,6 +338,89 @@ fn push_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A LAPI that gives a token to every login and refuses every alert
+    /// with 401 (a misconfigured or broken LAPI): the logins it sees.
+    fn refusing_lapi() -> (String, Arc<std::sync::atomic::AtomicU64>) {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let logins = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = logins.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut buf = vec![0u8; 65536];
+                let mut got = Vec::new();
+                // Headers, then the body by its length.
+                loop {
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length: ")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&got);
+                let (status, body) = if text.starts_with("POST /v1/watchers/login") {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                    ("200 OK", r#"{"code":200,"expire":"","token":"t0k3n"}"#)
+                } else {
+                    ("401 Unauthorized", r#"{"message":"no"}"#)
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, logins)
+    }
+
+    #[test]
+    fn a_401_with_a_fresh_token_backs_off_instead_of_looping() {
+        let (api_url, logins) = refusing_lapi();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1000);
+        let pusher = Pusher::start(
+            WatcherLogin {
+                api_url,
+                machine_id: "m".into(),
+                password: "p".into(),
+            },
+            Duration::from_millis(100),
+            tx,
+        )
+        .unwrap();
+        pusher.send(QueuedAlert {
+            key: "k".into(),
+            alert: json!({}),
+        });
+        std::thread::sleep(Duration::from_millis(2500));
+        drop(pusher);
+        // 1 s, then 2 s of back-off: three logins at most, not one per
+        // 100 ms loop.
+        let n = logins.load(Ordering::Relaxed);
+        assert!((1..=3).contains(&n), "{n} logins in 2.5 s");
+        let mut failures = 0;
+        while let Ok(p) = rx.try_recv() {
+            failures += u32::from(matches!(p, Pushed::Failed { .. }));
+        }
+        assert!(failures >= 1, "the refusal is reported");
+    }
 
     #[test]
     fn rfc3339_both_ways() {
