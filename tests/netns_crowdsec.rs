@@ -221,6 +221,16 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
     let st = status(a.0, a.1);
     assert_eq!(st["bans"]["fleet_by_source"]["crowdsec"], 1, "{st}");
 
+    // A short decision: each keeps its own duration, in the kernel too.
+    let short = lab.add_sender(55);
+    lapi.cscli_ok(&["decisions", "add", "--ip", &short, "--duration", "8s"]);
+    assert!(
+        wait_for(Duration::from_secs(5), || banned_on_both(a, b, &short)),
+        "{}",
+        logs(&paths_a, &paths_b, &lapi)
+    );
+    assert!(!arrives_at(&lab, &pbx_b, "10.206.2.1", &short));
+
     // LAPI goes away: what is in force stays, status says since when.
     lapi.stop();
     assert!(
@@ -233,6 +243,14 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
         logs(&paths_a, &paths_b, &lapi)
     );
     assert!(banned_on_both(a, b, "198.51.100.0/24"));
+    // The short decision ends on time with LAPI away, in both kernels.
+    assert!(
+        wait_for(Duration::from_secs(15), || lifted_on_both(a, b, &short)),
+        "{}",
+        logs(&paths_a, &paths_b, &lapi)
+    );
+    assert!(arrives_at(&lab, &pbx_b, "10.206.2.1", &short));
+    assert!(lab.arrives(&short, &rx));
     // PBX B restarts while LAPI is down: its bans come back from its own
     // state and are enforced at once.
     daemon_b.signal(libc::SIGKILL);
@@ -257,7 +275,8 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
         logs(&paths_a, &paths_b, &lapi)
     );
     lapi.cscli_ok(&["decisions", "delete", "--range", "198.51.100.0/24"]);
-    let later = "10.206.1.99";
+    let later_sender = lab.add_sender(99);
+    let later = later_sender.as_str();
     lapi.cscli_ok(&["decisions", "add", "--ip", later, "--duration", "1h"]);
     assert!(
         wait_for(Duration::from_secs(20), || banned_on_both(a, b, later)
@@ -265,6 +284,24 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
         "{}",
         logs(&paths_a, &paths_b, &lapi)
     );
+
+    assert!(!arrives_at(&lab, &pbx_b, "10.206.2.1", later));
+
+    // Deleted while PBX B is down: B restores the decision from its own
+    // state, and its first (full) pull lifts it; nothing else is lost.
+    daemon_b.signal(libc::SIGKILL);
+    let _ = daemon_b.child.wait();
+    lapi.cscli_ok(&["decisions", "delete", "--ip", later]);
+    let daemon_b = pbx(&pbx_b, &paths_b, "sgb", "10.206.2.2", &key_b);
+    assert!(
+        wait_for(Duration::from_secs(15), || !ban_targets(b.0, b.1)
+            .iter()
+            .any(|t| t == later)),
+        "{}",
+        logs(&paths_a, &paths_b, &lapi)
+    );
+    assert!(arrives_at(&lab, &pbx_b, "10.206.2.1", later));
+    assert!(ban_targets(b.0, b.1).iter().any(|t| t == trusted));
 
     daemon_a.stop_and_detach(a.0, a.1);
     daemon_b.stop_and_detach(b.0, b.1);
