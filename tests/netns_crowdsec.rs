@@ -205,6 +205,30 @@ fn cscli_decisions_reach_both_pbx_kernels_and_an_outage_resyncs() {
         arrives_at(&lab, &pbx_b, "10.206.2.1", &bad),
         "passes B again"
     );
+    // CrowdSec's ban never moved it up A's ladder: its first log ban is
+    // the first rung (sip-auth: 10 minutes).
+    append(
+        &paths_a.log("messages"),
+        &(0..5).map(|n| wrong_password(&bad, n)).collect::<Vec<_>>(),
+    );
+    let first_rung = || {
+        let out = cli(a.0, a.1, &["events", "--json"]);
+        String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+            serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+                v["action"] == "ban"
+                    && v["target"] == bad.as_str()
+                    && v["origin"] == "log"
+                    && v["duration_s"] == 600
+            })
+        })
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), first_rung),
+        "{}",
+        String::from_utf8_lossy(&cli(a.0, a.1, &["events", "--json"]).stdout)
+    );
+    let out = cli(a.0, a.1, &["bans", "del", &bad]);
+    assert!(out.status.success(), "{out:?}");
 
     // The allowlist wins over CrowdSec, and says so.
     let trusted = "192.0.2.50";
