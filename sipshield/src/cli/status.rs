@@ -204,6 +204,24 @@ pub fn render(r: &Value) -> String {
             }
         );
     }
+    let alerts = &cs["alerts"];
+    if alerts["enabled"].as_bool() == Some(true) {
+        let state = match alerts["down_since"].as_u64() {
+            Some(since) => format!(
+                "; LAPI REFUSING or UNREACHABLE for {} ({}), they wait",
+                status::age(since),
+                s(&alerts["last_error"])
+            ),
+            None => String::new(),
+        };
+        out += &format!(
+            "crowdsec alerts: {} sent, {} waiting; not sent (no proof): {} forgeable, {} kernel bans{state}\n",
+            thousands(n(&alerts["sent"])),
+            thousands(n(&alerts["waiting"])),
+            thousands(n(&alerts["not_sent_unproven"])),
+            thousands(n(&alerts["not_sent_kernel"])),
+        );
+    }
     out += &format!(
         "known-good sources: {} (policed, never banned by the kernel)\n",
         thousands(n(&r["known_good"]))
@@ -444,4 +462,26 @@ fn remaining(unix_secs: u64) -> String {
     sipshield::config::format_duration(std::time::Duration::from_secs(
         unix_secs.saturating_sub(now),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alert_source_is_shown_with_what_it_sent_and_held_back() {
+        let r = serde_json::json!({
+            "crowdsec": {"alerts": {
+                "enabled": true, "sent": 12, "waiting": 3, "down_since": null,
+                "not_sent_unproven": 40, "not_sent_kernel": 7
+            }}
+        });
+        let text = render(&r);
+        assert!(
+            text.contains("crowdsec alerts: 12 sent, 3 waiting; not sent (no proof): 40 forgeable, 7 kernel bans\n"),
+            "{text}"
+        );
+        let off = render(&serde_json::json!({"crowdsec": {"alerts": {"enabled": false}}}));
+        assert!(!off.contains("crowdsec alerts"), "{off}");
+    }
 }
