@@ -694,6 +694,73 @@ fn known_good_sources_get_their_extra_room_and_are_never_banned() {
     assert!(h.kernel_banned(stranger));
 }
 
+/// The message bucket's stages with the shipped defaults (police 60/s,
+/// burst 240; flood 600/s, burst 1200), for methods other than REGISTER:
+/// an OPTIONS flood is policed past 240 and banned at its flood burst.
+#[test]
+fn with_the_defaults_a_message_flood_is_policed_then_banned_at_the_flood_burst() {
+    use sipshield_common::config::{DEFAULT_MESSAGE_FLOOD, DEFAULT_MESSAGE_POLICE};
+    let mut h = Harness::new();
+    h.configure(XdpConfig::default());
+    let src = "198.51.100.130";
+    prime(&mut h, src);
+    let options = Frame::udp(src, SIP, &sip_request("OPTIONS", None)).build();
+    let (police, flood) = (DEFAULT_MESSAGE_POLICE.1, DEFAULT_MESSAGE_FLOOD.1);
+    let mut banned_at = None;
+    for i in 1..=2 * flood {
+        let v = h.run(&options);
+        // The priming keep-alive took one token of the message bucket.
+        if i < police {
+            assert_eq!(v, XDP_PASS, "OPTIONS {i} is within the police burst");
+        }
+        if h.kernel_banned(src) {
+            banned_at = Some(i);
+            break;
+        }
+    }
+    let at = banned_at.expect("an OPTIONS flood is banned");
+    // A few tokens refill while the test runs (600/s).
+    assert!((flood..flood + 30).contains(&at), "banned at {at}");
+    let snap = h.maps.stats.snapshot().unwrap();
+    assert!(snap.verdict(Action::Drop, Reason::Policed) >= flood - police - 30);
+    assert_eq!(snap.counter(Counter::FloodBan), 1);
+}
+
+/// A known-good source's extra room on the message bucket: its burst is
+/// four times the police burst, and it is never banned over the flood one.
+#[test]
+fn known_good_sources_get_extra_room_on_the_message_bucket_too() {
+    let mut h = Harness::new();
+    h.configure(XdpConfig {
+        register_limit: RateLimit::new(0, 0),
+        message_limit: RateLimit::new(1, 5),
+        register_flood: RateLimit::new(0, 0),
+        message_flood: RateLimit::new(1, 10),
+        known_register_extra: RateLimit::new(0, 0),
+        known_message_extra: RateLimit::new(3, 15),
+        sustain_ns: 200_000_000,
+        ..XdpConfig::default()
+    });
+    let trunk = "198.51.100.131";
+    let stranger = "198.51.100.132";
+    h.maps.known.insert(ip(trunk), 0).unwrap();
+    for src in [trunk, stranger] {
+        prime(&mut h, src);
+    }
+    let options = |src: &str| Frame::udp(src, SIP, &sip_request("OPTIONS", None)).build();
+    let passed = (0..60)
+        .filter(|_| h.run(&options(trunk)) == XDP_PASS)
+        .count();
+    // The priming keep-alive took one of the police bucket's five.
+    assert_eq!(passed, 19, "4 in the police bucket, 15 in the extra one");
+    assert!(!h.kernel_banned(trunk), "over the flood bucket, not banned");
+    let passed = (0..12)
+        .filter(|_| h.run(&options(stranger)) == XDP_PASS)
+        .count();
+    assert_eq!(passed, 4);
+    assert!(h.kernel_banned(stranger));
+}
+
 #[test]
 fn a_message_over_the_register_bucket_takes_nothing_from_the_message_bucket() {
     let mut h = Harness::new();
