@@ -133,13 +133,27 @@ fn an_office_of_100_phones_registering_at_once_is_not_banned() {
         maps.ban_of(office_ip).unwrap().is_none(),
         "the office is not banned in the kernel either"
     );
-    if let Some(o) = maps.sources.get(office_ip).unwrap() {
-        eprintln!(
-            "the office sent {} REGISTERs ({} messages) for 100 phones",
-            o.methods[sipshield_common::sip::Method::Register as usize],
-            o.total_messages()
-        );
-    }
+    // It passed through the guard, not around it: no source is known good
+    // here, the office was counted, and it was policed (its phones had to
+    // retransmit: more than the 200 REGISTERs the guard-off run sends).
+    assert!(
+        maps.known.entries().unwrap().is_empty(),
+        "a source is known good: the defaults alone must carry the office"
+    );
+    let o = maps
+        .sources
+        .get(office_ip)
+        .unwrap()
+        .expect("the office is counted by the kernel");
+    let registers = o.methods[sipshield_common::sip::Method::Register as usize];
+    eprintln!(
+        "the office sent {registers} REGISTERs ({} messages) for 100 phones",
+        o.total_messages()
+    );
+    assert!(
+        registers > 200,
+        "{registers} REGISTERs: the storm was never policed (retransmitted)"
+    );
     let policed = maps.stats.snapshot().unwrap().verdict(
         sipshield_common::counters::Action::Drop,
         sipshield_common::counters::Reason::Policed,

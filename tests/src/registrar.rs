@@ -48,9 +48,10 @@ impl Kamailio {
             subscriber.push_str(&format!("{i}:{u}:{ip}:{}::\n", password_of(&u)));
         }
         std::fs::write(dir.path().join("db/subscriber"), subscriber).unwrap();
+        let modules = kamailio_modules();
         let cfg = format!(
             "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=4\ndisable_tcp=yes\nenable_sctp=no\nauto_aliases=no\ndns=no\nrev_dns=no\nlisten=udp:{ip}:5060\n\
-mpath=\"/usr/lib/x86_64-linux-gnu/kamailio/modules/\"\n\
+mpath=\"{modules}\"\n\
 loadmodule \"kex.so\"\nloadmodule \"ctl.so\"\nloadmodule \"tm.so\"\nloadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"maxfwd.so\"\nloadmodule \"textops.so\"\nloadmodule \"siputils.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sanity.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\nloadmodule \"db_text.so\"\nloadmodule \"auth.so\"\nloadmodule \"auth_db.so\"\n\
 modparam(\"ctl\", \"binrpc\", \"unix:{d}/kamailio_ctl\")\nmodparam(\"usrloc\", \"db_mode\", 0)\nmodparam(\"registrar\", \"max_expires\", 3600)\n\
 modparam(\"auth_db\", \"db_url\", \"text://{d}/db\")\nmodparam(\"auth_db\", \"calculate_ha1\", 1)\nmodparam(\"auth_db\", \"password_column\", \"password\")\nmodparam(\"auth_db\", \"use_domain\", 0)\n\
@@ -207,4 +208,17 @@ impl Drop for Office {
             let _ = c.wait();
         }
     }
+}
+
+/// Kamailio's module directory under the host's multiarch triplet
+/// (`/usr/lib/x86_64-linux-gnu/kamailio/modules/` on amd64).
+fn kamailio_modules() -> String {
+    std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("kamailio/modules"))
+        .find(|p| p.join("tm.so").exists())
+        .map(|p| format!("{}/", p.display()))
+        .unwrap_or_else(|| panic!("no kamailio modules under /usr/lib/*/ (cargo xtask deps)"))
 }
