@@ -139,10 +139,15 @@ fn target(name: &str, value: Option<f64>, limit: f64, higher: bool) -> serde_jso
 
 /// A figure of the 1M-ban restore (not measured in a quick run).
 fn restore_1m(r: &serde_json::Value, key: &str) -> Option<f64> {
+    restore_of(r, 1_000_000, key)
+}
+
+/// A figure of the restore of `bans` bans.
+fn restore_of(r: &serde_json::Value, bans: u64, key: &str) -> Option<f64> {
     r["daemon"]["restore"]
         .as_array()?
         .iter()
-        .find(|x| x["bans"] == 1_000_000)
+        .find(|x| x["bans"] == bans)
         .and_then(|x| x[key].as_f64())
 }
 
@@ -252,6 +257,16 @@ fn targets(r: &serde_json::Value) -> serde_json::Value {
         target("restore_1m_s", restore_1m(r, "restore_s"), 2.5, false),
         target("rss_1m_mb", restore_1m(r, "rss_mb"), 150.0, false),
         target("status_1m_ms", restore_1m(r, "status_ms"), 50.0, false),
+        // A scrape is O(1) in the bans: at 1M as fast as at none.
+        target("scrape_1m_ms", restore_1m(r, "scrape_ms"), 50.0, false),
+        target(
+            "scrape_1m_vs_no_bans",
+            restore_1m(r, "scrape_ms")
+                .zip(restore_of(r, 0, "scrape_ms"))
+                .map(|(a, b)| a / b),
+            2.0,
+            false,
+        ),
         target(
             "ban_latency_p99_top_1m_ms",
             r["daemon"]["log_ban"]

@@ -129,6 +129,32 @@ fn status_ms(lab: &VethLab, paths: &DaemonPaths) -> f64 {
     runs[2]
 }
 
+/// Wall time of one `GET /metrics` from the daemon's default endpoint
+/// (127.0.0.1:9794 in the guarded namespace), median of 5, in ms; NaN if
+/// it does not answer 200. A scrape reads gauges the engine keeps, so it
+/// should not grow with the bans held.
+fn scrape_ms(lab: &VethLab) -> f64 {
+    use std::io::{Read, Write};
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let answer = lab.guarded.enter(|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", 9794))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut raw = String::new();
+            s.read_to_string(&mut raw)?;
+            Ok(raw)
+        });
+        runs.push(t0.elapsed().as_secs_f64() * 1e3);
+        if !answer.is_ok_and(|a| a.starts_with("HTTP/1.1 200")) {
+            return f64::NAN;
+        }
+    }
+    runs.sort_by(f64::total_cmp);
+    runs[2]
+}
+
 /// Bytes the daemon wrote to storage (`write_bytes` of /proc/PID/io).
 fn written_bytes(pid: u32) -> Result<u64> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
@@ -352,6 +378,7 @@ pub fn restore(n: u32) -> Result<Value> {
     let restore_s = ready.duration_since(t0).as_secs_f64();
     std::thread::sleep(Duration::from_millis(300));
     let status_up_ms = status_ms(&lab, &paths);
+    let scrape = scrape_ms(&lab);
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))?;
     let field = |name: &str| -> f64 {
         status
@@ -375,6 +402,7 @@ pub fn restore(n: u32) -> Result<Value> {
         "rss_mb": rss,
         "peak_rss_mb": peak,
         "status_ms": status_up_ms,
+        "scrape_ms": scrape,
         "status_daemon_down_ms": status_down_ms,
     }))
 }
@@ -418,10 +446,11 @@ pub fn run(quick: bool) -> Result<Value> {
     for &n in sizes {
         let r = restore(n)?;
         eprintln!(
-            "bench:   restore {n} bans: {:.2} s, daemon RSS {:.0} MB (peak {:.0} MB)",
+            "bench:   restore {n} bans: {:.2} s, daemon RSS {:.0} MB (peak {:.0} MB), metrics scrape {:.1} ms",
             r["restore_s"].as_f64().unwrap_or(0.0),
             r["rss_mb"].as_f64().unwrap_or(0.0),
-            r["peak_rss_mb"].as_f64().unwrap_or(0.0)
+            r["peak_rss_mb"].as_f64().unwrap_or(0.0),
+            r["scrape_ms"].as_f64().unwrap_or(f64::NAN)
         );
         scale.push(r);
     }
