@@ -257,16 +257,9 @@ fn targets(r: &serde_json::Value) -> serde_json::Value {
         target("restore_1m_s", restore_1m(r, "restore_s"), 2.5, false),
         target("rss_1m_mb", restore_1m(r, "rss_mb"), 150.0, false),
         target("status_1m_ms", restore_1m(r, "status_ms"), 50.0, false),
-        // A scrape is O(1) in the bans: at 1M as fast as at none.
-        target("scrape_1m_ms", restore_1m(r, "scrape_ms"), 50.0, false),
-        target(
-            "scrape_1m_vs_no_bans",
-            restore_1m(r, "scrape_ms")
-                .zip(restore_of(r, 0, "scrape_ms"))
-                .map(|(a, b)| a / b),
-            2.0,
-            false,
-        ),
+        // A scrape is O(1) in the bans: one that walked 1M entries could
+        // not answer within 5 ms (0.3 ms with none held, 0.5 ms at 1M).
+        target("scrape_1m_ms", restore_1m(r, "scrape_ms"), 5.0, false),
         target(
             "ban_latency_p99_top_1m_ms",
             r["daemon"]["log_ban"]
