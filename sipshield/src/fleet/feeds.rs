@@ -148,13 +148,15 @@ pub enum FeedUpdate {
 
 pub struct Fetcher {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// One thread per feed: APIBAN's paced paging (a request per 11 s)
+    /// never holds up another feed's refresh.
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Fetcher {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        drop(self.thread.take());
+        self.threads.clear();
     }
 }
 
@@ -203,14 +205,16 @@ impl Fetcher {
             });
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("sipshield-feeds".into())
-            .spawn(move || fetch_loop(running, &tx, &flag))?;
-        Ok(Fetcher {
-            stop,
-            thread: Some(thread),
-        })
+        let mut threads = Vec::with_capacity(running.len());
+        for r in running {
+            let (flag, tx) = (stop.clone(), tx.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("sipshield-feed-{}", r.section.name))
+                    .spawn(move || fetch_loop(vec![r], &tx, &flag))?,
+            );
+        }
+        Ok(Fetcher { stop, threads })
     }
 }
 
