@@ -514,11 +514,12 @@ impl Policy {
     }
 
     /// Drops what has run out by `now`: expired bans (returned, for the
-    /// daemon to delete from the kernel), closed windows, forgotten history.
-    /// Call it periodically.
+    /// daemon to delete from the kernel; past `ban_book::SWEEP_CHUNK` bans a
+    /// call looks at that many, going on at the next), closed windows,
+    /// forgotten history. Call it periodically.
     pub fn expire(&mut self, now: SystemTime) -> Vec<BanRecord> {
         let now_unix = state::unix_secs(now);
-        let expired = self.bans.remove_where(|r| !r.is_active(now_unix));
+        let expired = self.bans.remove_expired(now_unix);
         self.journal
             .bans
             .extend(expired.iter().cloned().map(Change::Lift));
