@@ -139,15 +139,10 @@ fn target(name: &str, value: Option<f64>, limit: f64, higher: bool) -> serde_jso
 
 /// A figure of the 1M-ban restore (not measured in a quick run).
 fn restore_1m(r: &serde_json::Value, key: &str) -> Option<f64> {
-    restore_of(r, 1_000_000, key)
-}
-
-/// A figure of the restore of `bans` bans.
-fn restore_of(r: &serde_json::Value, bans: u64, key: &str) -> Option<f64> {
     r["daemon"]["restore"]
         .as_array()?
         .iter()
-        .find(|x| x["bans"] == bans)
+        .find(|x| x["bans"] == 1_000_000)
         .and_then(|x| x[key].as_f64())
 }
 

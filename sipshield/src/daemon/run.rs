@@ -437,8 +437,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the CrowdSec bouncer when `[crowdsec] api_url` and a key are set. A key that
-/// cannot be read is reported (status, log), never a reason not to guard.
+/// Starts the CrowdSec bouncer when `[crowdsec] api_url` and a key are set.
+/// A key that cannot be read is reported (status, log), never a reason not
+/// to guard.
 fn start_bouncer(engine: &mut Engine, tx: &mpsc::Sender<Pulled>) -> Option<Bouncer> {
     let section = engine.config.crowdsec.clone();
     engine.crowdsec.enabled = section.pulls();

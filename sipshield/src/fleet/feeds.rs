@@ -211,7 +211,7 @@ impl Fetcher {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("sipshield-feed-{}", r.section.name))
-                    .spawn(move || fetch_loop(vec![r], &tx, &flag))?,
+                    .spawn(move || fetch_loop(r, &tx, &flag))?,
             );
         }
         Ok(Fetcher { stop, threads })
@@ -315,58 +315,52 @@ fn fetch_apiban(r: &Running, stop: &AtomicBool) -> (Option<FeedUpdate>, Option<S
     (fetched, failure)
 }
 
-fn fetch_loop(
-    mut feeds: Vec<Running>,
-    tx: &tokio::sync::mpsc::Sender<FeedUpdate>,
-    stop: &AtomicBool,
-) {
+/// Fetches one feed every `refresh` (sooner, backing off, after a failure)
+/// until `stop`.
+fn fetch_loop(mut r: Running, tx: &tokio::sync::mpsc::Sender<FeedUpdate>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        for r in feeds.iter_mut().filter(|r| r.next_at <= now) {
-            let (fetched, failure) = match r.section.kind {
-                FeedKind::Apiban => fetch_apiban(r, stop),
-                FeedKind::Voipbl | FeedKind::List => match fetch_list(&r.section) {
-                    Ok(update) => (Some(update), None),
-                    Err(e) => (None, Some(e)),
-                },
-            };
-            if stop.load(Ordering::Relaxed) {
+        if Instant::now() < r.next_at {
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        let (fetched, failure) = match r.section.kind {
+            FeedKind::Apiban => fetch_apiban(&r, stop),
+            FeedKind::Voipbl | FeedKind::List => match fetch_list(&r.section) {
+                Ok(update) => (Some(update), None),
+                Err(e) => (None, Some(e)),
+            },
+        };
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(update) = fetched {
+            if let FeedUpdate::Added { cursor, .. } = &update {
+                r.cursor = cursor.clone();
+            }
+            if tx.blocking_send(update).is_err() {
                 return;
             }
-            let mut msgs = Vec::with_capacity(2);
-            if let Some(update) = fetched {
-                if let FeedUpdate::Added { cursor, .. } = &update {
-                    r.cursor = cursor.clone();
-                }
-                msgs.push(update);
-            }
-            match failure {
-                None => {
-                    r.backoff = Duration::ZERO;
-                    r.next_at = Instant::now() + r.section.refresh;
-                }
-                Some(error) => {
-                    // A 429 or an outage: retry sooner than the next
-                    // refresh, waiting longer each time (30 s, doubling),
-                    // never longer than the refresh itself.
-                    r.backoff = (r.backoff * 2)
-                        .max(Duration::from_secs(30))
-                        .min(MAX_BACKOFF);
-                    r.next_at = Instant::now() + r.backoff.min(r.section.refresh);
-                    msgs.push(FeedUpdate::Failed {
-                        feed: r.section.name.clone(),
-                        error,
-                        at: SystemTime::now(),
-                    });
-                }
-            }
-            for msg in msgs {
-                if tx.blocking_send(msg).is_err() {
-                    return;
-                }
-            }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        let Some(error) = failure else {
+            r.backoff = Duration::ZERO;
+            r.next_at = Instant::now() + r.section.refresh;
+            continue;
+        };
+        // A 429 or an outage: retry sooner than the next refresh, waiting
+        // longer each time (30 s, doubling), never longer than the refresh
+        // itself.
+        r.backoff = (r.backoff * 2)
+            .max(Duration::from_secs(30))
+            .min(MAX_BACKOFF);
+        r.next_at = Instant::now() + r.backoff.min(r.section.refresh);
+        let failed = FeedUpdate::Failed {
+            feed: r.section.name.clone(),
+            error,
+            at: SystemTime::now(),
+        };
+        if tx.blocking_send(failed).is_err() {
+            return;
+        }
     }
 }
 

@@ -114,19 +114,28 @@ impl Drop for TopWatcher {
     }
 }
 
-/// Wall time of `sipshield status --json`, median of 5, in ms.
-fn status_ms(lab: &VethLab, paths: &DaemonPaths) -> f64 {
+/// Wall time of `ok()`, median of 5, in ms; NaN if any run fails.
+fn median_ms_of_5(mut ok: impl FnMut() -> bool) -> f64 {
     let mut runs = Vec::new();
     for _ in 0..5 {
         let t0 = Instant::now();
-        let out = crate::daemon::cli(&lab.guarded, paths, &["status", "--json"]);
+        let done = ok();
         runs.push(t0.elapsed().as_secs_f64() * 1e3);
-        if !out.status.success() {
+        if !done {
             return f64::NAN;
         }
     }
     runs.sort_by(f64::total_cmp);
     runs[2]
+}
+
+/// Wall time of `sipshield status --json`, median of 5, in ms.
+fn status_ms(lab: &VethLab, paths: &DaemonPaths) -> f64 {
+    median_ms_of_5(|| {
+        crate::daemon::cli(&lab.guarded, paths, &["status", "--json"])
+            .status
+            .success()
+    })
 }
 
 /// Wall time of one `GET /metrics` from the daemon's default endpoint
@@ -135,9 +144,7 @@ fn status_ms(lab: &VethLab, paths: &DaemonPaths) -> f64 {
 /// should not grow with the bans held.
 fn scrape_ms(lab: &VethLab) -> f64 {
     use std::io::{Read, Write};
-    let mut runs = Vec::new();
-    for _ in 0..5 {
-        let t0 = Instant::now();
+    median_ms_of_5(|| {
         let answer = lab.guarded.enter(|| -> std::io::Result<String> {
             let mut s = std::net::TcpStream::connect(("127.0.0.1", 9794))?;
             s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -146,13 +153,8 @@ fn scrape_ms(lab: &VethLab) -> f64 {
             s.read_to_string(&mut raw)?;
             Ok(raw)
         });
-        runs.push(t0.elapsed().as_secs_f64() * 1e3);
-        if !answer.is_ok_and(|a| a.starts_with("HTTP/1.1 200")) {
-            return f64::NAN;
-        }
-    }
-    runs.sort_by(f64::total_cmp);
-    runs[2]
+        answer.is_ok_and(|a| a.starts_with("HTTP/1.1 200"))
+    })
 }
 
 /// Bytes the daemon wrote to storage (`write_bytes` of /proc/PID/io).
