@@ -89,6 +89,10 @@ fn classes() -> Vec<(&'static str, Vec<u8>)> {
             Frame::udp("203.0.113.9", 5060, b"x").build(),
         ),
         (
+            "range-blocked, allowlist inside",
+            Frame::udp("198.51.100.9", 5060, b"x").build(),
+        ),
+        (
             "allowlisted",
             Frame::udp("192.0.2.9", 5060, &sip_request("INVITE", None)).build(),
         ),
@@ -160,6 +164,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Interleaved rounds per ban count: test_run reports whole nanoseconds, so
 /// the targets take the mean of these (the tables show the median too).
 const ROUNDS: usize = 12;
+/// A banned range no allowlist entry overlaps (the usual case).
+const RANGE: &str = "203.0.113.0/24";
+/// A banned range with an allowlisted prefix inside it.
+const RANGE_WITH_ALLOW: &str = "198.51.100.0/24";
+const ALLOWED_INSIDE_RANGE: &str = "198.51.100.128/28";
 /// A source in the known-good map (authenticated).
 const KNOWN_GOOD: &str = "192.0.2.210";
 
@@ -244,10 +253,19 @@ fn xdp(quick: bool) -> Result<Value> {
     };
     h.maps.bans.insert(BLOCKED_V4.parse()?, entry)?;
     h.maps.bans.insert(BLOCKED_V6.parse()?, entry)?;
-    h.maps
-        .ranges
-        .insert("203.0.113.0/24".parse()?, RangeEntry::default())?;
     h.maps.allow.insert("192.0.2.0/28".parse()?)?;
+    h.maps.allow.insert(ALLOWED_INSIDE_RANGE.parse()?)?;
+    // Each range as the daemon writes it: flagged when no allowlisted
+    // prefix lies inside (one trie lookup drops), unflagged otherwise (the
+    // allowlist is looked up before the drop).
+    for range in [RANGE, RANGE_WITH_ALLOW] {
+        let net = range.parse()?;
+        let entry = RangeEntry {
+            no_allow_inside: u32::from(!h.maps.allow.overlaps(net)?),
+            ..RangeEntry::default()
+        };
+        h.maps.ranges.insert(net, entry)?;
+    }
     h.maps.known.insert(KNOWN_GOOD.parse()?, 0)?;
 
     let mut base = Baselines::load()?;
