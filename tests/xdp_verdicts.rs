@@ -1350,3 +1350,37 @@ fn the_program_leaves_the_verifier_half_its_limit() {
     eprintln!("verified instructions: {verified}");
     assert!(verified < 500_000, "{verified} of the verifier's 1M");
 }
+
+/// The tables only userspace writes (log and operator bans, known-good
+/// sources) take kernel memory as entries arrive. Preallocated, the default
+/// million bans a family held ~170 MB of kernel memory from the first start
+/// on, and creating them was most of a second of every start.
+#[test]
+fn tables_only_userspace_writes_are_not_preallocated() {
+    const BPF_F_NO_PREALLOC: u32 = 1;
+    let mut h = Harness::new();
+    let ids = h
+        .program
+        .xdp()
+        .unwrap()
+        .info()
+        .unwrap()
+        .map_ids()
+        .unwrap()
+        .expect("the kernel reports the program's maps");
+    let mut seen = Vec::new();
+    for id in ids {
+        let info = aya::maps::MapInfo::from_id(id).unwrap();
+        let name = info.name_as_str().unwrap_or("").to_string();
+        if ["BANS_V4", "BANS_V6", "KNOWN_V4", "KNOWN_V6"].contains(&name.as_str()) {
+            assert_ne!(
+                info.map_flags() & BPF_F_NO_PREALLOC,
+                0,
+                "{name} is preallocated"
+            );
+            seen.push(name);
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["BANS_V4", "BANS_V6", "KNOWN_V4", "KNOWN_V6"]);
+}

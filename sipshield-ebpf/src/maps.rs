@@ -2,6 +2,7 @@
 //! the real ones at load time from its configuration.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
@@ -23,13 +24,21 @@ pub static ALLOW_V4: LpmTrie<[u8; 4], AllowEntry> = LpmTrie::with_max_entries(DE
 pub static ALLOW_V6: LpmTrie<[u8; 16], AllowEntry> =
     LpmTrie::with_max_entries(DEFAULT_MAX_ALLOW, 0);
 
+/// Hash maps only userspace writes take their memory as entries arrive:
+/// preallocating a million bans a family cost ~170 MB of kernel memory and
+/// most of a second at every start, on hosts that mostly hold a few
+/// thousand. The kernel's lookups are the same either way.
+const USERSPACE_WRITTEN: u32 = BPF_F_NO_PREALLOC;
+
 // Log, operator (and later fleet) bans: plain hashes written only by
 // userspace, which keeps each origin within its share and never puts an
 // allowlisted address here (so this table can be looked up first).
 #[map]
-pub static BANS_V4: HashMap<[u8; 4], BanEntry> = HashMap::with_max_entries(DEFAULT_MAX_BANS, 0);
+pub static BANS_V4: HashMap<[u8; 4], BanEntry> =
+    HashMap::with_max_entries(DEFAULT_MAX_BANS, USERSPACE_WRITTEN);
 #[map]
-pub static BANS_V6: HashMap<[u8; 16], BanEntry> = HashMap::with_max_entries(DEFAULT_MAX_BANS, 0);
+pub static BANS_V6: HashMap<[u8; 16], BanEntry> =
+    HashMap::with_max_entries(DEFAULT_MAX_BANS, USERSPACE_WRITTEN);
 
 // The kernel's own share (rate guard, scanner): LRU, so a flood of forged
 // offenders forgets its oldest kernel bans instead of filling anything.
@@ -42,10 +51,11 @@ pub static KBANS_V6: LruHashMap<[u8; 16], BanEntry> =
 
 // Known-good sources (authenticated): never banned by the kernel.
 #[map]
-pub static KNOWN_V4: HashMap<[u8; 4], KnownEntry> = HashMap::with_max_entries(DEFAULT_MAX_KNOWN, 0);
+pub static KNOWN_V4: HashMap<[u8; 4], KnownEntry> =
+    HashMap::with_max_entries(DEFAULT_MAX_KNOWN, USERSPACE_WRITTEN);
 #[map]
 pub static KNOWN_V6: HashMap<[u8; 16], KnownEntry> =
-    HashMap::with_max_entries(DEFAULT_MAX_KNOWN, 0);
+    HashMap::with_max_entries(DEFAULT_MAX_KNOWN, USERSPACE_WRITTEN);
 
 #[map]
 pub static RANGES_V4: LpmTrie<[u8; 4], RangeEntry> =
