@@ -1384,3 +1384,33 @@ fn tables_only_userspace_writes_are_not_preallocated() {
     seen.sort();
     assert_eq!(seen, ["BANS_V4", "BANS_V6", "KNOWN_V4", "KNOWN_V6"]);
 }
+
+/// A large batch is written by several threads at once (a 1M restore is
+/// mostly this write): into a table with room for half of it, exactly the
+/// entries that are not in the kernel come back refused, wherever each
+/// writer stopped.
+#[test]
+fn a_batch_split_across_writers_refuses_exactly_what_did_not_fit() {
+    const ROOM: u32 = 20_000;
+    let mut h = Harness::with_sizes(sipshield::bpf::MapSizes {
+        max_bans: ROOM,
+        ..Harness::small_sizes()
+    });
+    let entry = BanEntry {
+        expires_ns: 0,
+        created_ns: monotonic_ns(),
+        origin: BanOrigin::Userspace as u32,
+        _pad: 0,
+    };
+    let items: Vec<(IpAddr, BanEntry)> = (0..2 * ROOM)
+        .map(|i| (IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)), entry))
+        .collect();
+    let refused = h.maps.bans.insert_many(&items);
+    assert_eq!(refused.len(), ROOM as usize);
+    assert_eq!(h.maps.bans.len(), (ROOM as usize, 0));
+    let refused: std::collections::HashSet<IpAddr> = refused.iter().map(|(a, _)| *a).collect();
+    for (a, _) in &items {
+        let held = h.maps.bans.get(*a).unwrap().is_some();
+        assert_ne!(held, refused.contains(a), "{a}: held {held}");
+    }
+}

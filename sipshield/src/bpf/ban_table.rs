@@ -11,7 +11,7 @@ use sipshield_common::maps::{BanEntry, KnownEntry};
 use super::{addr, map_err, BpfError};
 
 /// A value that stops applying at some monotonic time.
-pub trait Expiring: aya::Pod {
+pub trait Expiring: aya::Pod + Sync {
     fn is_active(&self, now_ns: u64) -> bool;
 }
 
@@ -75,21 +75,23 @@ impl<V: Expiring> AddrTable<V> {
             }
         }
         let mut refused = Vec::new();
-        let (n, err) = super::batch::update(self.v4.map(), &v4.keys, &v4.values);
-        if let Some(e) = err {
+        for s in super::batch::update_split(self.v4.map(), &v4.keys, &v4.values) {
             log::warn!(
-                "{v4_name}: batch write stopped after {n} of {}: {e}",
-                v4.keys.len()
+                "{v4_name}: batch write stopped at {} of {}: {}",
+                s.written,
+                v4.keys.len(),
+                s.error
             );
-            refused.extend_from_slice(&v4.items[n..]);
+            refused.extend_from_slice(&v4.items[s.written..s.end]);
         }
-        let (n, err) = super::batch::update(self.v6.map(), &v6.keys, &v6.values);
-        if let Some(e) = err {
+        for s in super::batch::update_split(self.v6.map(), &v6.keys, &v6.values) {
             log::warn!(
-                "{v6_name}: batch write stopped after {n} of {}: {e}",
-                v6.keys.len()
+                "{v6_name}: batch write stopped at {} of {}: {}",
+                s.written,
+                v6.keys.len(),
+                s.error
             );
-            refused.extend_from_slice(&v6.items[n..]);
+            refused.extend_from_slice(&v6.items[s.written..s.end]);
         }
         refused
     }

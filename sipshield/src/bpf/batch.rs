@@ -26,15 +26,77 @@ struct BatchAttr {
     flags: u64,
 }
 
-/// Writes `keys[i] -> values[i]` for every `i`, `CHUNK` at a time. Returns
-/// how many were written; on failure also the error (the entries after
-/// that count were not written).
-pub fn update<K: aya::Pod, V: aya::Pod>(
+/// Below this many entries a write is not split across threads.
+const SPLIT_AT: usize = 4 * CHUNK;
+/// At most this many writers: the kernel's hash takes a lock per bucket,
+/// so writers of one map rarely meet.
+const MAX_WRITERS: usize = 4;
+
+/// A part of a split write that stopped early: `items[written..end]` were
+/// not written, for `error`.
+#[derive(Debug)]
+pub struct Stopped {
+    pub written: usize,
+    pub end: usize,
+    pub error: std::io::Error,
+}
+
+/// Writes `keys[i] -> values[i]` for every `i`, a contiguous part per
+/// core (a million restored bans are mostly this system call's time, on
+/// one core while the others idle). Returns the parts that stopped early.
+pub fn update_split<K: aya::Pod + Sync, V: aya::Pod + Sync>(
     map: &MapData,
     keys: &[K],
     values: &[V],
-) -> (usize, Option<std::io::Error>) {
+) -> Vec<Stopped> {
     let fd = map.fd().as_fd().as_raw_fd();
+    let n = keys.len().min(values.len());
+    let writers = std::thread::available_parallelism()
+        .map_or(1, |c| c.get())
+        .clamp(1, MAX_WRITERS)
+        .min(n.div_ceil(SPLIT_AT))
+        .max(1);
+    let part = n.div_ceil(writers);
+    let parts: Vec<(usize, usize)> = (0..writers)
+        .map(|w| (w * part, ((w + 1) * part).min(n)))
+        .filter(|(start, end)| start < end)
+        .collect();
+    let one = |&(start, end): &(usize, usize)| -> Option<Stopped> {
+        let (done, error) = update_fd(fd, &keys[start..end], &values[start..end]);
+        error.map(|error| Stopped {
+            written: start + done,
+            end,
+            error,
+        })
+    };
+    if parts.len() <= 1 {
+        return parts.iter().filter_map(one).collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts[1..]
+            .iter()
+            .map(|p| std::thread::Builder::new().spawn_scoped(scope, move || one(p)))
+            .collect();
+        let mut stopped: Vec<Stopped> = one(&parts[0]).into_iter().collect();
+        for (h, p) in handles.into_iter().zip(&parts[1..]) {
+            match h {
+                Ok(h) => stopped.extend(h.join().ok().flatten()),
+                // No thread to be had: this part on this one.
+                Err(_) => stopped.extend(one(p)),
+            }
+        }
+        stopped
+    })
+}
+
+/// Writes `keys[i] -> values[i]` for every `i`, `CHUNK` at a time. Returns
+/// how many were written; on failure also the error (the entries after
+/// that count were not written).
+fn update_fd<K: aya::Pod, V: aya::Pod>(
+    fd: std::os::fd::RawFd,
+    keys: &[K],
+    values: &[V],
+) -> (usize, Option<std::io::Error>) {
     let n = keys.len().min(values.len());
     let mut done = 0;
     while done < n {
