@@ -1353,7 +1353,7 @@ fn the_program_leaves_the_verifier_half_its_limit() {
 
 /// The tables only userspace writes (log and operator bans, known-good
 /// sources) take kernel memory as entries arrive. Preallocated, the default
-/// million bans a family held ~170 MB of kernel memory from the first start
+/// million bans a family held ~200 MB of kernel memory from the first start
 /// on, and creating them was most of a second of every start.
 #[test]
 fn tables_only_userspace_writes_are_not_preallocated() {

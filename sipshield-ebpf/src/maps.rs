@@ -24,10 +24,11 @@ pub static ALLOW_V4: LpmTrie<[u8; 4], AllowEntry> = LpmTrie::with_max_entries(DE
 pub static ALLOW_V6: LpmTrie<[u8; 16], AllowEntry> =
     LpmTrie::with_max_entries(DEFAULT_MAX_ALLOW, 0);
 
-/// Hash maps only userspace writes take their memory as entries arrive:
-/// preallocating a million bans a family cost ~170 MB of kernel memory and
-/// most of a second at every start, on hosts that mostly hold a few
-/// thousand. The kernel's lookups are the same either way.
+/// Hash maps only userspace writes take their entries' memory as entries
+/// arrive (the buckets, 16 bytes an entry, still up front): preallocated,
+/// a million bans a family cost ~200 MB of kernel memory and most of a
+/// second at every start, on hosts that mostly hold a few thousand. The
+/// kernel's lookups are the same either way.
 const USERSPACE_WRITTEN: u32 = BPF_F_NO_PREALLOC;
 
 // Log, operator (and later fleet) bans: plain hashes written only by
