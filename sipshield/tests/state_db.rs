@@ -213,12 +213,21 @@ fn rows_a_hand_edit_broke_are_skipped_not_fatal() {
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
     conn.execute(
         "INSERT INTO bans VALUES ('not-an-address', 1, NULL, 'sip-auth', 'log', 1, 'x'),
-                                 ('198.51.100.10', -5, NULL, 'no-such-class', 'log', 1, 'x')",
+                                 ('198.51.100.10', -5, NULL, 'no-such-class', 'log', 1, 'x'),
+                                 ('198.51.100.11', 'yesterday', NULL, 'sip-auth', 'log', 1, 'x'),
+                                 ('198.51.100.12', 1, NULL, 'sip-auth', 'log', 1, X'00ff')",
+        [],
+    )
+    .unwrap();
+    // A text where a number belongs, a blob where a text does: skipped
+    // like any other hand edit, never the whole load (and the start).
+    conn.execute(
+        "INSERT INTO history VALUES ('198.51.100.13', 'two', 1, NULL)",
         [],
     )
     .unwrap();
     let (state, skipped) = db.load().unwrap();
-    assert_eq!((state.bans.len(), skipped), (1, 2));
+    assert_eq!((state.bans.len(), skipped), (1, 5));
 }
 
 #[test]

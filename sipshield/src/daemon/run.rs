@@ -189,7 +189,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         std::thread::Builder::new()
             .name("sipshield-restore".into())
             .spawn(move || -> anyhow::Result<(StateDb, Policy)> {
+                let read = std::time::Instant::now();
                 let (db, saved) = super::restore::open_state(&config.daemon.state_dir, now)?;
+                log::info!(
+                    "start-up: state database read in {} ms",
+                    read.elapsed().as_millis()
+                );
                 let mut policy = Policy::new(
                     PolicySettings::from_config(&config),
                     Allowlist::from_config(&config.allow),

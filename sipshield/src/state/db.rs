@@ -271,179 +271,115 @@ impl StateDb {
     }
 
     /// Everything stored, as the policy restores it. Rows that do not
-    /// parse (a hand edit) are skipped and counted in the second value.
+    /// parse (a hand edit: text that is no address or name, a value of the
+    /// wrong type) are skipped and counted in the second value.
     pub fn load(&self) -> Result<(State, usize), DbError> {
         let mut skipped = 0;
         let mut reasons: std::collections::HashSet<std::sync::Arc<str>> = Default::default();
+        let mut classes = Names::<OffenceClass>::default();
+        let mut origins = Names::<BanOrigin>::default();
         let mut state = State {
             version: STATE_VERSION,
             saved_at: unix_secs(SystemTime::now()),
             ..State::default()
         };
-        let e = |e| self.err(e);
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT target, created, expires, class, origin, offence_number, reason FROM bans",
-            )
-            .map_err(e)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            })
-            .map_err(e)?;
-        for row in rows {
-            let (target, created, expires, class, origin, number, reason) = row.map_err(e)?;
-            let parsed = (|| {
-                Some(BanRecord {
-                    target: target.parse::<BanTarget>().ok()?,
-                    created: u64::try_from(created).ok()?,
-                    expires: match expires {
-                        None => None,
-                        Some(x) => Some(u64::try_from(x).ok()?),
-                    },
-                    class: from_name::<OffenceClass>(&class)?,
-                    origin: from_name::<BanOrigin>(&origin)?,
-                    offence_number: u32::try_from(number).ok()?,
-                    reason: shared(&mut reasons, reason),
-                })
-            })();
-            match parsed {
-                Some(b) => state.bans.push(b),
-                None => skipped += 1,
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT addr, bans, last_offence, banned_until FROM history")
-            .map_err(e)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                ))
-            })
-            .map_err(e)?;
-        for row in rows {
-            let (addr, bans, last, until) = row.map_err(e)?;
-            let parsed = (|| {
-                Some(HistoryRecord {
-                    addr: addr.parse().ok()?,
-                    bans: u32::try_from(bans).ok()?,
-                    last_offence: u64::try_from(last).ok()?,
-                    banned_until: match until {
-                        None => None,
-                        Some(x) => Some(u64::try_from(x).ok()?),
-                    },
-                })
-            })();
-            match parsed {
-                Some(h) => state.history.push(h),
-                None => skipped += 1,
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT net, note FROM allow")
-            .map_err(e)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(e)?;
-        for row in rows {
-            let (net, note) = row.map_err(e)?;
-            match net.parse() {
-                Ok(net) => state.allow.push(AllowRecord { net, note }),
-                Err(_) => skipped += 1,
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT ip, port, method, accepted, last_open FROM ssh_sessions")
-            .map_err(e)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })
-            .map_err(e)?;
-        for row in rows {
-            let (ip, port, method, accepted, last_open) = row.map_err(e)?;
-            let parsed = (|| {
-                Some(SshSession {
-                    ip: ip.parse().ok()?,
-                    port: u16::try_from(port).ok()?,
-                    method,
-                    accepted: u64::try_from(accepted).ok()?,
-                    last_open: u64::try_from(last_open).ok()?,
-                })
-            })();
-            match parsed {
-                Some(s) => state.ssh_sessions.push(s),
-                None => skipped += 1,
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT addr, class, times_ms FROM windows")
-            .map_err(e)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(e)?;
-        for row in rows {
-            let (addr, class, times) = row.map_err(e)?;
-            let parsed = (|| {
-                let times_ms = times
+        self.each_row(
+            "SELECT target, created, expires, class, origin, offence_number, reason FROM bans",
+            &mut skipped,
+            |r| {
+                state.bans.push(BanRecord {
+                    target: text(r, 0)?.parse::<BanTarget>().ok()?,
+                    created: unsigned(r, 1)?,
+                    expires: optional_unsigned(r, 2)?,
+                    class: classes.get(text(r, 3)?)?,
+                    origin: origins.get(text(r, 4)?)?,
+                    offence_number: u32::try_from(int(r, 5)?).ok()?,
+                    reason: shared_str(&mut reasons, text(r, 6)?),
+                });
+                Some(())
+            },
+        )?;
+        self.each_row(
+            "SELECT addr, bans, last_offence, banned_until FROM history",
+            &mut skipped,
+            |r| {
+                state.history.push(HistoryRecord {
+                    addr: text(r, 0)?.parse().ok()?,
+                    bans: u32::try_from(int(r, 1)?).ok()?,
+                    last_offence: unsigned(r, 2)?,
+                    banned_until: optional_unsigned(r, 3)?,
+                });
+                Some(())
+            },
+        )?;
+        self.each_row("SELECT net, note FROM allow", &mut skipped, |r| {
+            state.allow.push(AllowRecord {
+                net: text(r, 0)?.parse().ok()?,
+                note: text(r, 1)?.to_string(),
+            });
+            Some(())
+        })?;
+        self.each_row(
+            "SELECT ip, port, method, accepted, last_open FROM ssh_sessions",
+            &mut skipped,
+            |r| {
+                state.ssh_sessions.push(SshSession {
+                    ip: text(r, 0)?.parse().ok()?,
+                    port: u16::try_from(int(r, 1)?).ok()?,
+                    method: text(r, 2)?.to_string(),
+                    accepted: unsigned(r, 3)?,
+                    last_open: unsigned(r, 4)?,
+                });
+                Some(())
+            },
+        )?;
+        self.each_row(
+            "SELECT addr, class, times_ms FROM windows",
+            &mut skipped,
+            |r| {
+                let times_ms = text(r, 2)?
                     .split_whitespace()
                     .map(|t| t.parse::<u64>().ok())
                     .collect::<Option<Vec<u64>>>()?;
-                Some(WindowRecord {
-                    addr: addr.parse().ok()?,
-                    class: from_name::<OffenceClass>(&class)?,
+                if times_ms.is_empty() {
+                    return None;
+                }
+                state.windows.push(WindowRecord {
+                    addr: text(r, 0)?.parse().ok()?,
+                    class: classes.get(text(r, 1)?)?,
                     times_ms,
-                })
-            })();
-            match parsed {
-                Some(w) if !w.times_ms.is_empty() => state.windows.push(w),
-                _ => skipped += 1,
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT addr, until FROM known_good")
-            .map_err(e)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(e)?;
-        for row in rows {
-            let (addr, until) = row.map_err(e)?;
-            match (addr.parse(), u64::try_from(until)) {
-                (Ok(addr), Ok(until)) => state.known_good.push(KnownGoodRecord { addr, until }),
-                _ => skipped += 1,
-            }
-        }
+                });
+                Some(())
+            },
+        )?;
+        self.each_row("SELECT addr, until FROM known_good", &mut skipped, |r| {
+            state.known_good.push(KnownGoodRecord {
+                addr: text(r, 0)?.parse().ok()?,
+                until: unsigned(r, 1)?,
+            });
+            Some(())
+        })?;
         Ok((state, skipped))
+    }
+
+    /// Runs `sql` and hands each row to `read`; a row it cannot read
+    /// (`None`) is counted in `skipped`. The row's text is borrowed, not
+    /// copied: a million bans load without allocations of their own.
+    fn each_row(
+        &self,
+        sql: &str,
+        skipped: &mut usize,
+        mut read: impl FnMut(&rusqlite::Row<'_>) -> Option<()>,
+    ) -> Result<(), DbError> {
+        let e = |e| self.err(e);
+        let mut stmt = self.conn.prepare(sql).map_err(e)?;
+        let mut rows = stmt.query([]).map_err(e)?;
+        while let Some(row) = rows.next().map_err(e)? {
+            if read(row).is_none() {
+                *skipped += 1;
+            }
+        }
+        Ok(())
     }
 
     /// The fleet decisions kept (those not over by `now_unix`); rows that
@@ -482,8 +418,8 @@ impl StateDb {
                         id,
                         target,
                         until,
-                        scenario: shared(&mut texts, scenario),
-                        origin: shared(&mut texts, origin),
+                        scenario: shared_str(&mut texts, &scenario),
+                        origin: shared_str(&mut texts, &origin),
                     })
                 }
                 (Some(_), Ok(_)) => {}
@@ -821,17 +757,60 @@ fn sql_secs(secs: u64) -> i64 {
     i64::try_from(secs.min(super::LATEST_UNIX_SECS)).unwrap_or(i64::MAX)
 }
 
-/// One copy of each reason text while loading a million bans.
-fn shared(
+/// Column `i` as text, borrowed from the row; `None` for any other type.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Option<&'r str> {
+    row.get_ref(i).ok()?.as_str().ok()
+}
+
+fn int(row: &rusqlite::Row<'_>, i: usize) -> Option<i64> {
+    row.get::<_, i64>(i).ok()
+}
+
+fn unsigned(row: &rusqlite::Row<'_>, i: usize) -> Option<u64> {
+    u64::try_from(int(row, i)?).ok()
+}
+
+/// `Some(None)` for NULL; `None` for a value that is no unsigned integer.
+fn optional_unsigned(row: &rusqlite::Row<'_>, i: usize) -> Option<Option<u64>> {
+    match row.get::<_, Option<i64>>(i).ok()? {
+        None => Some(None),
+        Some(x) => Some(Some(u64::try_from(x).ok()?)),
+    }
+}
+
+/// `text` as the one shared copy kept in `set` (one copy of each reason
+/// text while loading a million bans).
+fn shared_str(
     set: &mut std::collections::HashSet<std::sync::Arc<str>>,
-    text: String,
+    text: &str,
 ) -> std::sync::Arc<str> {
-    if let Some(r) = set.get(text.as_str()) {
+    if let Some(r) = set.get(text) {
         return r.clone();
     }
     let r: std::sync::Arc<str> = text.into();
     set.insert(r.clone());
     r
+}
+
+/// Names already read as values: a million rows name a handful of
+/// classes and origins, each read once.
+struct Names<T>(Vec<(Box<str>, T)>);
+
+impl<T> Default for Names<T> {
+    fn default() -> Self {
+        Names(Vec::new())
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + Copy> Names<T> {
+    fn get(&mut self, name: &str) -> Option<T> {
+        if let Some((_, v)) = self.0.iter().find(|(n, _)| &**n == name) {
+            return Some(*v);
+        }
+        let v = from_name::<T>(name)?;
+        self.0.push((name.into(), v));
+        Some(v)
+    }
 }
 
 /// An enum from its kebab-case serde name.
