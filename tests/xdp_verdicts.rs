@@ -19,14 +19,21 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn ban(h: &mut Harness, addr: &str, expires_ns: u64) {
-    let entry = BanEntry {
+/// A log ban made now, ending at `expires_ns` (0: permanent).
+fn log_ban_entry(expires_ns: u64) -> BanEntry {
+    BanEntry {
         expires_ns,
         created_ns: monotonic_ns(),
         origin: BanOrigin::Userspace as u32,
         _pad: 0,
-    };
-    h.maps.bans.insert(ip(addr), entry).unwrap();
+    }
+}
+
+fn ban(h: &mut Harness, addr: &str, expires_ns: u64) {
+    h.maps
+        .bans
+        .insert(ip(addr), log_ban_entry(expires_ns))
+        .unwrap();
 }
 
 fn ban_range(h: &mut Harness, net: &str) {
@@ -1317,12 +1324,7 @@ fn a_batch_write_into_a_full_table_says_which_entries_it_refused() {
         max_bans: 4,
         ..Harness::small_sizes()
     });
-    let entry = BanEntry {
-        expires_ns: 0,
-        created_ns: monotonic_ns(),
-        origin: BanOrigin::Userspace as u32,
-        _pad: 0,
-    };
+    let entry = log_ban_entry(0);
     let items: Vec<(IpAddr, BanEntry)> = (1..=6u8)
         .map(|i| (ip(&format!("198.51.100.{i}")), entry))
         .chain([(ip("2001:db8::1"), entry)])
@@ -1396,12 +1398,7 @@ fn a_batch_split_across_writers_refuses_exactly_what_did_not_fit() {
         max_bans: ROOM,
         ..Harness::small_sizes()
     });
-    let entry = BanEntry {
-        expires_ns: 0,
-        created_ns: monotonic_ns(),
-        origin: BanOrigin::Userspace as u32,
-        _pad: 0,
-    };
+    let entry = log_ban_entry(0);
     let items: Vec<(IpAddr, BanEntry)> = (0..2 * ROOM)
         .map(|i| (IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)), entry))
         .collect();

@@ -53,7 +53,7 @@ pub fn update_split<K: aya::Pod + Sync, V: aya::Pod + Sync>(
     let n = keys.len().min(values.len());
     let writers = std::thread::available_parallelism()
         .map_or(1, |c| c.get())
-        .clamp(1, MAX_WRITERS)
+        .min(MAX_WRITERS)
         .min(n.div_ceil(SPLIT_AT))
         .max(1);
     let part = n.div_ceil(writers);
@@ -69,16 +69,16 @@ pub fn update_split<K: aya::Pod + Sync, V: aya::Pod + Sync>(
             error,
         })
     };
-    if parts.len() <= 1 {
-        return parts.iter().filter_map(one).collect();
-    }
+    let Some((first, rest)) = parts.split_first() else {
+        return Vec::new();
+    };
     std::thread::scope(|scope| {
-        let handles: Vec<_> = parts[1..]
+        let handles: Vec<_> = rest
             .iter()
             .map(|p| std::thread::Builder::new().spawn_scoped(scope, move || one(p)))
             .collect();
-        let mut stopped: Vec<Stopped> = one(&parts[0]).into_iter().collect();
-        for (h, p) in handles.into_iter().zip(&parts[1..]) {
+        let mut stopped: Vec<Stopped> = one(first).into_iter().collect();
+        for (h, p) in handles.into_iter().zip(rest) {
             match h {
                 Ok(h) => stopped.extend(h.join().ok().flatten()),
                 // No thread to be had: this part on this one.
