@@ -230,6 +230,57 @@ fn rows_a_hand_edit_broke_are_skipped_not_fatal() {
     assert_eq!((state.bans.len(), skipped), (1, 5));
 }
 
+/// The fleet decisions and the alert queue are read the same way: one row
+/// a hand edit broke costs that row, not every CrowdSec ban kept (which
+/// would be gone from the kernel until LAPI answers again) or every alert
+/// waiting for LAPI.
+#[test]
+fn fleet_and_alert_rows_a_hand_edit_broke_are_skipped_not_fatal() {
+    use sipshield::fleet::book::{FleetDecision, FleetSource};
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    let now = now_unix();
+    db.apply(
+        &[
+            Change::Fleet(FleetDecision {
+                source: FleetSource::CrowdSec,
+                id: "7".into(),
+                target: "203.0.113.7".parse().unwrap(),
+                until: Some(now + 3600),
+                scenario: "crowdsecurity/ssh-bf".into(),
+                origin: "CAPI".into(),
+            }),
+            Change::AlertQueued {
+                key: "a1".into(),
+                created: now,
+                alert: "{}".into(),
+            },
+        ],
+        SystemTime::now(),
+    )
+    .unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+    conn.execute(
+        "INSERT INTO fleet VALUES ('crowdsec', '8', '203.0.113.8', 'tomorrow', 's', 'CAPI'),
+                                  ('crowdsec', '9', X'00ff', NULL, 's', 'CAPI'),
+                                  ('crowdsec', '10', '203.0.113.10', NULL, X'01', 'CAPI'),
+                                  ('nobody', '11', '203.0.113.11', NULL, 's', 'CAPI')",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO alert_queue VALUES ('a2', 2, X'00ff'), (X'01', 3, '{}')",
+        [],
+    )
+    .unwrap();
+    let (fleet, skipped) = db.load_fleet(now).unwrap();
+    let ids: Vec<&str> = fleet.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!((ids, skipped), (vec!["7"], 4));
+    let (queue, skipped) = db.load_alert_queue().unwrap();
+    assert_eq!(queue, [("a1".to_string(), "{}".to_string())]);
+    assert_eq!(skipped, 2);
+}
+
 #[test]
 fn state_json_is_imported_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -263,7 +263,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         })
         .collect();
     let alert_queue = match db.load_alert_queue() {
-        Ok(q) => q,
+        Ok((q, skipped)) => {
+            if skipped > 0 {
+                log::warn!("{skipped} queued CrowdSec alert(s) in the state database did not parse: skipped");
+            }
+            q
+        }
         Err(e) => {
             log::error!("reading the CrowdSec alert queue: {e}");
             Vec::new()

@@ -383,63 +383,54 @@ impl StateDb {
     }
 
     /// The fleet decisions kept (those not over by `now_unix`); rows that
-    /// do not parse are skipped and counted.
+    /// do not parse (a value of the wrong type among them) are skipped and
+    /// counted.
     pub fn load_fleet(
         &self,
         now_unix: u64,
     ) -> Result<(Vec<crate::fleet::book::FleetDecision>, usize), DbError> {
         use crate::fleet::book::{FleetDecision, FleetSource};
-        let e = |source| self.err(source);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT source, id, target, until, scenario, origin FROM fleet")
-            .map_err(e)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })
-            .map_err(e)?;
         let (mut out, mut skipped) = (Vec::new(), 0);
         let mut texts = std::collections::HashSet::new();
-        for row in rows {
-            let (source, id, target, until, scenario, origin) = row.map_err(e)?;
-            let until = until.map(|u| u64::try_from(u).unwrap_or(0));
-            match (FleetSource::parse(&source), target.parse::<BanTarget>()) {
-                (Some(source), Ok(target)) if until.is_none_or(|u| u > now_unix) => {
+        self.each_row(
+            "SELECT source, id, target, until, scenario, origin FROM fleet",
+            &mut skipped,
+            |r| {
+                let source = FleetSource::parse(text(r, 0)?)?;
+                let id = text(r, 1)?.to_string();
+                let target = text(r, 2)?.parse::<BanTarget>().ok()?;
+                // A negative end is long past, as before.
+                let until = row_optional_int(r, 3)?.map(|u| u64::try_from(u).unwrap_or(0));
+                let (scenario, origin) = (text(r, 4)?, text(r, 5)?);
+                if until.is_none_or(|u| u > now_unix) {
                     out.push(FleetDecision {
                         source,
                         id,
                         target,
                         until,
-                        scenario: shared_str(&mut texts, &scenario),
-                        origin: shared_str(&mut texts, &origin),
-                    })
+                        scenario: shared_str(&mut texts, scenario),
+                        origin: shared_str(&mut texts, origin),
+                    });
                 }
-                (Some(_), Ok(_)) => {}
-                _ => skipped += 1,
-            }
-        }
+                Some(())
+            },
+        )?;
         Ok((out, skipped))
     }
 
-    /// Alerts not yet taken by LAPI, oldest first: (key, alert JSON).
-    pub fn load_alert_queue(&self) -> Result<Vec<(String, String)>, DbError> {
-        let e = |source| self.err(source);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, alert FROM alert_queue ORDER BY created")
-            .map_err(e)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(e)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(e)
+    /// Alerts not yet taken by LAPI, oldest first: (key, alert JSON), and
+    /// how many rows were skipped as unreadable.
+    pub fn load_alert_queue(&self) -> Result<(Vec<(String, String)>, usize), DbError> {
+        let (mut out, mut skipped) = (Vec::new(), 0);
+        self.each_row(
+            "SELECT key, alert FROM alert_queue ORDER BY created",
+            &mut skipped,
+            |r| {
+                out.push((text(r, 0)?.to_string(), text(r, 1)?.to_string()));
+                Some(())
+            },
+        )?;
+        Ok((out, skipped))
     }
 
     /// Writes `changes` in one transaction: all of them or none.
@@ -770,9 +761,14 @@ fn unsigned(row: &rusqlite::Row<'_>, i: usize) -> Option<u64> {
     u64::try_from(int(row, i)?).ok()
 }
 
+/// `Some(None)` for NULL; `None` for a value that is no integer.
+fn row_optional_int(row: &rusqlite::Row<'_>, i: usize) -> Option<Option<i64>> {
+    row.get::<_, Option<i64>>(i).ok()
+}
+
 /// `Some(None)` for NULL; `None` for a value that is no unsigned integer.
 fn optional_unsigned(row: &rusqlite::Row<'_>, i: usize) -> Option<Option<u64>> {
-    match row.get::<_, Option<i64>>(i).ok()? {
+    match row_optional_int(row, i)? {
         None => Some(None),
         Some(x) => Some(Some(u64::try_from(x).ok()?)),
     }
