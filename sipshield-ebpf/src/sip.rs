@@ -323,11 +323,12 @@ fn any_zero(x: u64) -> u64 {
     x.wrapping_sub(ONES) & !x & HIGHS
 }
 
-/// Finds the next line start at or after `cursor`, within the eight words
-/// from the one holding it, that is either the empty line ending the
-/// headers or a line starting with `U`/`u`, and looks at it. Other lines
-/// cost nothing but their share of a word: a cheap test of each word for
-/// the byte pairs `\nU`, `\nu`, `\n\r`, `\n\n` skips most of them unread.
+/// Finds the next line start at or after `cursor`, within the
+/// `FIND_WORDS` words from the one holding it, that is either the empty
+/// line ending the headers or a line starting with `U`/`u`, and looks at
+/// it. Other lines cost nothing but their share of a word: a cheap test of
+/// each word for a newline skips most words unread, and the search stops
+/// at the first candidate and at the end of the bytes held.
 #[inline(always)]
 fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
     let (len, cursor) = unsafe { ((*st).len as usize, (*st).cursor as usize & MASK) };
@@ -336,17 +337,22 @@ fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
         unsafe { (*st).done = 1 };
         return 1;
     }
+    // Bytes looked at in this step: up to FIND_WORDS words, not past `len`.
+    let end = (start + 8 * FIND_WORDS).min(len);
+    let mut base = start;
     let mut hit = 0u64;
     let mut hit_empty = 0u64;
-    let mut hit_base = 0usize;
-    let mut word = unsafe { *(buf.as_ptr().add(start) as *const u64) };
-    for w in 0..FIND_WORDS {
-        let base = start + 8 * w;
-        // Aligned loads: `base + 8` stays inside SCRATCH_LEN (base <= 2160).
-        let next = unsafe { *(buf.as_ptr().add(base + 8) as *const u64) };
-        // Most words hold no newline at all: one test, then the next.
+    for _ in 0..FIND_WORDS {
+        if base >= end {
+            break;
+        }
+        // Aligned loads: `base + 8` stays inside SCRATCH_LEN.
+        let word = unsafe { *(buf.as_ptr().add(base) as *const u64) };
+        // Most words hold no newline at all: one test, then the next (and
+        // nothing else live: the loop keeps to registers).
         let nl = word ^ (ONES * b'\n' as u64);
-        if hit == 0 && any_zero(nl) != 0 {
+        if any_zero(nl) != 0 {
+            let next = unsafe { *(buf.as_ptr().add(base + 8) as *const u64) };
             let after = (word >> 8) | (next << 56);
             let quick = any_zero(nl | ((after | (ONES * 0x20)) ^ (ONES * b'u' as u64)))
                 | any_zero(nl | (after ^ (ONES * b'\r' as u64)))
@@ -360,16 +366,22 @@ fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
                 if any != 0 {
                     hit = any & any.wrapping_neg();
                     hit_empty = empty;
-                    hit_base = base;
+                    break;
                 }
             }
         }
-        word = next;
+        base += 8;
     }
     if hit == 0 {
-        unsafe { (*st).cursor = (start + 8 * FIND_WORDS) as u64 };
+        if base >= len {
+            // The bytes held end inside the headers.
+            unsafe { (*st).done = 1 };
+            return 1;
+        }
+        unsafe { (*st).cursor = base as u64 };
         return 0;
     }
+    let hit_base = base;
     // An empty line ends the headers: the body is not scanned.
     if hit_empty & hit != 0 {
         unsafe {
@@ -385,15 +397,11 @@ fn find_step(st: *mut ScanState, buf: &Buf) -> i64 {
     if matches_at(buf, p, &HEADER) && colon_follows(buf, name_end) {
         unsafe { (*st).name_end = name_end as u64 };
         // The common `User-Agent: value`: the value found a word at a
-        // time, compared in the next step. Anything else (a value folded
-        // onto the next line, an empty one, a run of blanks) is walked a
-        // byte a step.
+        // time and compared at once. Anything else (a value folded onto
+        // the next line, an empty one, a run of blanks) is walked a byte
+        // a step.
         if let Some(value) = value_on_line(buf, name_end, len) {
-            unsafe {
-                (*st).value = value as u64;
-                (*st).phase = PHASE_MATCH;
-            }
-            return 0;
+            return match_value(st, buf, len, value);
         }
         unsafe {
             (*st).cursor = name_end as u64;
@@ -484,19 +492,22 @@ fn blank_step(st: *mut ScanState, buf: &Buf) -> i64 {
     0
 }
 
-/// Compares the User-Agent value found by the step before with every
-/// configured prefix, then goes on to the next header. A prefix's first
-/// word is compared first, the rest only when it starts alike: most values
-/// start like no prefix at all.
+/// Compares the User-Agent value the blank walk found with every
+/// configured prefix.
 #[inline(always)]
 fn match_step(st: *mut ScanState, buf: &Buf) -> i64 {
-    let (len, value, count) = unsafe {
-        (
-            (*st).len as usize,
-            (*st).value as usize & MASK,
-            (*st).prefixes as u32,
-        )
-    };
+    let (len, value) = unsafe { ((*st).len as usize, (*st).value as usize) };
+    match_value(st, buf, len, value)
+}
+
+/// Compares the User-Agent value at `value` with every configured prefix
+/// (done when one matches), else goes on to the next header. A prefix's
+/// first word is compared first, the rest only when it starts alike: most
+/// values start like no prefix at all.
+#[inline(always)]
+fn match_value(st: *mut ScanState, buf: &Buf, len: usize, value: usize) -> i64 {
+    let value = value & MASK;
+    let count = unsafe { (*st).prefixes as u32 };
     let first = word_at(buf, value);
     for i in 0..MAX_UA_PREFIXES {
         if i >= count {
