@@ -348,3 +348,43 @@ fn an_allowlisted_source_inside_a_banned_range_always_passes() {
     );
     assert!(!lab.arrives(&inside, &rx));
 }
+
+/// The program skips the ban table where the ban filter's bit is clear. A
+/// filter pin gone (removed by hand, say) must not be made afresh, empty,
+/// in front of the pinned bans: the maps are migrated instead, which marks
+/// every ban again.
+#[test]
+fn a_ban_filter_removed_from_the_pins_is_never_made_afresh_in_front_of_the_bans() {
+    let lab = VethLab::new("10.201.12");
+    let bad = lab.add_sender(66);
+    let root = PinRoot::new("filter");
+    let rx = lab.receiver();
+    let sizes = MapSizes::default();
+    let mut first = attach(&lab, &root, sizes);
+    first
+        .maps
+        .bans
+        .insert(bad.parse().unwrap(), operator_ban())
+        .unwrap();
+    // An upgrade next: the program is replaced, on whatever filter it finds.
+    first
+        .maps
+        .meta
+        .write(Meta {
+            layout: LAYOUT_VERSION,
+            _pad: 0,
+            build_id: 1,
+        })
+        .unwrap();
+    drop(first);
+    assert!(!lab.arrives(&bad, &rx), "banned");
+    std::fs::remove_file(pins::maps_dir(&root.0).join(sipshield_common::maps::BAN_FILTER)).unwrap();
+    let second = attach(&lab, &root, sizes);
+    let how = second.how.clone();
+    drop(second);
+    assert!(
+        !lab.arrives(&bad, &rx),
+        "still banned: every ban marked again ({how})"
+    );
+    assert!(how.contains("migrated"), "{how}");
+}

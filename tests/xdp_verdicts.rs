@@ -1411,3 +1411,46 @@ fn a_batch_split_across_writers_refuses_exactly_what_did_not_fit() {
         assert_ne!(held, refused.contains(a), "{a}: held {held}");
     }
 }
+
+/// The program skips the exact ban table when an address's filter bit is
+/// clear, so every way userspace writes a ban marks it first: one by one,
+/// and in a batch large enough to be split across writers. The filter
+/// rules out what is not banned.
+#[test]
+fn every_ban_written_is_marked_in_the_ban_filter_first() {
+    let mut h = Harness::with_sizes(sipshield::bpf::MapSizes {
+        max_bans: 1 << 17,
+        ..Harness::small_sizes()
+    });
+    ban(&mut h, "198.51.100.1", 0);
+    ban(&mut h, "2001:db8::1", 0);
+    let entry = log_ban_entry(0);
+    let items: Vec<(IpAddr, BanEntry)> = (0..40_000u32)
+        .map(|i| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)))
+        .chain((0..40_000u32).map(|i| {
+            IpAddr::V6(std::net::Ipv6Addr::from(
+                (0x2001_0db8_0001u128 << 80) + u128::from(i),
+            ))
+        }))
+        .map(|a| (a, entry))
+        .collect();
+    assert!(h.maps.bans.insert_many(&items).is_empty());
+    let marked = |h: &Harness, a: IpAddr| {
+        let filter = h.maps.bans.filter().expect("the ban table has its filter");
+        filter.is_marked(a)
+    };
+    let sample: Vec<IpAddr> = items
+        .iter()
+        .step_by(997)
+        .map(|(a, _)| *a)
+        .chain([ip("198.51.100.1"), ip("2001:db8::1")])
+        .collect();
+    for a in sample {
+        assert!(marked(&h, a), "{a} not marked");
+        assert_eq!(h.run(&register(&a.to_string())), XDP_DROP, "{a}");
+    }
+    let fill = h.maps.bans.filter().map(|f| f.fill()).unwrap_or(0.0);
+    assert!(fill > 0.0 && fill < 0.02, "{fill}");
+    assert!(!marked(&h, ip("198.51.100.2")));
+    assert_eq!(h.run(&register("198.51.100.2")), XDP_PASS);
+}

@@ -4,12 +4,15 @@
 use aya_ebpf::maps::lpm_trie::Key;
 use sipshield_common::{
     event::{FAMILY_V4, FAMILY_V6},
-    maps::{AllowEntry, BanEntry, KnownEntry, RangeEntry, SourceStats},
+    maps::{
+        ban_filter_slot_v4, ban_filter_slot_v6, AllowEntry, BanEntry, KnownEntry, RangeEntry,
+        SourceStats,
+    },
 };
 
 use crate::maps::{
-    ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, KBANS_V4, KBANS_V6, KNOWN_V4, KNOWN_V6, RANGES_V4,
-    RANGES_V6, SEEN_SLOTS, SEEN_V4, SEEN_V6, SOURCES_V4, SOURCES_V6,
+    ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, BAN_FILTER, KBANS_V4, KBANS_V6, KNOWN_V4, KNOWN_V6,
+    RANGES_V4, RANGES_V6, SEEN_SLOTS, SEEN_V4, SEEN_V6, SOURCES_V4, SOURCES_V6,
 };
 
 /// Slot of `words` in the first-sight filter: a keyed multiply-xor hash.
@@ -25,7 +28,8 @@ fn seen_index(words: &[u32], seed: u64) -> u32 {
 pub trait Family {
     type Addr: Copy;
     const FAMILY: u8;
-    /// Log and operator bans.
+    /// Log and operator bans: looked up only when the ban filter's bit of
+    /// `a` is set (a clear bit: not in the table).
     fn ban(a: &Self::Addr) -> Option<*const BanEntry>;
     /// The allowlist entry covering `a` (mutable: a capped entry keeps its
     /// bucket state in the value).
@@ -47,14 +51,27 @@ pub trait Family {
 pub struct V4;
 pub struct V6;
 
+/// True unless the ban filter rules `slot`'s address out of the exact ban
+/// table (a missing word, which cannot happen, also says "look").
+#[inline(always)]
+fn maybe_banned((word, mask): (u32, u64)) -> bool {
+    match BAN_FILTER.get(word) {
+        Some(bits) => *bits & mask != 0,
+        None => true,
+    }
+}
+
 macro_rules! family {
-    ($ty:ident, $n:literal, $fam:expr, $allow:ident, $bans:ident, $ranges:ident, $kbans:ident, $known:ident, $sources:ident, $seen:ident) => {
+    ($ty:ident, $n:literal, $fam:expr, $slot:ident, $allow:ident, $bans:ident, $ranges:ident, $kbans:ident, $known:ident, $sources:ident, $seen:ident) => {
         impl Family for $ty {
             type Addr = [u8; $n];
             const FAMILY: u8 = $fam;
 
             #[inline(always)]
             fn ban(a: &[u8; $n]) -> Option<*const BanEntry> {
+                if !maybe_banned($slot(a)) {
+                    return None;
+                }
                 $bans.get_ptr(a)
             }
             #[inline(always)]
@@ -126,5 +143,29 @@ macro_rules! family {
     };
 }
 
-family!(V4, 4, FAMILY_V4, ALLOW_V4, BANS_V4, RANGES_V4, KBANS_V4, KNOWN_V4, SOURCES_V4, SEEN_V4);
-family!(V6, 16, FAMILY_V6, ALLOW_V6, BANS_V6, RANGES_V6, KBANS_V6, KNOWN_V6, SOURCES_V6, SEEN_V6);
+family!(
+    V4,
+    4,
+    FAMILY_V4,
+    ban_filter_slot_v4,
+    ALLOW_V4,
+    BANS_V4,
+    RANGES_V4,
+    KBANS_V4,
+    KNOWN_V4,
+    SOURCES_V4,
+    SEEN_V4
+);
+family!(
+    V6,
+    16,
+    FAMILY_V6,
+    ban_filter_slot_v6,
+    ALLOW_V6,
+    BANS_V6,
+    RANGES_V6,
+    KBANS_V6,
+    KNOWN_V6,
+    SOURCES_V6,
+    SEEN_V6
+);

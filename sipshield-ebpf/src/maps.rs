@@ -2,7 +2,7 @@
 //! the real ones at load time from its configuration.
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
+    bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
@@ -10,9 +10,9 @@ use sipshield_common::{
     config::{UaPrefix, XdpConfig, MAX_UA_PREFIXES, SCRATCH_LEN},
     counters::{COUNTERS_LEN, IFINDEX_LIMIT, VERDICTS_ENTRIES},
     maps::{
-        AllowEntry, BanEntry, KnownEntry, Meta, RangeEntry, SourceStats, DEFAULT_MAX_ALLOW,
-        DEFAULT_MAX_BANS, DEFAULT_MAX_KERNEL_BANS, DEFAULT_MAX_KNOWN, DEFAULT_MAX_RANGES,
-        DEFAULT_MAX_SOURCES, EVENTS_BYTES,
+        AllowEntry, BanEntry, KnownEntry, Meta, RangeEntry, SourceStats, BAN_FILTER_WORDS,
+        DEFAULT_MAX_ALLOW, DEFAULT_MAX_BANS, DEFAULT_MAX_KERNEL_BANS, DEFAULT_MAX_KNOWN,
+        DEFAULT_MAX_RANGES, DEFAULT_MAX_SOURCES, EVENTS_BYTES,
     },
 };
 
@@ -40,6 +40,12 @@ pub static BANS_V4: HashMap<[u8; 4], BanEntry> =
 #[map]
 pub static BANS_V6: HashMap<[u8; 16], BanEntry> =
     HashMap::with_max_entries(DEFAULT_MAX_BANS, USERSPACE_WRITTEN);
+
+// In front of BANS_V4/V6: a clear bit means not banned there (see
+// `sipshield_common::maps::BAN_FILTER_BITS_LOG2`). Mappable: userspace sets
+// bits with atomic ORs, no read-modify-write through syscalls to race.
+#[map]
+pub static BAN_FILTER: Array<u64> = Array::with_max_entries(BAN_FILTER_WORDS, BPF_F_MMAPABLE);
 
 // The kernel's own share (rate guard, scanner): LRU, so a flood of forged
 // offenders forgets its oldest kernel bans instead of filling anything.

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use aya::maps::{HashMap, IterableMap, MapData, MapError};
 use sipshield_common::maps::{BanEntry, KnownEntry};
 
-use super::{addr, map_err, BpfError};
+use super::{addr, ban_filter::BanFilter, map_err, BpfError};
 
 /// A value that stops applying at some monotonic time.
 pub trait Expiring: aya::Pod + Sync {
@@ -32,6 +32,8 @@ pub struct AddrTable<V: Expiring> {
     v4: HashMap<MapData, [u8; 4], V>,
     v6: HashMap<MapData, [u8; 16], V>,
     names: (&'static str, &'static str),
+    /// The exact ban tables' filter: marked before every write.
+    filter: Option<BanFilter>,
 }
 
 /// The exact ban tables.
@@ -43,13 +45,31 @@ impl<V: Expiring> AddrTable<V> {
         v6: HashMap<MapData, [u8; 16], V>,
         names: (&'static str, &'static str),
     ) -> Self {
-        AddrTable { v4, v6, names }
+        AddrTable {
+            v4,
+            v6,
+            names,
+            filter: None,
+        }
+    }
+
+    /// The table with the filter the program looks at before it.
+    pub(crate) fn with_filter(mut self, filter: BanFilter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    pub fn filter(&self) -> Option<&BanFilter> {
+        self.filter.as_ref()
     }
 
     /// Adds or replaces the entry of `ip`. Fails (never evicts) when a
     /// plain hash is full.
     pub fn insert(&mut self, ip: IpAddr, entry: V) -> Result<(), BpfError> {
         let (v4_name, v6_name) = self.names;
+        if let Some(f) = &self.filter {
+            f.mark(ip);
+        }
         match addr::canonical(ip) {
             IpAddr::V4(a) => self
                 .v4
@@ -68,6 +88,11 @@ impl<V: Expiring> AddrTable<V> {
         let (v4_name, v6_name) = self.names;
         let mut v4 = Family::<4, V>::default();
         let mut v6 = Family::<16, V>::default();
+        if let Some(f) = &self.filter {
+            for (ip, _) in items {
+                f.mark(*ip);
+            }
+        }
         for (ip, value) in items {
             match addr::canonical(*ip) {
                 IpAddr::V4(a) => v4.push(addr::v4_key(a), *ip, *value),

@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod allowlist;
+pub mod ban_filter;
 pub mod ban_table;
 mod batch;
 pub mod clock;

@@ -156,6 +156,9 @@ fn incompatibility(dir: &Path, sizes: MapSizes) -> Option<String> {
         (names::KNOWN_V6, sizes.max_known),
         (names::SOURCES_V4, sizes.max_sources),
         (names::SOURCES_V6, sizes.max_sources),
+        // A filter gone (removed by hand) would be made afresh, empty, in
+        // front of every ban: migrate instead, which marks them all.
+        (names::BAN_FILTER, names::BAN_FILTER_WORDS),
     ];
     for (name, want) in wanted {
         match MapInfo::from_pin(dir.join(name)) {

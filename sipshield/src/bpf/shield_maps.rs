@@ -9,8 +9,9 @@ use aya::{
 use sipshield_common::maps as names;
 
 use super::{
-    ban_table::AddrTable, iface_stats::IfaceSlots, known::KnownSources, map_err, meta::MetaMap,
-    Allowlist, BanRanges, BanTable, BpfError, ConfigMap, EventStream, SourceCounters, Stats,
+    ban_filter::BanFilter, ban_table::AddrTable, iface_stats::IfaceSlots, known::KnownSources,
+    map_err, meta::MetaMap, Allowlist, BanRanges, BanTable, BpfError, ConfigMap, EventStream,
+    SourceCounters, Stats,
 };
 
 /// Every map the program uses. Built from a loaded program or from the pins
@@ -34,7 +35,8 @@ pub struct ShieldMaps {
 }
 
 /// Names of the maps `ShieldMaps` holds (and pins).
-pub const MAP_NAMES: [&str; 19] = [
+pub const MAP_NAMES: [&str; 20] = [
+    names::BAN_FILTER,
     names::ALLOW_V4,
     names::ALLOW_V6,
     names::BANS_V4,
@@ -79,7 +81,7 @@ impl ShieldMaps {
             ranges,
             allow,
             known,
-        } = EntryTables::build(&mut get)?;
+        } = EntryTables::build(&mut get, true)?;
         macro_rules! typed {
             ($name:expr) => {
                 get($name)?.try_into().map_err(map_err($name))?
@@ -124,28 +126,39 @@ pub struct EntryTables {
 }
 
 impl EntryTables {
-    /// Opens them from the pins under `dir`.
+    /// Opens them from the pins under `dir`, to be read (pins of an older
+    /// layout may have no ban filter: writing their ban table is not safe).
     pub fn from_pins(dir: &Path) -> Result<EntryTables, BpfError> {
-        Self::build(&mut |name| {
-            let data = MapData::from_pin(dir.join(name)).map_err(map_err(name))?;
-            Map::from_map_data(data).map_err(map_err(name))
-        })
+        Self::build(
+            &mut |name| {
+                let data = MapData::from_pin(dir.join(name)).map_err(map_err(name))?;
+                Map::from_map_data(data).map_err(map_err(name))
+            },
+            false,
+        )
     }
 
+    /// `with_filter`: the ban filter must be there (every table that is
+    /// written has one, or the program would skip bans it holds).
     fn build(
         get: &mut impl FnMut(&'static str) -> Result<Map, BpfError>,
+        with_filter: bool,
     ) -> Result<EntryTables, BpfError> {
         macro_rules! typed {
             ($name:expr) => {
                 get($name)?.try_into().map_err(map_err($name))?
             };
         }
+        let mut bans = BanTable::new(
+            typed!(names::BANS_V4),
+            typed!(names::BANS_V6),
+            (names::BANS_V4, names::BANS_V6),
+        );
+        if with_filter {
+            bans = bans.with_filter(BanFilter::new(get(names::BAN_FILTER)?)?);
+        }
         Ok(EntryTables {
-            bans: BanTable::new(
-                typed!(names::BANS_V4),
-                typed!(names::BANS_V6),
-                (names::BANS_V4, names::BANS_V6),
-            ),
+            bans,
             kernel_bans: BanTable::new(
                 typed!(names::KBANS_V4),
                 typed!(names::KBANS_V6),
