@@ -1454,3 +1454,41 @@ fn every_ban_written_is_marked_in_the_ban_filter_first() {
     assert!(!marked(&h, ip("198.51.100.2")));
     assert_eq!(h.run(&register("198.51.100.2")), XDP_PASS);
 }
+
+/// Tables are read in batches: every entry comes back once, across many
+/// system calls, from the plain hash and from the kernel's LRU alike.
+#[test]
+fn a_table_read_in_batches_returns_every_entry_once() {
+    let mut h = Harness::with_sizes(sipshield::bpf::MapSizes {
+        max_bans: 1 << 15,
+        max_kernel_bans: 1 << 15,
+        ..Harness::small_sizes()
+    });
+    let entry = log_ban_entry(0);
+    let items: Vec<(IpAddr, BanEntry)> = (0..10_000u32)
+        .map(|i| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)))
+        .chain((0..3_000u32).map(|i| {
+            IpAddr::V6(std::net::Ipv6Addr::from(
+                (0x2001_0db8u128 << 96) + u128::from(i),
+            ))
+        }))
+        .enumerate()
+        .map(|(i, a)| {
+            (
+                a,
+                BanEntry {
+                    created_ns: i as u64,
+                    ..entry
+                },
+            )
+        })
+        .collect();
+    assert!(h.maps.bans.insert_many(&items).is_empty());
+    assert!(h.maps.kernel_bans.insert_many(&items[..5000]).is_empty());
+    let mut got = h.maps.bans.entries().unwrap();
+    got.sort_by_key(|(_, e)| e.created_ns);
+    assert_eq!(got, items);
+    let mut kernel = h.maps.kernel_bans.entries().unwrap();
+    kernel.sort_by_key(|(_, e)| e.created_ns);
+    assert_eq!(kernel, items[..5000]);
+}

@@ -11,7 +11,7 @@ use sipshield_common::maps::{BanEntry, KnownEntry};
 use super::{addr, ban_filter::BanFilter, map_err, BpfError};
 
 /// A value that stops applying at some monotonic time.
-pub trait Expiring: aya::Pod + Sync {
+pub trait Expiring: aya::Pod + Sync + Default {
     fn is_active(&self, now_ns: u64) -> bool;
 }
 
@@ -145,7 +145,28 @@ impl<V: Expiring> AddrTable<V> {
     }
 
     /// Every entry, expired ones included (the kernel ignores those).
+    /// Read in batches (a million bans took two million system calls and
+    /// about two seconds key by key); key by key where batches are not to
+    /// be had.
     pub fn entries(&self) -> Result<Vec<(IpAddr, V)>, BpfError> {
+        let v4 = super::batch::lookup_all::<[u8; 4], V>(self.v4.map());
+        let v6 = super::batch::lookup_all::<[u8; 16], V>(self.v6.map());
+        if let (Ok(v4), Ok(v6)) = (v4, v6) {
+            let mut out = Vec::with_capacity(v4.len() + v6.len());
+            out.extend(
+                v4.into_iter()
+                    .map(|(k, v)| (IpAddr::V4(Ipv4Addr::from(k)), v)),
+            );
+            out.extend(
+                v6.into_iter()
+                    .map(|(k, v)| (IpAddr::V6(Ipv6Addr::from(k)), v)),
+            );
+            return Ok(out);
+        }
+        self.entries_one_by_one()
+    }
+
+    fn entries_one_by_one(&self) -> Result<Vec<(IpAddr, V)>, BpfError> {
         let (v4_name, v6_name) = self.names;
         let mut out = Vec::new();
         for item in self.v4.iter() {
