@@ -153,6 +153,17 @@ pub fn render(r: &Value) -> String {
         },
         thousands(n(&b["kernel_made"])),
     );
+    if let Some(fill) = b["filter_fill"].as_f64() {
+        out += &format!(
+            "  ban filter: {:.1}% of its bits set{}\n",
+            fill * 100.0,
+            if fill > 0.5 {
+                " (bits are never cleared while the pins live: a restart after a reboot, or a change of xdp.max_bans, starts it afresh)"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(by) = b["fleet_by_source"].as_object().filter(|m| !m.is_empty()) {
         let parts: Vec<String> = by
             .iter()

@@ -163,6 +163,10 @@ pub fn report(shield: &Shield, daemon: Option<&DaemonInfo>, top: usize) -> Resul
             "expired_pending_prune": census.expired,
             "not_enforced": daemon.map(|d| d.not_enforced),
             "shares": shield.shares.to_json(),
+            // Share of the ban filter's bits set: of sources not banned,
+            // the share that still pays for a ban-table lookup (bits are
+            // never cleared while the pins live).
+            "filter_fill": shield.maps.bans.filter().map(|f| (f.fill() * 1e4).round() / 1e4),
         },
         "known_good": census.known,
         "known_good_sources": daemon
