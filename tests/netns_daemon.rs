@@ -112,7 +112,7 @@ fn log_failures_ban_allowlist_holds_bans_survive_crash_and_rotation() {
     assert_eq!(down["bans"]["exact_v4"], 1);
     // One ban: one bit of the filter's 2^23 (from the pins, daemon down).
     let fill = down["bans"]["filter_fill"].as_f64().unwrap_or(-1.0);
-    assert!(fill >= 0.0 && fill < 0.001, "{down:#}");
+    assert!((0.0..0.001).contains(&fill), "{down:#}");
 
     // Restart: adopts the running program, keeps the ban, no duplicate.
     let daemon = Daemon::start(&lab.guarded, &paths, &args);

@@ -113,16 +113,7 @@ fn update_fd<K: aya::Pod, V: aya::Pod>(
         };
         // SAFETY: `attr` points at `count` keys and values that live for
         // the call; the kernel reads them and writes back only `count`.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_UPDATE_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>() as u32,
-            )
-        };
-        if rc < 0 {
-            let err = std::io::Error::last_os_error();
+        if let Err(err) = unsafe { batch_call(BPF_MAP_UPDATE_BATCH, &mut attr) } {
             return (done + attr.count as usize, Some(err));
         }
         done = end;
@@ -144,9 +135,9 @@ pub fn lookup_all<K: aya::Pod + Default, V: aya::Pod + Default>(
     let mut cursor_in = [0u64; 8];
     let mut cursor_out = [0u64; 8];
     let mut first = true;
+    let mut keys = vec![K::default(); room];
+    let mut values = vec![V::default(); room];
     loop {
-        let mut keys = vec![K::default(); room];
-        let mut values = vec![V::default(); room];
         let mut attr = BatchAttr {
             in_batch: if first { 0 } else { cursor_in.as_ptr() as u64 },
             out_batch: cursor_out.as_mut_ptr() as u64,
@@ -158,26 +149,25 @@ pub fn lookup_all<K: aya::Pod + Default, V: aya::Pod + Default>(
         };
         // SAFETY: `keys` and `values` hold `count` elements each and the
         // cursors are 64 bytes: the kernel writes at most that much.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>() as u32,
-            )
-        };
-        let error = (rc < 0).then(std::io::Error::last_os_error);
+        let error = unsafe { batch_call(BPF_MAP_LOOKUP_BATCH, &mut attr) }.err();
         let got = (attr.count as usize).min(room);
         match error.as_ref().and_then(std::io::Error::raw_os_error) {
             // One bucket holds more than there is room for: more room.
             Some(libc::ENOSPC) if got == 0 => {
                 room *= 2;
+                keys.resize(room, K::default());
+                values.resize(room, V::default());
                 continue;
             }
             None | Some(libc::ENOENT) => {}
             _ => return Err(error.unwrap_or_else(|| std::io::Error::other("batch lookup"))),
         }
-        out.extend(keys.into_iter().zip(values).take(got));
+        out.extend(
+            keys[..got]
+                .iter()
+                .copied()
+                .zip(values[..got].iter().copied()),
+        );
         // ENOENT: that was the last of them.
         if error.is_some() {
             return Ok(out);
@@ -185,4 +175,24 @@ pub fn lookup_all<K: aya::Pod + Default, V: aya::Pod + Default>(
         cursor_in = cursor_out;
         first = false;
     }
+}
+
+/// One batch command on `attr`.
+///
+/// # Safety
+/// `attr`'s buffers must hold `count` keys and values (and the cursors
+/// the command uses) for the call.
+unsafe fn batch_call(cmd: libc::c_long, attr: &mut BatchAttr) -> std::io::Result<()> {
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut BatchAttr,
+            std::mem::size_of::<BatchAttr>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
