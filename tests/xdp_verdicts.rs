@@ -170,6 +170,41 @@ fn ban_ranges_drop_inside_and_pass_outside() {
     assert_eq!(h.verdicts(Action::Drop, Reason::BannedRange), 2);
 }
 
+// A range userspace flagged as holding no allowlisted prefix drops on the
+// fast path (untagged IPv4) and on the full parse (a VLAN tag) alike; once
+// expired (a second ago: the program reads the coarse clock) it drops
+// nothing on either.
+#[test]
+fn flagged_ranges_drop_on_both_paths_until_they_expire() {
+    let mut h = Harness::new();
+    let flagged = |expires_ns| RangeEntry {
+        expires_ns,
+        own_expires_ns: expires_ns,
+        no_allow_inside: 1,
+        ..RangeEntry::default()
+    };
+    h.maps
+        .ranges
+        .insert("203.0.113.0/24".parse().unwrap(), flagged(0))
+        .unwrap();
+    h.maps
+        .ranges
+        .insert(
+            "198.18.0.0/24".parse().unwrap(),
+            flagged(monotonic_ns() - 1_000_000_000),
+        )
+        .unwrap();
+    let untagged = Frame::udp("203.0.113.7", SIP, b"x");
+    let tagged = Frame::udp("203.0.113.7", SIP, b"x").vlan(ETH_P_8021Q, 7);
+    assert_eq!(h.run(&untagged.build()), XDP_DROP);
+    assert_eq!(h.run(&tagged.build()), XDP_DROP);
+    assert_eq!(h.verdicts(Action::Drop, Reason::BannedRange), 2);
+    let expired = Frame::udp("198.18.0.7", 53, b"x");
+    let expired_tagged = Frame::udp("198.18.0.7", 53, b"x").vlan(ETH_P_8021Q, 7);
+    assert_eq!(h.run(&expired.build()), XDP_PASS);
+    assert_eq!(h.run(&expired_tagged.build()), XDP_PASS);
+}
+
 fn kernel_ban(h: &mut Harness, addr: &str) {
     let entry = BanEntry {
         expires_ns: 0,

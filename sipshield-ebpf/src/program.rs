@@ -30,21 +30,45 @@ pub fn sipshield(ctx: XdpContext) -> u32 {
     // after one lookup, before the config is read or the frame parsed (the
     // same verdict the full path gives: the source address is all a ban
     // needs). Little is live here, so little is spilled.
-    let fast = packet::untagged_ipv4_source(&ctx);
-    if let Some(src) = fast {
+    let mut early = Early::NotChecked;
+    if let Some(src) = packet::untagged_ipv4_source(&ctx) {
+        let mut now = 0;
         if let Some(ban) = V4::ban(&src) {
-            if active(unsafe { (*ban).expires_ns }, &mut 0) {
+            if active(unsafe { (*ban).expires_ns }, &mut now) {
                 return verdict::finish(&ctx, drop(configured_mode(), Reason::BannedExact));
+            }
+        }
+        // A range with no allowlisted prefix inside drops here too: the
+        // usual banned range costs no parse either.
+        early = Early::Clear;
+        if let Some(range) = V4::range(&src) {
+            if active(unsafe { (*range).expires_ns }, &mut now) {
+                if unsafe { (*range).no_allow_inside } != 0 {
+                    return verdict::finish(&ctx, drop(configured_mode(), Reason::BannedRange));
+                }
+                early = Early::RangeBanned;
             }
         }
     }
     // The config map always has entry 0 (zeroed until userspace writes it:
     // enforce mode, no SIP ports, bans and allowlist only).
     match CONFIG.get(0) {
-        // Looked up already for this source (untagged IPv4: the same address).
-        Some(cfg) => verdict::finish(&ctx, judge_frame(&ctx, cfg, fast.is_some())),
+        Some(cfg) => verdict::finish(&ctx, judge_frame(&ctx, cfg, early)),
         None => XDP_PASS,
     }
+}
+
+/// What the fast path found for an untagged IPv4 source (the same address
+/// the full parse reads), so the ban tables are not looked up twice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Early {
+    /// Not looked up (not untagged IPv4).
+    NotChecked,
+    /// No active exact ban, no active range.
+    Clear,
+    /// No active exact ban; an active range with an allowlisted prefix
+    /// inside (the allowlist decides).
+    RangeBanned,
 }
 
 /// The configured mode (enforce when the config cannot be read).
@@ -56,18 +80,18 @@ fn configured_mode() -> Mode {
 }
 
 #[inline(always)]
-fn judge_frame(ctx: &XdpContext, cfg: &XdpConfig, bans_checked: bool) -> Verdict {
+fn judge_frame(ctx: &XdpContext, cfg: &XdpConfig, early: Early) -> Verdict {
     let mode = Mode::from_u32(cfg.mode);
     let Some((proto, off)) = packet::parse_l2(ctx) else {
         return pass(Reason::NotIp);
     };
     match proto {
         ETH_P_IPV4 => match packet::parse_ipv4(ctx, off) {
-            Some(l3) => judge_ip::<V4>(ctx, cfg, mode, l3, bans_checked),
+            Some(l3) => judge_ip::<V4>(ctx, cfg, mode, l3, early),
             None => drop(mode, Reason::Malformed),
         },
         ETH_P_IPV6 => match packet::parse_ipv6(ctx, off) {
-            Some(l3) => judge_ip::<V6>(ctx, cfg, mode, l3, false),
+            Some(l3) => judge_ip::<V6>(ctx, cfg, mode, l3, Early::NotChecked),
             None => drop(mode, Reason::Malformed),
         },
         _ => pass(Reason::NotIp),
@@ -93,29 +117,29 @@ fn judge_ip<F: Family>(
     cfg: &XdpConfig,
     mode: Mode,
     l3: L3<F::Addr>,
-    bans_checked: bool,
+    early: Early,
 ) -> Verdict {
     let src = l3.src;
     // Read lazily: most packets never need the time.
     let mut now = 0u64;
-    // Log and operator bans first: userspace never puts an allowlisted
-    // address there, so a banned source costs one lookup.
-    if !bans_checked {
+    let mut range_banned = early == Early::RangeBanned;
+    if early == Early::NotChecked {
+        // Log and operator bans first: userspace never puts an allowlisted
+        // address there, so a banned source costs one lookup.
         if let Some(ban) = F::ban(&src) {
             if active(unsafe { (*ban).expires_ns }, &mut now) {
                 return drop(mode, Reason::BannedExact);
             }
         }
-    }
-    // Ranges before the allowlist: a range no allowlisted prefix overlaps
-    // drops at once; one that overlaps defers to the allowlist.
-    let mut range_banned = false;
-    if let Some(range) = F::range(&src) {
-        if active(unsafe { (*range).expires_ns }, &mut now) {
-            if unsafe { (*range).no_allow_inside } != 0 {
-                return drop(mode, Reason::BannedRange);
+        // Ranges before the allowlist: a range no allowlisted prefix
+        // overlaps drops at once; one that overlaps defers to the allowlist.
+        if let Some(range) = F::range(&src) {
+            if active(unsafe { (*range).expires_ns }, &mut now) {
+                if unsafe { (*range).no_allow_inside } != 0 {
+                    return drop(mode, Reason::BannedRange);
+                }
+                range_banned = true;
             }
-            range_banned = true;
         }
     }
     if let Some(allow) = F::allow(&src) {
