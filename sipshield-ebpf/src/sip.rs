@@ -548,12 +548,12 @@ fn match_value(st: *mut ScanState, buf: &Buf, len: usize, value: usize) -> i64 {
 /// site and one small body: the verifier checks it once.
 #[inline(never)]
 extern "C" fn ua_step(_index: u64, _ctx: *mut c_void) -> i64 {
-    let Some(st) = scan_state() else {
+    // One lookup of the scratch entry per step: both come from it.
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
         return 1;
     };
-    let Some(buf) = scratch_payload() else {
-        return 1;
-    };
+    let st = unsafe { core::ptr::addr_of_mut!((*scratch).scan) };
+    let buf = unsafe { &(*scratch).payload };
     match unsafe { (*st).phase } {
         PHASE_FIND => find_step(st, buf),
         PHASE_BLANK => blank_step(st, buf),
