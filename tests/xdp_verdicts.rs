@@ -1438,8 +1438,18 @@ fn a_batch_split_across_writers_refuses_exactly_what_did_not_fit() {
         .map(|i| (IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)), entry))
         .collect();
     let refused = h.maps.bans.insert_many(&items);
-    assert_eq!(refused.len(), ROOM as usize);
-    assert_eq!(h.maps.bans.len(), (ROOM as usize, 0));
+    // A table this large counts its entries per CPU (the kernel's
+    // percpu_counter, batches of 32) and checks the count apart from
+    // adding to it: writers on several CPUs at once may fill it a few
+    // entries past its size (seen: one in about ten runs). What must hold
+    // exactly is that every entry is either held or refused.
+    let slack = 32 * std::thread::available_parallelism().map_or(8, |n| n.get());
+    let held = h.maps.bans.len().0;
+    assert!(
+        held.abs_diff(ROOM as usize) <= slack,
+        "{held} held of room for {ROOM}"
+    );
+    assert_eq!(held + refused.len(), items.len());
     let refused: std::collections::HashSet<IpAddr> = refused.iter().map(|(a, _)| *a).collect();
     for (a, _) in &items {
         let held = h.maps.bans.get(*a).unwrap().is_some();
