@@ -548,12 +548,12 @@ fn match_value(st: *mut ScanState, buf: &Buf, len: usize, value: usize) -> i64 {
 /// site and one small body: the verifier checks it once.
 #[inline(never)]
 extern "C" fn ua_step(_index: u64, _ctx: *mut c_void) -> i64 {
-    // One lookup of the scratch entry per step: both come from it.
-    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+    let Some(st) = scan_state() else {
         return 1;
     };
-    let st = unsafe { core::ptr::addr_of_mut!((*scratch).scan) };
-    let buf = unsafe { &(*scratch).payload };
+    let Some(buf) = scratch_payload() else {
+        return 1;
+    };
     match unsafe { (*st).phase } {
         PHASE_FIND => find_step(st, buf),
         PHASE_BLANK => blank_step(st, buf),
