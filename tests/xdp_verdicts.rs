@@ -171,7 +171,8 @@ fn ban_ranges_drop_inside_and_pass_outside() {
 }
 
 // A range userspace flagged as holding no allowlisted prefix drops on the
-// fast path (untagged IPv4) and on the full parse (a VLAN tag) alike; once
+// fast path (untagged IPv4 and IPv6) and on the full parse (a VLAN tag)
+// alike; once
 // expired (a second ago: the program reads the coarse clock) it drops
 // nothing on either.
 #[test]
@@ -194,11 +195,17 @@ fn flagged_ranges_drop_on_both_paths_until_they_expire() {
             flagged(monotonic_ns() - 1_000_000_000),
         )
         .unwrap();
-    let untagged = Frame::udp("203.0.113.7", SIP, b"x");
-    let tagged = Frame::udp("203.0.113.7", SIP, b"x").vlan(ETH_P_8021Q, 7);
-    assert_eq!(h.run(&untagged.build()), XDP_DROP);
-    assert_eq!(h.run(&tagged.build()), XDP_DROP);
-    assert_eq!(h.verdicts(Action::Drop, Reason::BannedRange), 2);
+    h.maps
+        .ranges
+        .insert("2001:db8:bad::/48".parse().unwrap(), flagged(0))
+        .unwrap();
+    for src in ["203.0.113.7", "2001:db8:bad::7"] {
+        let untagged = Frame::udp(src, SIP, b"x");
+        let tagged = Frame::udp(src, SIP, b"x").vlan(ETH_P_8021Q, 7);
+        assert_eq!(h.run(&untagged.build()), XDP_DROP, "{src}");
+        assert_eq!(h.run(&tagged.build()), XDP_DROP, "{src} tagged");
+    }
+    assert_eq!(h.verdicts(Action::Drop, Reason::BannedRange), 4);
     let expired = Frame::udp("198.18.0.7", 53, b"x");
     let expired_tagged = Frame::udp("198.18.0.7", 53, b"x").vlan(ETH_P_8021Q, 7);
     assert_eq!(h.run(&expired.build()), XDP_PASS);

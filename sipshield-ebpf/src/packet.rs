@@ -111,16 +111,29 @@ pub fn parse_l2(ctx: &XdpContext) -> Option<(u16, usize)> {
     Some((proto, off))
 }
 
-/// The IPv4 source of an untagged frame, when the frame is long enough to
-/// hold it; `None` for anything else (VLAN tags, IPv6, short frames).
+/// The source address of an untagged IPv4 or IPv6 frame.
+pub enum Untagged {
+    V4([u8; 4]),
+    V6([u8; 16]),
+}
+
+/// The source of an untagged IP frame, when the frame is long enough to
+/// hold the fixed header; `None` for anything else (VLAN tags, other
+/// ethertypes, short frames).
 #[inline(always)]
-pub fn untagged_ipv4_source(ctx: &XdpContext) -> Option<[u8; 4]> {
+pub fn untagged_source(ctx: &XdpContext) -> Option<Untagged> {
     let eth: *const EthHdr = ptr_at(ctx, 0)?;
-    if be16(unsafe { (*eth).proto }) != ETH_P_IPV4 {
-        return None;
+    match be16(unsafe { (*eth).proto }) {
+        ETH_P_IPV4 => {
+            let ip: *const Ipv4Hdr = ptr_at(ctx, size_of::<EthHdr>())?;
+            Some(Untagged::V4(unsafe { (*ip).src }))
+        }
+        ETH_P_IPV6 => {
+            let ip: *const Ipv6Hdr = ptr_at(ctx, size_of::<EthHdr>())?;
+            Some(Untagged::V6(unsafe { (*ip).src }))
+        }
+        _ => None,
     }
-    let ip: *const Ipv4Hdr = ptr_at(ctx, size_of::<EthHdr>())?;
-    Some(unsafe { (*ip).src })
 }
 
 /// What the network header says beyond the source address.

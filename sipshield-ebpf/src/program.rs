@@ -18,7 +18,7 @@ use crate::{
     family::{Family, V4, V6},
     guard,
     maps::{CONFIG, SCRATCH},
-    packet::{self, L3State, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, L3, L4},
+    packet::{self, L3State, Untagged, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, L3, L4},
     sip::{self, Start, UaVerdict},
     verdict::{self, drop, pass, Verdict},
 };
@@ -26,30 +26,19 @@ use crate::{
 #[xdp]
 #[inline(always)]
 pub fn sipshield(ctx: XdpContext) -> u32 {
-    // Fast path: an untagged IPv4 frame from a banned source is dropped
-    // after one lookup, before the config is read or the frame parsed (the
-    // same verdict the full path gives: the source address is all a ban
-    // needs). Little is live here, so little is spilled.
-    let mut early = Early::NotChecked;
-    if let Some(src) = packet::untagged_ipv4_source(&ctx) {
-        let mut now = 0;
-        if let Some(ban) = V4::ban(&src) {
-            if active(unsafe { (*ban).expires_ns }, &mut now) {
-                return verdict::finish(&ctx, drop(configured_mode(), Reason::BannedExact));
-            }
-        }
-        // A range with no allowlisted prefix inside drops here too: the
-        // usual banned range costs no parse either.
-        early = Early::Clear;
-        if let Some(range) = V4::range(&src) {
-            if active(unsafe { (*range).expires_ns }, &mut now) {
-                if unsafe { (*range).no_allow_inside } != 0 {
-                    return verdict::finish(&ctx, drop(configured_mode(), Reason::BannedRange));
-                }
-                early = Early::RangeBanned;
-            }
-        }
-    }
+    // Fast path: an untagged frame from a banned source (exact, or a range
+    // with no allowlisted prefix inside) is dropped after the lookups,
+    // before the config is read or the frame parsed: the source address is
+    // all these verdicts need. Little is live here, so little is spilled.
+    let early = match packet::untagged_source(&ctx) {
+        Some(Untagged::V4(src)) => early_bans::<V4>(&src),
+        Some(Untagged::V6(src)) => early_bans::<V6>(&src),
+        None => Ok(Early::NotChecked),
+    };
+    let early = match early {
+        Ok(early) => early,
+        Err(reason) => return verdict::finish(&ctx, drop(configured_mode(), reason)),
+    };
     // The config map always has entry 0 (zeroed until userspace writes it:
     // enforce mode, no SIP ports, bans and allowlist only).
     match CONFIG.get(0) {
@@ -58,17 +47,39 @@ pub fn sipshield(ctx: XdpContext) -> u32 {
     }
 }
 
-/// What the fast path found for an untagged IPv4 source (the same address
-/// the full parse reads), so the ban tables are not looked up twice.
+/// What the fast path found for an untagged frame's source (the same
+/// address the full parse reads), so the ban tables are not looked up
+/// twice.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Early {
-    /// Not looked up (not untagged IPv4).
+    /// Not looked up (a tagged frame, or not IP).
     NotChecked,
     /// No active exact ban, no active range.
     Clear,
     /// No active exact ban; an active range with an allowlisted prefix
     /// inside (the allowlist decides).
     RangeBanned,
+}
+
+/// The exact ban and range lookups of the fast path: the reason to drop,
+/// or what the full path still needs to know.
+#[inline(always)]
+fn early_bans<F: Family>(src: &F::Addr) -> Result<Early, Reason> {
+    let mut now = 0;
+    if let Some(ban) = F::ban(src) {
+        if active(unsafe { (*ban).expires_ns }, &mut now) {
+            return Err(Reason::BannedExact);
+        }
+    }
+    if let Some(range) = F::range(src) {
+        if active(unsafe { (*range).expires_ns }, &mut now) {
+            if unsafe { (*range).no_allow_inside } != 0 {
+                return Err(Reason::BannedRange);
+            }
+            return Ok(Early::RangeBanned);
+        }
+    }
+    Ok(Early::Clear)
 }
 
 /// The configured mode (enforce when the config cannot be read).
@@ -91,7 +102,7 @@ fn judge_frame(ctx: &XdpContext, cfg: &XdpConfig, early: Early) -> Verdict {
             None => drop(mode, Reason::Malformed),
         },
         ETH_P_IPV6 => match packet::parse_ipv6(ctx, off) {
-            Some(l3) => judge_ip::<V6>(ctx, cfg, mode, l3, Early::NotChecked),
+            Some(l3) => judge_ip::<V6>(ctx, cfg, mode, l3, early),
             None => drop(mode, Reason::Malformed),
         },
         _ => pass(Reason::NotIp),
