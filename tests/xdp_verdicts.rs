@@ -172,9 +172,8 @@ fn ban_ranges_drop_inside_and_pass_outside() {
 
 // A range userspace flagged as holding no allowlisted prefix drops on the
 // fast path (untagged IPv4 and IPv6) and on the full parse (a VLAN tag)
-// alike; once
-// expired (a second ago: the program reads the coarse clock) it drops
-// nothing on either.
+// alike; once expired (a second ago: the program reads the coarse clock)
+// it drops nothing on either.
 #[test]
 fn flagged_ranges_drop_on_both_paths_until_they_expire() {
     let mut h = Harness::new();
