@@ -61,8 +61,12 @@ enum Early {
     RangeBanned,
 }
 
-/// The exact ban and range lookups of the fast path: the reason to drop,
-/// or what the full path still needs to know.
+/// The exact ban and range lookups, in this order: the reason to drop, or
+/// what the rest of the path still needs to know. Log and operator bans
+/// first: userspace never puts an allowlisted address there, so a banned
+/// source costs one lookup. Ranges before the allowlist: a range no
+/// allowlisted prefix overlaps drops at once; one that overlaps defers to
+/// the allowlist.
 #[inline(always)]
 fn early_bans<F: Family>(src: &F::Addr) -> Result<Early, Reason> {
     let mut now = 0;
@@ -133,26 +137,16 @@ fn judge_ip<F: Family>(
     let src = l3.src;
     // Read lazily: most packets never need the time.
     let mut now = 0u64;
-    let mut range_banned = early == Early::RangeBanned;
-    if early == Early::NotChecked {
-        // Log and operator bans first: userspace never puts an allowlisted
-        // address there, so a banned source costs one lookup.
-        if let Some(ban) = F::ban(&src) {
-            if active(unsafe { (*ban).expires_ns }, &mut now) {
-                return drop(mode, Reason::BannedExact);
-            }
-        }
-        // Ranges before the allowlist: a range no allowlisted prefix
-        // overlaps drops at once; one that overlaps defers to the allowlist.
-        if let Some(range) = F::range(&src) {
-            if active(unsafe { (*range).expires_ns }, &mut now) {
-                if unsafe { (*range).no_allow_inside } != 0 {
-                    return drop(mode, Reason::BannedRange);
-                }
-                range_banned = true;
-            }
-        }
-    }
+    // A tagged frame's source was not looked up on the fast path: the
+    // same lookups now.
+    let early = match early {
+        Early::NotChecked => match early_bans::<F>(&src) {
+            Ok(early) => early,
+            Err(reason) => return drop(mode, reason),
+        },
+        checked => checked,
+    };
+    let range_banned = early == Early::RangeBanned;
     if let Some(allow) = F::allow(&src) {
         let cap = unsafe { (*allow).cap };
         if cap.interval_ns != 0 {
